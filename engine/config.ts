@@ -1,0 +1,128 @@
+/*
+ * The one config object: every limit of the engine with its default, validated at start-up.
+ * Sources, later ones winning: these defaults, a JSON file (--config), TXE_* environment variables
+ * (read here and nowhere else), then command-line flags.
+ */
+
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+export type AckMode = 'ordered' | 'durable';
+
+export interface EngineConfig {
+  grpcHost: string; // default 127.0.0.1
+  grpcPort: number; // default 50051; 0 picks a free port
+  workers: number; // verify threads, default = cores
+  ringSlots: number; // input ring, power of two; default 2^19 = 524288 slots (~100 MB)
+  batchTxsMax: number; // records per batch, default 8190
+  batchesInFlightMax: number; // batches claimed but not yet answered, power of two; default 256
+  streamBatchesInFlightMax: number; // per SubmitStream, default 64
+  perTxTaskTxsMax: number; // per-tx verify task size, default 512
+  blockRingSlots: number; // output ring of committed blocks, power of two; default 1024
+  blocksPerWriteMax: number; // sink group commit, default 64
+  historyEntries: number; // in-memory history window, power of two; default 2^18
+  historyBlocks: number; // blocks kept for StreamCommits replay, default 4096
+  subscriberBlocksQueuedMax: number; // a StreamCommits reader this far behind is dropped; default 256
+  accountsMax: number; // default 2^22
+  keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
+  issuers: string[]; // hex Ed25519 public keys allowed to mint
+  trustedSigners: string[]; // hex public keys allowed to submit batch-signed batches
+  approvalThreshold: bigint; // transfers >= this wait for approval; 0 = off (default)
+  approvalsPendingMax: number; // default 65536
+  ack: AckMode; // default for requests that do not choose; 'ordered' until the durable sinks land
+  invariantCheckEveryBlocks: number; // full state check every N blocks, 0 = never; default 4096
+  shutdownGraceMs: number; // default 10000
+}
+
+export const defaultConfig = (): EngineConfig => ({
+  grpcHost: '127.0.0.1',
+  grpcPort: 50051,
+  workers: Math.max(1, os.availableParallelism()),
+  ringSlots: 1 << 19,
+  batchTxsMax: 8190,
+  batchesInFlightMax: 256,
+  streamBatchesInFlightMax: 64,
+  perTxTaskTxsMax: 512,
+  blockRingSlots: 1024,
+  blocksPerWriteMax: 64,
+  historyEntries: 1 << 18,
+  historyBlocks: 4096,
+  subscriberBlocksQueuedMax: 256,
+  accountsMax: 1 << 22,
+  keyCacheEntriesMax: 65536,
+  issuers: [],
+  trustedSigners: [],
+  approvalThreshold: 0n,
+  approvalsPendingMax: 65536,
+  ack: 'ordered',
+  invariantCheckEveryBlocks: 4096,
+  shutdownGraceMs: 10_000,
+});
+
+/** Largest gRPC message: a full per-tx batch plus room for the other fields. */
+export function messageBytesMax(config: EngineConfig): number {
+  return config.batchTxsMax * 192 + 4096;
+}
+
+const ENV_KEYS: Record<string, keyof EngineConfig> = {
+  TXE_GRPC_HOST: 'grpcHost',
+  TXE_GRPC_PORT: 'grpcPort',
+  TXE_WORKERS: 'workers',
+  TXE_ISSUERS: 'issuers',
+  TXE_TRUSTED_SIGNERS: 'trustedSigners',
+  TXE_ACK: 'ack',
+};
+
+export function loadConfig(overrides: Partial<Record<keyof EngineConfig, unknown>> = {}, file?: string, env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const merged: Record<string, unknown> = { ...defaultConfig() };
+  if (file) Object.assign(merged, JSON.parse(readFileSync(file, 'utf8')));
+  for (const [name, key] of Object.entries(ENV_KEYS)) if (env[name] !== undefined) merged[key] = env[name];
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
+  return validateConfig(merged);
+}
+
+export function validateConfig(raw: Record<string, unknown>): EngineConfig {
+  const defaults = defaultConfig();
+  const unknown = Object.keys(raw).filter((k) => !(k in defaults));
+  if (unknown.length > 0) throw new Error(`unknown config keys: ${unknown.join(', ')}`);
+  const c = { ...defaults } as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(raw)) c[key] = coerce(key, value, (defaults as unknown as Record<string, unknown>)[key]);
+  const config = c as unknown as EngineConfig;
+  const powersOfTwo: (keyof EngineConfig)[] = ['ringSlots', 'batchesInFlightMax', 'blockRingSlots', 'historyEntries'];
+  for (const key of powersOfTwo) {
+    const v = config[key] as number;
+    if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
+  }
+  if (config.batchTxsMax < 1 || config.batchTxsMax > config.ringSlots) throw new Error(`config batchTxsMax must be in [1, ringSlots=${config.ringSlots}], got ${config.batchTxsMax}`);
+  if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
+  if (config.grpcPort < 0 || config.grpcPort > 65535) throw new Error(`config grpcPort out of range: ${config.grpcPort}`);
+  if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);
+  for (const key of ['issuers', 'trustedSigners'] as const) {
+    for (const hex of config[key]) if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`config ${key}: ${hex} is not a 32-byte hex public key`);
+  }
+  return config;
+}
+
+function coerce(key: string, value: unknown, like: unknown): unknown {
+  if (typeof like === 'number') {
+    const n = typeof value === 'string' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`config ${key} must be a non-negative integer, got ${String(value)}`);
+    return n;
+  }
+  if (typeof like === 'bigint') {
+    try {
+      const n = BigInt(value as string | number | bigint);
+      if (n < 0n || n >= 1n << 64n) throw new Error();
+      return n;
+    } catch {
+      throw new Error(`config ${key} must be a u64, got ${String(value)}`);
+    }
+  }
+  if (Array.isArray(like)) {
+    if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!Array.isArray(value)) throw new Error(`config ${key} must be a list`);
+    return value.map(String);
+  }
+  if (typeof value !== 'string') throw new Error(`config ${key} must be a string`);
+  return value;
+}

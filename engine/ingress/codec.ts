@@ -1,0 +1,119 @@
+/*
+ * Protobuf codecs for txe.v1 (protobufjs, loaded once from proto/ at start-up) and the grpc-js
+ * service definition built on them. Decoding a SubmitBatchRequest keeps `txs` as a view into the
+ * received buffer (no copy); the one copy is ingress's into the ring. A request that is not valid
+ * protobuf decodes to a DecodeError value so the handler can answer INVALID_ARGUMENT with the
+ * reason, instead of grpc-js's generic INTERNAL.
+ */
+
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import Long from 'long';
+import type * as grpc from '@grpc/grpc-js';
+import { protoRoot } from '../paths.js';
+
+export const TRANSACTION_PROTO = path.join(protoRoot, 'txe', 'v1', 'transaction.proto');
+export const SERVICE_NAME = 'txe.v1.TransactionService';
+
+const root = protobuf.loadSync(TRANSACTION_PROTO);
+const type = (name: string): protobuf.Type => root.lookupType(`txe.v1.${name}`);
+
+export const Types = {
+  SubmitBatchRequest: type('SubmitBatchRequest'),
+  SubmitBatchResponse: type('SubmitBatchResponse'),
+  GetTransactionRequest: type('GetTransactionRequest'),
+  Transaction: type('Transaction'),
+  GetAccountRequest: type('GetAccountRequest'),
+  Account: type('Account'),
+  StreamCommitsRequest: type('StreamCommitsRequest'),
+  Block: type('Block'),
+};
+
+export const AuthModeWire = { AUTH_MODE_UNSPECIFIED: 0, PER_TX: 1, BATCH_SIGNED: 2 } as const;
+export const AckWire = { ACK_DEFAULT: 0, ACK_ORDERED: 1, ACK_DURABLE: 2 } as const;
+
+export class DecodeError {
+  constructor(readonly message: string) {}
+}
+
+export { Long };
+export type U64 = number | Long;
+
+/** A u64 from protobufjs (number or Long) as a JS number; throws past 2^53 (never reached by seqs). */
+export function u64ToNumber(value: U64 | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  if (typeof value === 'number') return value;
+  const n = value.toNumber();
+  if (!Number.isSafeInteger(n)) throw new RangeError(`u64 ${value.toString()} exceeds 2^53`);
+  return n;
+}
+
+export function u64ToBigInt(value: U64 | null | undefined): bigint {
+  if (value === null || value === undefined) return 0n;
+  return typeof value === 'number' ? BigInt(value) : BigInt(value.toString());
+}
+
+export function longFromBits(hi: number, lo: number): Long {
+  return Long.fromBits(lo | 0, hi | 0, true);
+}
+
+function codec(t: protobuf.Type, safe: boolean) {
+  return {
+    serialize: (value: unknown): Buffer => {
+      const bytes = t.encode(value as object).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    },
+    deserialize: (buffer: Buffer): unknown => {
+      if (!safe) return t.decode(buffer);
+      try {
+        return t.decode(buffer);
+      } catch (error) {
+        return new DecodeError(`request is not a valid ${t.name} protobuf: ${(error as Error).message}`);
+      }
+    },
+  };
+}
+
+function method(name: string, request: protobuf.Type, response: protobuf.Type, requestStream: boolean, responseStream: boolean): grpc.MethodDefinition<unknown, unknown> {
+  const req = codec(request, true);
+  const res = codec(response, false);
+  return {
+    path: `/${SERVICE_NAME}/${name}`,
+    requestStream,
+    responseStream,
+    requestSerialize: req.serialize,
+    requestDeserialize: req.deserialize,
+    responseSerialize: res.serialize,
+    responseDeserialize: res.deserialize,
+    originalName: name[0].toLowerCase() + name.slice(1),
+  };
+}
+
+export const TransactionServiceDefinition: grpc.ServiceDefinition = {
+  SubmitBatch: method('SubmitBatch', Types.SubmitBatchRequest, Types.SubmitBatchResponse, false, false),
+  SubmitStream: method('SubmitStream', Types.SubmitBatchRequest, Types.SubmitBatchResponse, true, true),
+  GetTransaction: method('GetTransaction', Types.GetTransactionRequest, Types.Transaction, false, false),
+  GetAccount: method('GetAccount', Types.GetAccountRequest, Types.Account, false, false),
+  StreamCommits: method('StreamCommits', Types.StreamCommitsRequest, Types.Block, false, true),
+};
+
+/** Wire shapes as protobufjs decodes them. */
+export interface SubmitBatchRequestWire {
+  batchId?: U64;
+  auth?: number;
+  txs?: Buffer;
+  signer?: Buffer;
+  signature?: Buffer;
+  ack?: number;
+}
+
+export interface SubmitBatchResponseWire {
+  batchId: U64;
+  firstSeq: U64;
+  block: U64;
+  results: Uint8Array;
+  accepted: number;
+  rejected: number;
+  statusCode: number;
+  statusMessage: string;
+}

@@ -1,0 +1,197 @@
+/*
+ * TransactionService handlers: the gRPC edge of the pipeline. Each batch is one message; its
+ * records stay packed bytes. Every bad input gets a status whose message says what was wrong, and
+ * one client's bad or slow stream never blocks the others.
+ */
+
+import * as grpc from '@grpc/grpc-js';
+import type { EngineConfig } from '../config.js';
+import type { BatchAnswer, BatchSubmission, Pipeline } from '../pipeline.js';
+import type { CommittedBlock } from '../sequencer/block.js';
+import { readBody } from '../wire/record.js';
+import { Result } from '../wire/result.js';
+import {
+  AckWire, AuthModeWire, DecodeError, longFromBits, u64ToBigInt, u64ToNumber,
+  type SubmitBatchRequestWire, type SubmitBatchResponseWire, type U64,
+} from './codec.js';
+
+const STATUS_OF = { INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT, RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED, UNAVAILABLE: grpc.status.UNAVAILABLE } as const;
+
+type Failure = { code: grpc.status; details: string };
+
+export class TransactionService {
+  private readonly streams = new Map<grpc.ServerDuplexStream<unknown, unknown>, () => void>();
+  private readonly subscribers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  private draining = false;
+
+  constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig) {}
+
+  handlers(): grpc.UntypedServiceImplementation {
+    return {
+      SubmitBatch: this.submitBatch.bind(this),
+      SubmitStream: this.submitStream.bind(this),
+      GetTransaction: this.getTransaction.bind(this),
+      GetAccount: this.getAccount.bind(this),
+      StreamCommits: this.streamCommits.bind(this),
+    };
+  }
+
+  private toSubmission(raw: unknown): BatchSubmission | Failure {
+    if (raw instanceof DecodeError) return { code: grpc.status.INVALID_ARGUMENT, details: raw.message };
+    const req = raw as SubmitBatchRequestWire;
+    const mode = req.auth === AuthModeWire.PER_TX ? 'per-tx' : req.auth === AuthModeWire.BATCH_SIGNED ? 'batch-signed' : null;
+    if (mode === null) return { code: grpc.status.INVALID_ARGUMENT, details: `auth must be PER_TX (1) or BATCH_SIGNED (2), got ${req.auth ?? 0}` };
+    const ack = req.ack === AckWire.ACK_ORDERED ? 'ordered' : req.ack === AckWire.ACK_DURABLE ? 'durable' : this.config.ack;
+    return { mode, txs: req.txs ?? Buffer.alloc(0), signer: req.signer?.length ? req.signer : null, signature: req.signature?.length ? req.signature : null, ack };
+  }
+
+  private submit(raw: unknown): Promise<BatchAnswer> | Failure {
+    if (this.draining) return { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down; resubmit to another instance' };
+    const submission = this.toSubmission(raw);
+    return 'code' in submission ? submission : this.pipeline.submit(submission);
+  }
+
+  private submitBatch(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void {
+    const batchId = (call.request as SubmitBatchRequestWire).batchId ?? 0;
+    const pending = this.submit(call.request);
+    if ('code' in pending) return callback(pending);
+    pending.then((answer) => {
+      if (!answer.ok) callback({ code: STATUS_OF[answer.code], details: answer.message });
+      else callback(null, response(batchId, answer));
+    });
+  }
+
+  private submitStream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
+    let inFlight = 0;
+    let ended = false;
+    let gone = false;
+    const finish = () => {
+      if (ended && inFlight === 0 && !gone) { gone = true; this.streams.delete(call); call.end(); }
+    };
+    const write = (message: SubmitBatchResponseWire) => {
+      if (gone) return;
+      if (!call.write(message)) call.pause(); // the client is not reading: stop reading its batches too
+    };
+    this.streams.set(call, () => { ended = true; finish(); });
+    call.on('drain', () => call.resume());
+    call.on('data', (raw: unknown) => {
+      const batchId = (raw as SubmitBatchRequestWire)?.batchId ?? 0;
+      if (inFlight >= this.config.streamBatchesInFlightMax) {
+        return write(failed(batchId, grpc.status.RESOURCE_EXHAUSTED, `stream has ${inFlight} batches in flight (max ${this.config.streamBatchesInFlightMax}); wait for responses`));
+      }
+      const pending = this.submit(raw);
+      if ('code' in pending) return write(failed(batchId, pending.code, pending.details));
+      inFlight++;
+      pending.then((answer) => {
+        inFlight--;
+        write(answer.ok ? response(batchId, answer) : failed(batchId, STATUS_OF[answer.code], answer.message));
+        finish();
+      });
+    });
+    call.on('end', () => { ended = true; finish(); });
+    call.on('error', () => { gone = true; this.streams.delete(call); });
+    call.on('cancelled', () => { gone = true; this.streams.delete(call); });
+  }
+
+  private getTransaction(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void {
+    if (call.request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
+    const req = call.request as { seq?: U64; senderNonce?: { sender?: Buffer; nonce?: U64 }; key?: string };
+    const history = this.pipeline.history;
+    if (req.key === 'seq') {
+      const seq = u64ToNumber(req.seq);
+      const entry = history.get(seq);
+      if (entry) return callback(null, transaction(entry));
+      const why = seq > history.newestSeq ? `no transaction has seq ${seq} yet (newest is ${history.newestSeq})`
+        : `seq ${seq} is older than the in-memory history window (oldest ${history.oldestSeq})`;
+      return callback({ code: grpc.status.NOT_FOUND, details: why });
+    }
+    if (req.key === 'senderNonce') {
+      const sender = req.senderNonce?.sender;
+      if (sender?.length !== 32) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `sender must be 32 bytes, got ${sender?.length ?? 0}` });
+      const nonce = u64ToBigInt(req.senderNonce?.nonce);
+      const entry = history.findBySenderNonce(sender, nonce);
+      if (entry) return callback(null, transaction(entry));
+      return callback({ code: grpc.status.NOT_FOUND, details: `no accepted transaction from ${sender.toString('hex')} with nonce ${nonce} in the history window (seqs ${history.oldestSeq}..${history.newestSeq})` });
+    }
+    callback({ code: grpc.status.INVALID_ARGUMENT, details: 'set either seq or sender_nonce' });
+  }
+
+  private getAccount(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void {
+    if (call.request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
+    const key = (call.request as { account?: Buffer }).account;
+    if (key?.length !== 32) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `account must be 32 bytes, got ${key?.length ?? 0}` });
+    const a = this.pipeline.sequencer.accounts;
+    const i = a.findKey(key);
+    if (i < 0) return callback(null, { account: key, exists: false, balance: 0, held: 0, nonce: 0 });
+    callback(null, {
+      account: key, exists: true,
+      balance: longFromBits(a.balanceHi[i], a.balanceLo[i]),
+      held: longFromBits(a.heldHi[i], a.heldLo[i]),
+      nonce: longFromBits(a.nonceHi[i], a.nonceLo[i]),
+    });
+  }
+
+  private streamCommits(call: grpc.ServerWritableStream<unknown, unknown>): void {
+    if (call.request instanceof DecodeError) return void call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
+    const fromSeq = u64ToNumber((call.request as { fromSeq?: U64 }).fromSeq);
+    const history = this.pipeline.history;
+    const backlog = fromSeq === 0 ? [] : history.blocksFrom(fromSeq);
+    if (backlog === null) {
+      return void call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: `seq ${fromSeq} is older than the in-memory block window; read older history from the durable store` });
+    }
+    this.subscribers.add(call);
+    let stop = () => {};
+    const send = (block: CommittedBlock): boolean => {
+      if (call.writableLength >= this.config.subscriberBlocksQueuedMax) {
+        stop();
+        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `reader fell ${call.writableLength} blocks behind (max ${this.config.subscriberBlocksQueuedMax}); reconnect from seq ${block.firstSeq}` });
+        return false;
+      }
+      const entries = history.blockEntries(block);
+      call.write(blockMessage(block, entries ?? Buffer.alloc(0)));
+      return true;
+    };
+    for (const block of backlog) if (!send(block)) return;
+    const unsubscribe = this.pipeline.onBlock((block) => void send(block));
+    stop = () => { unsubscribe(); this.subscribers.delete(call); };
+    call.on('cancelled', stop);
+    call.on('error', stop);
+  }
+
+  /** Refuses new batches, lets admitted ones finish, and closes open streams. */
+  beginDrain(): void {
+    this.draining = true;
+    for (const close of [...this.streams.values()]) close(); // each ends once its admitted batches are answered
+    for (const call of this.subscribers) call.end();
+    this.subscribers.clear();
+  }
+
+  get openStreams(): number { return this.streams.size; }
+}
+
+function response(batchId: U64, answer: Extract<BatchAnswer, { ok: true }>): SubmitBatchResponseWire {
+  return {
+    batchId, firstSeq: answer.firstSeq, block: answer.block, results: answer.results,
+    accepted: answer.accepted, rejected: answer.results.length - answer.accepted, statusCode: 0, statusMessage: '',
+  };
+}
+
+function failed(batchId: U64, code: grpc.status, message: string): SubmitBatchResponseWire {
+  return { batchId, firstSeq: 0, block: 0, results: new Uint8Array(0), accepted: 0, rejected: 0, statusCode: code, statusMessage: message };
+}
+
+function transaction(entry: { seq: number; block: number; result: number; body: Buffer }) {
+  const r = readBody(entry.body);
+  return {
+    seq: entry.seq, block: entry.block, result: entry.result ?? Result.committed, kind: r.kind,
+    sender: r.sender, recipient: r.recipient, nonce: r.nonce.toString(), amount: r.amount.toString(),
+    timestampMs: r.timestampMs.toString(), memo: r.memo, body: entry.body,
+  };
+}
+
+function blockMessage(block: CommittedBlock, entryBodies: Buffer) {
+  return {
+    number: block.number, firstSeq: block.firstSeq, entries: block.entries, txs: block.txs,
+    hash: block.hash, prevHash: block.prevHash, bodiesDigest: block.bodiesDigest, results: block.results, entryBodies,
+  };
+}

@@ -1,0 +1,203 @@
+/*
+ * The path of a batch, without the transport (DESIGN.md section 1):
+ *
+ *   submit ──> input ring (claim + copy) ──> verify stage (piscina tasks on slot ranges)
+ *          ──> in-flight queue, in claim order ──> sequencer (one writer) ──> block
+ *          ──> output ring ──> sink stage ──> release slots, answer ack=durable
+ *
+ * ack=ordered batches are answered as soon as their block is cut. Everything in between is
+ * bounded: the input ring (slots), the in-flight queue (batches) and the output ring (blocks); a
+ * submission that does not fit is answered RESOURCE_EXHAUSTED at once and leaves no trace.
+ */
+
+import crypto from 'node:crypto';
+import type { AckMode, EngineConfig } from './config.js';
+import { InputRing, createRingBuffers, segments } from './ring/input-ring.js';
+import { FixedQueue } from './ring/fixed-queue.js';
+import { VerifyStage } from './verify/verify-stage.js';
+import type { AuthMode } from './verify/task.js';
+import { Sequencer } from './sequencer/sequencer.js';
+import type { CommittedBlock } from './sequencer/block.js';
+import { HistoryWindow } from './history/history-window.js';
+import { SinkStage } from './commit/sink-stage.js';
+import type { Sink } from './commit/sink.js';
+import { BODY_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SIGNED_RECORD_BYTES } from './wire/record.js';
+import { Result } from './wire/result.js';
+import { KeySet } from './verify/checks.js';
+
+export interface BatchSubmission {
+  mode: AuthMode;
+  txs: Buffer; // packed records: 192 B each (per-tx) or 128 B each (batch-signed)
+  signer: Buffer | null;
+  signature: Buffer | null;
+  ack: AckMode;
+}
+
+export type FailureCode = 'INVALID_ARGUMENT' | 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE';
+
+export type BatchAnswer =
+  | { ok: true; block: number; firstSeq: number; results: Uint8Array; accepted: number }
+  | { ok: false; code: FailureCode; message: string };
+
+interface InFlight {
+  start: number;
+  count: number;
+  mode: AuthMode;
+  ack: AckMode;
+  verified: boolean;
+  digest: Buffer | null;
+  answer: (a: BatchAnswer) => void;
+}
+
+interface DurableWaiter { block: number; answer: () => void }
+
+export class Pipeline {
+  readonly ring: InputRing;
+  readonly sequencer: Sequencer;
+  readonly history: HistoryWindow;
+  readonly verifyStage: VerifyStage;
+  readonly sinkStage: SinkStage;
+  readonly counters = { batches: 0, txsAccepted: 0, txsRejected: 0, bytes: 0, exhausted: 0 };
+  private readonly inFlight: FixedQueue<InFlight>;
+  private readonly durableWaiters: FixedQueue<DurableWaiter>;
+  private readonly trusted: KeySet;
+  private readonly blockListeners = new Set<(block: CommittedBlock) => void>();
+  private closing = false;
+  private draining = false;
+
+  constructor(private readonly config: EngineConfig, sinks: Sink[] = []) {
+    this.ring = new InputRing(createRingBuffers(config.ringSlots));
+    this.history = new HistoryWindow(config.historyEntries, config.historyBlocks);
+    this.sequencer = new Sequencer({
+      accountsMax: config.accountsMax,
+      issuers: config.issuers.map((h) => Buffer.from(h, 'hex')),
+      approvalThreshold: config.approvalThreshold,
+      approvalsPendingMax: config.approvalsPendingMax,
+    }, this.history);
+    this.verifyStage = new VerifyStage(this.ring, {
+      workers: config.workers, perTxTaskTxsMax: config.perTxTaskTxsMax,
+      issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax,
+    });
+    this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlots: config.blockRingSlots, blocksPerWriteMax: config.blocksPerWriteMax },
+      (blocks) => this.onDurable(blocks), () => undefined);
+    this.inFlight = new FixedQueue(config.batchesInFlightMax);
+    // A durable waiter's block sits in the output ring, so the output ring bounds the waiters.
+    this.durableWaiters = new FixedQueue(config.blockRingSlots);
+    this.trusted = new KeySet(config.trustedSigners.map((h) => Buffer.from(h, 'hex')));
+  }
+
+  get batchesInFlight(): number { return this.inFlight.length; }
+
+  /** Admits a batch or answers at once; never throws for bad input. */
+  submit(batch: BatchSubmission): Promise<BatchAnswer> {
+    const invalid = this.validate(batch);
+    if (invalid !== null) return Promise.resolve({ ok: false, code: 'INVALID_ARGUMENT', message: invalid });
+    if (this.closing) return Promise.resolve({ ok: false, code: 'UNAVAILABLE', message: 'engine is shutting down' });
+    const stride = batch.mode === 'per-tx' ? SIGNED_RECORD_BYTES : BODY_BYTES;
+    const count = batch.txs.length / stride;
+    if (batch.mode === 'batch-signed' && !this.trusted.has(batch.signer!, 0)) {
+      this.counters.txsRejected += count;
+      return Promise.resolve({ ok: true, block: 0, firstSeq: 0, results: new Uint8Array(count).fill(Result.unauthorized_signer), accepted: 0 });
+    }
+    const start = this.inFlight.full ? -1 : this.ring.tryClaim(count);
+    if (start < 0) {
+      this.counters.exhausted++;
+      const why = this.inFlight.full ? `${this.inFlight.length} batches in flight (max ${this.inFlight.capacity})`
+        : `input ring has ${this.ring.slotsFree} of ${this.ring.slotsCount} slots free, batch needs ${count}`;
+      return Promise.resolve({ ok: false, code: 'RESOURCE_EXHAUSTED', message: `engine is at capacity: ${why}; retry with backoff` });
+    }
+    this.ring.writeBodies(start, batch.txs, count, stride);
+    if (batch.mode === 'per-tx') this.ring.writeSignatures(start, batch.txs, count, stride, BODY_BYTES);
+    this.counters.bytes += batch.txs.length;
+    return new Promise<BatchAnswer>((answer) => {
+      const entry: InFlight = { start, count, mode: batch.mode, ack: batch.ack, verified: false, digest: null, answer };
+      this.inFlight.push(entry);
+      this.verifyStage.verify(start, count, batch.mode, batch.signer, batch.signature).then((digest) => {
+        entry.digest = digest ? Buffer.from(digest) : this.digestOf(start, count);
+        entry.verified = true;
+        this.drain();
+      });
+    });
+  }
+
+  onBlock(listener: (block: CommittedBlock) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
+  private validate(batch: BatchSubmission): string | null {
+    const stride = batch.mode === 'per-tx' ? SIGNED_RECORD_BYTES : batch.mode === 'batch-signed' ? BODY_BYTES : 0;
+    if (stride === 0) return `unknown auth mode ${String(batch.mode)}: use PER_TX or BATCH_SIGNED`;
+    if (batch.txs.length === 0) return 'batch has no transactions';
+    if (batch.txs.length % stride !== 0) {
+      return `txs is ${batch.txs.length} bytes, not a multiple of the ${stride}-byte ${batch.mode} record (${batch.txs.length % stride} bytes left over)`;
+    }
+    const count = batch.txs.length / stride;
+    if (count > this.config.batchTxsMax) return `batch has ${count} transactions, more than batchTxsMax ${this.config.batchTxsMax}`;
+    if (batch.mode === 'batch-signed') {
+      if (batch.signer?.length !== PUBLIC_KEY_BYTES) return `batch-signed batch needs a 32-byte signer, got ${batch.signer?.length ?? 0} bytes`;
+      if (batch.signature?.length !== SIGNATURE_BYTES) return `batch-signed batch needs a 64-byte signature, got ${batch.signature?.length ?? 0} bytes`;
+    } else if ((batch.signer?.length ?? 0) > 0 || (batch.signature?.length ?? 0) > 0) {
+      return 'per-tx batch must not carry a batch signer or signature (each record is signed itself)';
+    }
+    return null;
+  }
+
+  /** SHA-256 of a batch's bodies for per-tx batches (batch-signed workers hand theirs back). */
+  private digestOf(start: number, count: number): Buffer {
+    const hash = crypto.createHash('sha256');
+    for (const [first, n] of segments(start, count, this.ring.slotsCount)) {
+      hash.update(this.ring.bodies.subarray(first * BODY_BYTES, (first + n) * BODY_BYTES));
+    }
+    return hash.digest();
+  }
+
+  /** Sequences verified batches in claim order while the output ring has room. */
+  private drain(): void {
+    if (this.draining) return; // a synchronous sink completion re-enters through onDurable
+    this.draining = true;
+    try {
+      this.drainVerified();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private drainVerified(): void {
+    for (let head = this.inFlight.peek(); head?.verified && !this.sinkStage.full; head = this.inFlight.peek()) {
+      this.inFlight.shift();
+      const block = this.sequencer.sequenceBatch(this.ring, head.start, head.count, head.digest!);
+      this.ring.markSequenced(head.start + head.count);
+      this.count(block);
+      const answer: BatchAnswer = { ok: true, block: block.number, firstSeq: block.entries > 0 ? block.firstSeq : 0, results: block.results, accepted: block.entries };
+      if (head.ack === 'ordered') head.answer(answer);
+      else if (!this.durableWaiters.push({ block: block.number, answer: () => head.answer(answer) })) throw new Error('durable waiters exceed the output ring');
+      for (const listener of this.blockListeners) listener(block);
+      this.sinkStage.push(block);
+      const every = this.config.invariantCheckEveryBlocks;
+      if (every > 0 && block.number % every === 0) this.sequencer.checkInvariants();
+    }
+  }
+
+  private count(block: CommittedBlock): void {
+    this.counters.batches++;
+    this.counters.txsAccepted += block.entries;
+    this.counters.txsRejected += block.txs - block.entries;
+  }
+
+  private onDurable(blocks: CommittedBlock[]): void {
+    const last = blocks[blocks.length - 1].number;
+    for (let w = this.durableWaiters.peek(); w && w.block <= last; w = this.durableWaiters.peek()) {
+      this.durableWaiters.shift();
+      w.answer();
+    }
+    this.drain(); // the output ring has room again
+  }
+
+  /** Stops admitting, waits for every admitted batch to be answered, then stops the workers. */
+  async close(): Promise<void> {
+    this.closing = true;
+    while (this.inFlight.length > 0 || this.sinkStage.blocks.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.verifyStage.close();
+  }
+}

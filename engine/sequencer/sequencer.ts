@@ -1,0 +1,212 @@
+/*
+ * The sequencer: the one writer of account state and history. It takes verified batches in claim
+ * order (so the history never depends on which worker finished first), applies the stateful rules
+ * of DESIGN.md section 3 to each record, gives accepted records consecutive seqs, and cuts one
+ * block per batch with a hash chained to the previous block.
+ *
+ * Rules, in order, for a record the workers found valid:
+ *   nonce == sender's last nonce + 1, else bad_nonce (a duplicate is a bad nonce);
+ *   mint: the supply stays within u64, else invalid_amount; credit the recipient;
+ *   transfer: amount <= balance - held, else insufficient_funds;
+ *     at or above the approval threshold: hold the amount, answer pending_approval;
+ *     else debit the sender, credit the recipient;
+ *   a new recipient when the account table is full, or a hold when the approval table is full:
+ *     capacity_exceeded.
+ * Rejections change nothing: no nonce is consumed, no seq is given.
+ * Cost: ~100-150 ns a record (two lookups, u64 arithmetic), i.e. 15-30% of a core at 2M TPS.
+ */
+
+import { BODY_BYTES, KIND_MINT } from '../wire/record.js';
+import { Result } from '../wire/result.js';
+import { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, type InputRing } from '../ring/input-ring.js';
+import { AccountTable } from './accounts.js';
+import { GENESIS_HASH, blockHash, type CommittedBlock } from './block.js';
+import { TWO_32, addHi, addLo, geq, subHi, subLo, toBigInt } from './u64.js';
+import type { HistoryWindow } from '../history/history-window.js';
+
+// Word offsets within a 128-byte body viewed as u32 (32 words).
+const W_KIND = 0; // byte 1 of word 0
+const W_SENDER = 2;
+const W_RECIPIENT = 10;
+const W_NONCE = 18;
+const W_AMOUNT = 20;
+const BODY_WORDS = BODY_BYTES / 4;
+
+export interface SequencerOptions {
+  accountsMax: number;
+  issuers: Uint8Array[];
+  approvalThreshold: bigint; // 0 = approvals off
+  approvalsPendingMax: number;
+}
+
+export interface PendingApproval {
+  seq: number;
+  block: number;
+  sender: number; // account index
+  recipient: Buffer;
+  amountHi: number;
+  amountLo: number;
+}
+
+export class Sequencer {
+  readonly accounts: AccountTable;
+  readonly pending = new Map<number, PendingApproval>();
+  private readonly thresholdHi: number;
+  private readonly thresholdLo: number;
+  private readonly approvalsOn: boolean;
+  private supplyHi = 0;
+  private supplyLo = 0;
+  private nextSeqValue = 1;
+  private nextBlockNumber = 1;
+  private lastHash: Buffer = GENESIS_HASH;
+
+  constructor(private readonly options: SequencerOptions, private readonly history: HistoryWindow | null) {
+    this.accounts = new AccountTable(options.accountsMax);
+    // Issuers sign mints with nonces, so their nonce is tracked from the start (balance 0).
+    for (const issuer of options.issuers) this.accounts.insertKey(issuer);
+    this.approvalsOn = options.approvalThreshold > 0n;
+    this.thresholdHi = Number(options.approvalThreshold >> 32n);
+    this.thresholdLo = Number(options.approvalThreshold & 0xffff_ffffn);
+  }
+
+  get nextSeq(): number { return this.nextSeqValue; }
+  get lastBlockHash(): Buffer { return this.lastHash; }
+  get blocksCount(): number { return this.nextBlockNumber - 1; }
+  get supply(): bigint { return toBigInt(this.supplyHi, this.supplyLo); }
+
+  /** Applies the verified batch at ring [start, start+count) and returns its block. */
+  sequenceBatch(ring: InputRing, start: number, count: number, bodiesDigest: Buffer): CommittedBlock {
+    const results = new Uint8Array(count);
+    const firstSeq = this.nextSeqValue;
+    const words = new Uint32Array(ring.bodies.buffer, ring.bodies.byteOffset, ring.bodies.length >>> 2);
+    for (let i = 0; i < count; i++) {
+      const cursor = start + i;
+      const verdict = ring.verdict(cursor);
+      if (verdict === VERDICT_UNVERIFIED) throw new Error(`sequencer reached unverified slot at cursor ${cursor}`);
+      results[i] = verdict & VERDICT_REJECTED_FLAG ? verdict & ~VERDICT_REJECTED_FLAG : this.apply(words, (cursor & ring.mask) * BODY_WORDS);
+    }
+    const entries = this.nextSeqValue - firstSeq;
+    const number = this.nextBlockNumber++;
+    this.recordHistory(ring, start, count, results, firstSeq, number);
+    const hash = blockHash(this.lastHash, number, firstSeq, entries, results, bodiesDigest);
+    const block: CommittedBlock = {
+      number, firstSeq, entries, txs: count, ringStart: start, results, bodiesDigest,
+      prevHash: this.lastHash, hash, sequencedAtNs: process.hrtime.bigint(),
+    };
+    this.lastHash = hash;
+    this.history?.appendBlock(block);
+    return block;
+  }
+
+  /** Applies one verified body (word offset `at`); returns its result code. */
+  private apply(words: Uint32Array, at: number): number {
+    const sender = this.accounts.find(words, at + W_SENDER);
+    const expectedLo = sender < 0 ? 1 : addLo(this.accounts.nonceLo[sender], 1);
+    const expectedHi = sender < 0 ? 0 : addHi(this.accounts.nonceHi[sender], this.accounts.nonceLo[sender], 0, 1);
+    if (words[at + W_NONCE] !== expectedLo || words[at + W_NONCE + 1] !== expectedHi) return Result.bad_nonce;
+    const amountLo = words[at + W_AMOUNT];
+    const amountHi = words[at + W_AMOUNT + 1];
+    const kind = (words[at + W_KIND] >>> 8) & 0xff;
+    if (kind === KIND_MINT) return this.mint(words, at, sender, amountHi, amountLo);
+    if (sender < 0) return Result.insufficient_funds; // never credited: balance 0
+    return this.transfer(words, at, sender, amountHi, amountLo);
+  }
+
+  private mint(words: Uint32Array, at: number, issuer: number, amountHi: number, amountLo: number): number {
+    if (issuer < 0) throw new Error('mint passed verification from an issuer with no account');
+    if (addHi(this.supplyHi, this.supplyLo, amountHi, amountLo) >= TWO_32) return Result.invalid_amount;
+    const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT);
+    if (recipient < 0) return Result.capacity_exceeded;
+    this.credit(recipient, amountHi, amountLo);
+    this.supplyHi = addHi(this.supplyHi, this.supplyLo, amountHi, amountLo);
+    this.supplyLo = addLo(this.supplyLo, amountLo);
+    this.consumeNonce(issuer);
+    return Result.committed;
+  }
+
+  private transfer(words: Uint32Array, at: number, sender: number, amountHi: number, amountLo: number): number {
+    const a = this.accounts;
+    const needHi = addHi(a.heldHi[sender], a.heldLo[sender], amountHi, amountLo);
+    const needLo = addLo(a.heldLo[sender], amountLo);
+    if (!geq(a.balanceHi[sender], a.balanceLo[sender], needHi, needLo)) return Result.insufficient_funds;
+    if (this.approvalsOn && geq(amountHi, amountLo, this.thresholdHi, this.thresholdLo)) {
+      return this.hold(words, at, sender, amountHi, amountLo, needHi, needLo);
+    }
+    const recipient = a.findOrInsert(words, at + W_RECIPIENT);
+    if (recipient < 0) return Result.capacity_exceeded;
+    const balanceHi = a.balanceHi[sender];
+    const balanceLo = a.balanceLo[sender];
+    a.balanceHi[sender] = subHi(balanceHi, balanceLo, amountHi, amountLo);
+    a.balanceLo[sender] = subLo(balanceLo, amountLo);
+    this.credit(recipient, amountHi, amountLo);
+    this.consumeNonce(sender);
+    return Result.committed;
+  }
+
+  private hold(words: Uint32Array, at: number, sender: number, amountHi: number, amountLo: number, heldHi: number, heldLo: number): number {
+    if (this.pending.size >= this.options.approvalsPendingMax) return Result.capacity_exceeded;
+    const recipient = Buffer.from(new Uint8Array(words.buffer, words.byteOffset + (at + W_RECIPIENT) * 4, 32));
+    this.pending.set(this.nextSeqValue, { seq: this.nextSeqValue, block: this.nextBlockNumber, sender, recipient, amountHi, amountLo });
+    this.accounts.heldHi[sender] = heldHi;
+    this.accounts.heldLo[sender] = heldLo;
+    this.consumeNonce(sender);
+    return Result.pending_approval;
+  }
+
+  private credit(account: number, amountHi: number, amountLo: number): void {
+    const a = this.accounts;
+    const hi = addHi(a.balanceHi[account], a.balanceLo[account], amountHi, amountLo);
+    if (hi >= TWO_32) throw new Error(`balance of account ${account} overflowed u64: supply bound broken`);
+    a.balanceLo[account] = addLo(a.balanceLo[account], amountLo);
+    a.balanceHi[account] = hi;
+  }
+
+  private consumeNonce(account: number): void {
+    const a = this.accounts;
+    const lo = a.nonceLo[account];
+    a.nonceHi[account] = addHi(a.nonceHi[account], lo, 0, 1);
+    a.nonceLo[account] = addLo(lo, 1);
+    this.nextSeqValue++;
+  }
+
+  /** Copies the accepted bodies into the history window, in runs of consecutive accepted slots. */
+  private recordHistory(ring: InputRing, start: number, count: number, results: Uint8Array, firstSeq: number, block: number): void {
+    if (this.history === null) return;
+    let seq = firstSeq;
+    let i = 0;
+    while (i < count) {
+      if (results[i] > Result.pending_approval) { i++; continue; }
+      let run = 1;
+      const slot = (start + i) & ring.mask;
+      while (i + run < count && results[i + run] <= Result.pending_approval && slot + run < ring.slotsCount) run++;
+      this.history.appendRun(seq, ring.bodies, slot * BODY_BYTES, run, block, results, i);
+      seq += run;
+      i += run;
+    }
+    if (seq !== this.nextSeqValue) throw new Error(`history recorded up to seq ${seq - 1}, sequencer at ${this.nextSeqValue - 1}`);
+  }
+
+  /**
+   * Full check of the state invariants, O(accounts): money is conserved (sum of balances = supply),
+   * holds equal the pending approvals and never exceed a balance. Throws on any breach.
+   */
+  checkInvariants(): void {
+    const a = this.accounts;
+    let sumHi = 0;
+    let sumLo = 0;
+    let heldSum = 0n;
+    for (let i = 0; i < a.count; i++) {
+      sumLo += a.balanceLo[i];
+      if (sumLo >= TWO_32) { sumLo -= TWO_32; sumHi++; }
+      sumHi += a.balanceHi[i];
+      if (!geq(a.balanceHi[i], a.balanceLo[i], a.heldHi[i], a.heldLo[i])) throw new Error(`account ${i} holds more than its balance`);
+      if (a.heldHi[i] !== 0 || a.heldLo[i] !== 0) heldSum += toBigInt(a.heldHi[i], a.heldLo[i]);
+    }
+    if (sumHi !== this.supplyHi || sumLo !== this.supplyLo) {
+      throw new Error(`money not conserved: balances sum to ${toBigInt(sumHi, sumLo)}, mints to ${this.supply}`);
+    }
+    let pendingSum = 0n;
+    for (const p of this.pending.values()) pendingSum += toBigInt(p.amountHi, p.amountLo);
+    if (pendingSum !== heldSum) throw new Error(`holds ${heldSum} differ from pending approvals ${pendingSum}`);
+  }
+}

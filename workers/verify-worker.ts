@@ -1,0 +1,67 @@
+/*
+ * A verify worker (piscina). Each task names a claimed range of the input ring; the worker reads
+ * the records in place, checks structure and signatures, and stores one verdict byte per slot with
+ * Atomics.store, so the sequencer on the main thread sees every verdict once the task resolves.
+ *
+ * Cost per record: per-tx ~75 µs (one Ed25519 verify, OpenSSL); batch-signed ~0.1 µs (SHA-256 of
+ * 128 B at 1.67 GB/s plus the structure checks) and one verify per batch.
+ */
+
+import crypto from 'node:crypto';
+import { workerData } from 'node:worker_threads';
+import { BODY_BYTES, OFFSET_SENDER, SIGNATURE_BYTES } from '../engine/wire/record.js';
+import { Result } from '../engine/wire/result.js';
+import { PublicKeyCache } from '../engine/wire/keys.js';
+import { CHECK_VALID, KeySet, checkBody } from '../engine/verify/checks.js';
+import { VERDICT_REJECTED_FLAG, VERDICT_VALID, segments } from '../engine/ring/input-ring.js';
+import type { VerifyTask, VerifyTaskResult, VerifyWorkerData } from '../engine/verify/task.js';
+
+const data = workerData as VerifyWorkerData;
+const slotsCount = data.ring.slotsCount;
+const bodies = Buffer.from(data.ring.bodies);
+const signatures = Buffer.from(data.ring.signatures);
+const verdicts = new Uint8Array(data.ring.verdicts);
+const issuers = new KeySet(data.issuers.map((hex) => Buffer.from(hex, 'hex')));
+const keyCache = new PublicKeyCache(data.keyCacheEntriesMax);
+
+export default function verify(task: VerifyTask): VerifyTaskResult {
+  return task.mode === 'batch-signed' ? verifyBatchSigned(task) : verifyPerTx(task);
+}
+
+function verifyPerTx(task: VerifyTask): VerifyTaskResult {
+  let valid = 0;
+  for (let i = 0; i < task.count; i++) {
+    const slot = (task.start + i) & (slotsCount - 1);
+    const at = slot * BODY_BYTES;
+    let code = checkBody(bodies, at, issuers);
+    if (code === CHECK_VALID && !signatureValid(at, slot)) code = Result.bad_signature;
+    if (code === CHECK_VALID) valid++;
+    Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
+  }
+  return { valid, digest: null };
+}
+
+function signatureValid(at: number, slot: number): boolean {
+  const key = keyCache.get(bodies.subarray(at + OFFSET_SENDER, at + OFFSET_SENDER + 32));
+  if (key === null) return false;
+  const signature = signatures.subarray(slot * SIGNATURE_BYTES, (slot + 1) * SIGNATURE_BYTES);
+  return crypto.verify(null, bodies.subarray(at, at + BODY_BYTES), key, signature);
+}
+
+function verifyBatchSigned(task: VerifyTask): VerifyTaskResult {
+  const hash = crypto.createHash('sha256');
+  for (const [first, count] of segments(task.start, task.count, slotsCount)) {
+    hash.update(bodies.subarray(first * BODY_BYTES, (first + count) * BODY_BYTES));
+  }
+  const digest = hash.digest();
+  const signer = keyCache.get(task.signer!);
+  const signatureOk = signer !== null && crypto.verify(null, digest, signer, task.signature!);
+  let valid = 0;
+  for (let i = 0; i < task.count; i++) {
+    const slot = (task.start + i) & (slotsCount - 1);
+    let code = signatureOk ? checkBody(bodies, slot * BODY_BYTES, issuers) : Result.bad_signature;
+    if (code === CHECK_VALID) valid++;
+    Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
+  }
+  return { valid, digest };
+}
