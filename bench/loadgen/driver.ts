@@ -1,0 +1,147 @@
+/*
+ * Drives a plan against an engine over SubmitStream: `streams` bidi streams, lanes spread across
+ * them, one batch per lane in flight. Open loop at a fixed offered rate: batch k is due at
+ * t0 + k × batchTxs / rate, and its latency is measured from that due time, not from when a lane
+ * was free to send it, which corrects for coordinated omission. At `max`, every lane sends again as
+ * soon as it is answered (closed loop), and latency is measured from the send.
+ */
+
+import * as hdr from 'hdr-histogram-js';
+import type * as grpc from '@grpc/grpc-js';
+import { TxeClient, fromWireResponse, toWireRequest, type SubmitRequest } from '../../engine/client.js';
+import type { SubmitBatchResponseWire } from '../../engine/ingress/codec.js';
+import { Result } from '../../engine/wire/result.js';
+import { FixedQueue } from '../../engine/ring/fixed-queue.js';
+
+export interface DriveOptions {
+  streams: number;
+  rateTps: number | 'max';
+  durationS: number;
+  warmupS: number;
+  ack: 'ordered' | 'durable';
+  retryBackoffMs: number;
+  onTick?: (s: DriveProgress) => void;
+}
+
+export interface DriveProgress { elapsedS: number; committed: number; errors: number }
+
+export interface DriveResult {
+  durationS: number;
+  txsCommitted: number;
+  txsRejected: number;
+  rejectedByCode: Record<number, number>;
+  errors: number;
+  errorsByStatus: Record<number, number>;
+  batches: number;
+  latencyUs: hdr.Histogram;
+  tpsPerSecond: number[];
+  ranOut: boolean;
+}
+
+interface Lane { id: number; stream: number; rounds: SubmitRequest[]; next: number; busy: boolean }
+interface Sent { lane: Lane; request: SubmitRequest; dueNs: bigint; sentNs: bigint }
+
+const NS_PER_S = 1_000_000_000n;
+
+export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: DriveOptions): Promise<DriveResult> {
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const lanes: Lane[] = lanesPlan.map((rounds, id) => ({ id, stream: id % o.streams, rounds, next: 0, busy: false }));
+  const batchTxs = lanes[0].rounds[0].txs.length / (lanes[0].rounds[0].auth === 'per-tx' ? 192 : 128);
+  const idle = new FixedQueue<Lane>(pow2AtLeast(lanes.length));
+  for (const lane of lanes) idle.push(lane);
+  const sent = new Map<number, Sent>();
+  const r: DriveResult = { durationS: 0, txsCommitted: 0, txsRejected: 0, rejectedByCode: {}, errors: 0, errorsByStatus: {}, batches: 0, latencyUs: histogram, tpsPerSecond: [], ranOut: false };
+  const t0 = process.hrtime.bigint();
+  const warmupEnd = t0 + BigInt(Math.round(o.warmupS * 1e9));
+  const end = warmupEnd + BigInt(Math.round(o.durationS * 1e9));
+  const intervalNs = o.rateTps === 'max' ? 0n : BigInt(Math.round((batchTxs / o.rateTps) * 1e9));
+  let due = t0;
+  let batchId = 1;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => { done = resolve; });
+
+  const streams = Array.from({ length: o.streams }, () => client.submitStream());
+  const onResponse = (wire: SubmitBatchResponseWire) => {
+    const response = fromWireResponse(wire);
+    const s = sent.get(response.batchId);
+    if (!s) throw new Error(`response for unknown batch id ${response.batchId}`);
+    sent.delete(response.batchId);
+    const now = process.hrtime.bigint();
+    const measured = now >= warmupEnd && now <= end;
+    if (response.statusCode !== 0) {
+      if (measured) { r.errors++; r.errorsByStatus[response.statusCode] = (r.errorsByStatus[response.statusCode] ?? 0) + 1; }
+      setTimeout(() => send(s.lane, s.request, s.dueNs), o.retryBackoffMs); // same batch again: nonces stay contiguous
+      return;
+    }
+    s.lane.next++;
+    s.lane.busy = false;
+    idle.push(s.lane);
+    if (measured) record(response.results, s, now);
+    pump();
+  };
+  for (const stream of streams) {
+    stream.on('data', onResponse);
+    stream.on('error', (e: grpc.ServiceError) => { r.errors++; r.errorsByStatus[e.code] = (r.errorsByStatus[e.code] ?? 0) + 1; done(); });
+  }
+
+  function record(results: Uint8Array, s: Sent, now: bigint): void {
+    r.batches++;
+    let committed = 0;
+    for (let i = 0; i < results.length; i++) {
+      const code = results[i];
+      if (code === Result.committed || code === Result.pending_approval) committed++;
+      else r.rejectedByCode[code] = (r.rejectedByCode[code] ?? 0) + 1;
+    }
+    r.txsCommitted += committed;
+    r.txsRejected += results.length - committed;
+    const second = Number((now - warmupEnd) / NS_PER_S);
+    r.tpsPerSecond[second] = (r.tpsPerSecond[second] ?? 0) + committed;
+    const from = o.rateTps === 'max' ? s.sentNs : s.dueNs;
+    histogram.recordValue(Math.max(1, Number((now - from) / 1000n)));
+  }
+
+  function send(lane: Lane, request: SubmitRequest, dueNs: bigint): void {
+    const id = batchId++;
+    sent.set(id, { lane, request, dueNs, sentNs: process.hrtime.bigint() });
+    streams[lane.stream].write(toWireRequest({ ...request, batchId: id, ack: o.ack }));
+  }
+
+  function pump(): void {
+    const now = process.hrtime.bigint();
+    if (now >= end) return;
+    while (idle.length > 0 && (intervalNs === 0n || due <= now)) {
+      const lane = idle.shift()!;
+      if (lane.next >= lane.rounds.length) { r.ranOut = true; continue; }
+      lane.busy = true;
+      send(lane, lane.rounds[lane.next], due);
+      due += intervalNs;
+    }
+    if (intervalNs > 0n && idle.length > 0) schedule(Number((due - now) / 1_000_000n));
+  }
+
+  let timer: NodeJS.Timeout | null = null;
+  function schedule(ms: number): void {
+    if (timer === null) timer = setTimeout(() => { timer = null; pump(); }, Math.max(0, ms));
+  }
+
+  const ticker = setInterval(() => {
+    const now = process.hrtime.bigint();
+    o.onTick?.({ elapsedS: Number(now - t0) / 1e9, committed: r.txsCommitted, errors: r.errors });
+    if (intervalNs > 0n) pump(); // a due batch whose lane was busy goes out as soon as one frees
+    if (now >= end || (r.ranOut && sent.size === 0)) done();
+  }, 100);
+  pump();
+  await finished;
+  clearInterval(ticker);
+  if (timer) clearTimeout(timer);
+  const stopped = process.hrtime.bigint();
+  r.durationS = Math.max(0.001, Number((stopped < end ? stopped : end) - warmupEnd) / 1e9);
+  for (const stream of streams) { stream.removeAllListeners('data'); stream.end(); }
+  return r;
+}
+
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}

@@ -1,0 +1,150 @@
+/*
+ * The load plan, built before the clock starts: funding mints, then for each lane a run of
+ * pre-built batches. A lane owns `batchTxs` senders, so its round r carries nonce r+1 for each of
+ * them; one batch per lane is in flight at a time, so a batch refused with RESOURCE_EXHAUSTED is
+ * simply sent again and no nonce gap cascades into rejections.
+ *
+ * Memory: 128 B (batch-signed) or 192 B (per-tx) per planned transaction; 20M transactions of
+ * batch-signed load are ~2.6 GB, hence the prebuild cap.
+ * Cost: ~0.1 µs a body plus one SHA-256 and one signature per batch (batch-signed); one Ed25519
+ * signature per transaction (per-tx), spread over worker threads.
+ */
+
+import crypto from 'node:crypto';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, OFFSET_VERSION, RECORD_VERSION, SIGNED_RECORD_BYTES } from '../../engine/wire/record.js';
+import { keypairFromSeed, type Keypair } from '../../engine/wire/keys.js';
+import { signBatch } from '../../engine/wire/batch.js';
+import { distFile } from '../../engine/paths.js';
+import type { SubmitRequest } from '../../engine/client.js';
+
+export type Mode = 'per-tx' | 'batch-signed';
+
+export interface PlanOptions {
+  mode: Mode;
+  batchTxs: number;
+  lanes: number;
+  roundsPerLane: number;
+  fundingBatchTxs: number;
+  issuer: Keypair;
+  signer: Keypair;
+  amountPerTx: bigint;
+}
+
+export interface Plan {
+  funding: SubmitRequest[]; // sent in order, before the clock
+  lanes: SubmitRequest[][]; // lanes[l][r]: lane l's round r
+  txsPlanned: number;
+}
+
+/** A sender's seed: deterministic, so a plan can be rebuilt and its accounts looked up. */
+export function senderSeed(index: number): Buffer {
+  return crypto.createHash('sha256').update(`txe-bench-sender-${index}`).digest();
+}
+
+export async function buildPlan(o: PlanOptions): Promise<Plan> {
+  const senders = o.lanes * o.batchTxs;
+  const ids = senderIds(o.mode, senders);
+  const funding = fundingBatches(o, ids);
+  const lanes = o.mode === 'batch-signed' ? batchSignedLanes(o, ids) : await perTxLanes(o, ids);
+  return { funding, lanes, txsPlanned: senders * o.roundsPerLane };
+}
+
+function senderIds(mode: Mode, count: number): Buffer[] {
+  const ids: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    // A trusted batch signer may submit for any sender, so batch-signed senders need no key.
+    ids.push(mode === 'per-tx' ? keypairFromSeed(senderSeed(i)).publicKey : senderSeed(i));
+  }
+  return ids;
+}
+
+function writeRecord(out: Buffer, at: number, kind: number, sender: Buffer, recipient: Buffer, nonce: number, amount: bigint): void {
+  out[at + OFFSET_VERSION] = RECORD_VERSION;
+  out[at + OFFSET_KIND] = kind;
+  sender.copy(out, at + OFFSET_SENDER);
+  recipient.copy(out, at + OFFSET_RECIPIENT);
+  out.writeUInt32LE(nonce >>> 0, at + OFFSET_NONCE);
+  out.writeUInt32LE(Math.floor(nonce / 0x1_0000_0000), at + OFFSET_NONCE + 4);
+  out.writeBigUInt64LE(amount, at + OFFSET_AMOUNT);
+  out.writeUInt32LE(Date.now() % 0x1_0000_0000, at + OFFSET_TIMESTAMP_MS);
+}
+
+function fundingBatches(o: PlanOptions, ids: Buffer[]): SubmitRequest[] {
+  const out: SubmitRequest[] = [];
+  const amount = o.amountPerTx * BigInt(o.roundsPerLane + 1);
+  for (let first = 0; first < ids.length; first += o.fundingBatchTxs) {
+    const count = Math.min(o.fundingBatchTxs, ids.length - first);
+    const bodies = Buffer.alloc(count * BODY_BYTES);
+    for (let i = 0; i < count; i++) writeRecord(bodies, i * BODY_BYTES, KIND_MINT, o.issuer.publicKey, ids[first + i], first + i + 1, amount);
+    out.push({ auth: 'batch-signed', txs: bodies, signer: o.signer.publicKey, signature: signBatch(bodies, o.signer.privateKey), ack: 'ordered' });
+  }
+  return out;
+}
+
+/** Lane l's sender j pays lane (l+1)'s sender j, so recipients are funded accounts, never new ones. */
+function recipientOf(o: PlanOptions, ids: Buffer[], lane: number, j: number): Buffer {
+  return ids[((lane + 1) % o.lanes) * o.batchTxs + j];
+}
+
+function batchSignedLanes(o: PlanOptions, ids: Buffer[]): SubmitRequest[][] {
+  const lanes: SubmitRequest[][] = [];
+  for (let l = 0; l < o.lanes; l++) {
+    const rounds: SubmitRequest[] = [];
+    for (let r = 0; r < o.roundsPerLane; r++) {
+      const bodies = Buffer.alloc(o.batchTxs * BODY_BYTES);
+      for (let j = 0; j < o.batchTxs; j++) {
+        writeRecord(bodies, j * BODY_BYTES, KIND_TRANSFER, ids[l * o.batchTxs + j], recipientOf(o, ids, l, j), r + 1, o.amountPerTx);
+      }
+      rounds.push({ auth: 'batch-signed', txs: bodies, signer: o.signer.publicKey, signature: signBatch(bodies, o.signer.privateKey) });
+    }
+    lanes.push(rounds);
+  }
+  return lanes;
+}
+
+async function perTxLanes(o: PlanOptions, ids: Buffer[]): Promise<SubmitRequest[][]> {
+  const batchBytes = o.batchTxs * SIGNED_RECORD_BYTES;
+  const shared = new SharedArrayBuffer(o.lanes * o.roundsPerLane * batchBytes);
+  const all = Buffer.from(shared);
+  for (let l = 0; l < o.lanes; l++) {
+    for (let r = 0; r < o.roundsPerLane; r++) {
+      const base = (l * o.roundsPerLane + r) * batchBytes;
+      for (let j = 0; j < o.batchTxs; j++) {
+        writeRecord(all, base + j * SIGNED_RECORD_BYTES, KIND_TRANSFER, ids[l * o.batchTxs + j], recipientOf(o, ids, l, j), r + 1, o.amountPerTx);
+      }
+    }
+  }
+  await signInWorkers(shared, o);
+  const lanes: SubmitRequest[][] = [];
+  for (let l = 0; l < o.lanes; l++) {
+    const rounds: SubmitRequest[] = [];
+    for (let r = 0; r < o.roundsPerLane; r++) {
+      const base = (l * o.roundsPerLane + r) * batchBytes;
+      rounds.push({ auth: 'per-tx', txs: all.subarray(base, base + batchBytes) });
+    }
+    lanes.push(rounds);
+  }
+  return lanes;
+}
+
+/** Signs every per-tx record in place, lanes split across one worker thread per core. */
+async function signInWorkers(shared: SharedArrayBuffer, o: PlanOptions): Promise<void> {
+  const threads = Math.max(1, Math.min(os.availableParallelism(), o.lanes));
+  const lanesPer = Math.ceil(o.lanes / threads);
+  const jobs: Promise<void>[] = [];
+  for (let t = 0; t < threads; t++) {
+    const firstLane = t * lanesPer;
+    const lastLane = Math.min(o.lanes, firstLane + lanesPer);
+    if (firstLane >= lastLane) break;
+    const worker = new Worker(distFile('bench/loadgen/sign-worker.js'), {
+      workerData: { shared, firstLane, lastLane, rounds: o.roundsPerLane, batchTxs: o.batchTxs },
+    });
+    jobs.push(new Promise((resolve, reject) => {
+      worker.once('message', () => { void worker.terminate(); resolve(); });
+      worker.once('error', reject);
+    }));
+  }
+  await Promise.all(jobs);
+}

@@ -1,0 +1,23 @@
+/* Signs a range of lanes of a per-tx plan in place (see plan.ts). Off the clock. */
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { BODY_BYTES, SIGNED_RECORD_BYTES } from '../../engine/wire/record.js';
+import { keypairFromSeed, sign } from '../../engine/wire/keys.js';
+import { senderSeed } from './plan.js';
+
+const { shared, firstLane, lastLane, rounds, batchTxs } = workerData as {
+  shared: SharedArrayBuffer; firstLane: number; lastLane: number; rounds: number; batchTxs: number;
+};
+const all = Buffer.from(shared);
+const batchBytes = batchTxs * SIGNED_RECORD_BYTES;
+for (let l = firstLane; l < lastLane; l++) {
+  const keys = Array.from({ length: batchTxs }, (_, j) => keypairFromSeed(senderSeed(l * batchTxs + j)).privateKey);
+  for (let r = 0; r < rounds; r++) {
+    const base = (l * rounds + r) * batchBytes;
+    for (let j = 0; j < batchTxs; j++) {
+      const at = base + j * SIGNED_RECORD_BYTES;
+      sign(all.subarray(at, at + BODY_BYTES), keys[j]).copy(all, at + BODY_BYTES);
+    }
+  }
+}
+parentPort!.postMessage('done');

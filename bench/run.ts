@@ -1,0 +1,134 @@
+/*
+ * `txe bench`: the load generator. It measures the machine's ceilings, starts an engine in a child
+ * process unless --target names one, builds and funds the plan off the clock, drives it, and
+ * reports TPS and CO-corrected batch latency next to the ceilings.
+ */
+
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { SingleBar, Presets } from 'cli-progress';
+import { TxeClient, clientOptions } from '../engine/client.js';
+import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
+import { Result, resultName } from '../engine/wire/result.js';
+import { measureCeilings, type Ceilings } from './ceilings.js';
+import { startEngineProcess, type EngineProcess } from './engine-process.js';
+import { buildPlan, type Mode } from './loadgen/plan.js';
+import { drive, type DriveResult } from './loadgen/driver.js';
+
+export interface BenchOptions {
+  mode: Mode;
+  ack: 'ordered' | 'durable';
+  sinks: string[];
+  batch: number;
+  streams: number;
+  lanes: number;
+  rate: number | 'max';
+  durationS: number;
+  warmupS: number;
+  json?: string;
+  target?: string;
+  keys?: string;
+  workers?: number;
+  prebuildMb: number;
+  progress: boolean;
+  command: string;
+}
+
+// Guesses of the max rate, used only to size the pre-built plan for --rate max.
+const MAX_TPS_GUESS: Record<Mode, number> = { 'batch-signed': 3_000_000, 'per-tx': 40_000 };
+const FUNDING_BATCH_TXS = 4096;
+
+export async function runBench(o: BenchOptions): Promise<Record<string, unknown>> {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'txe-bench-'));
+  let engine: EngineProcess | null = null;
+  try {
+    log(o, 'measuring this machine\'s ceilings (2 s)...');
+    const ceilings = measureCeilings(1);
+    const keys = o.keys ? readKeysFile(o.keys) : generateKeysFile();
+    if (!o.target) {
+      const keysFile = path.join(scratch, 'keys.json');
+      writeKeysFile(keysFile, keys);
+      const args = ['--keys', keysFile, '--ack', o.ack];
+      if (o.workers) args.push('--workers', String(o.workers));
+      engine = await startEngineProcess(args);
+    }
+    const address = o.target ?? engine!.address;
+    const client = new TxeClient(address, clientOptions(64 * 1024 * 1024));
+    await client.waitReady(10_000);
+    const plan = await prepare(o, keys, client);
+    log(o, `driving ${o.rate === 'max' ? 'max rate' : `${o.rate} TPS`} for ${o.warmupS}+${o.durationS} s on ${o.streams} streams, ${o.lanes} lanes of ${o.batch}...`);
+    const bar = o.progress ? new SingleBar({ format: '{bar} {elapsed}s {tps} TPS committed, {errors} errors', hideCursor: true }, Presets.shades_classic) : null;
+    bar?.start(Math.ceil(o.warmupS + o.durationS), 0, { tps: 0, errors: 0 });
+    const result = await drive(client, plan.lanes, {
+      streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, ack: o.ack, retryBackoffMs: 2,
+      onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
+    });
+    bar?.stop();
+    client.close();
+    const exitCode = engine ? await engine.stop() : null;
+    engine = null;
+    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism());
+    if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
+    return report;
+  } finally {
+    if (engine) await engine.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, client: TxeClient) {
+  const perTxBytes = o.mode === 'per-tx' ? 192 : 128;
+  const wantTxs = (o.rate === 'max' ? MAX_TPS_GUESS[o.mode] : o.rate * 1.1) * (o.durationS + o.warmupS);
+  const capTxs = (o.prebuildMb * 1024 * 1024) / perTxBytes;
+  const roundsPerLane = Math.max(1, Math.ceil(Math.min(wantTxs, capTxs) / (o.lanes * o.batch)));
+  log(o, `pre-building ${roundsPerLane * o.lanes} batches of ${o.batch} (${o.mode})...`);
+  const started = performance.now();
+  const plan = await buildPlan({
+    mode: o.mode, batchTxs: o.batch, lanes: o.lanes, roundsPerLane, fundingBatchTxs: FUNDING_BATCH_TXS,
+    issuer: keys.issuer, signer: keys.signer, amountPerTx: 1n,
+  });
+  log(o, `built ${plan.txsPlanned} transactions in ${((performance.now() - started) / 1000).toFixed(1)} s; funding ${o.lanes * o.batch} senders...`);
+  for (const batch of plan.funding) {
+    const response = await client.submitBatch(batch);
+    const bad = response.results.findIndex((c) => c !== Result.committed);
+    if (bad >= 0) throw new Error(`funding mint rejected: ${resultName(response.results[bad])} (is the engine configured with this issuer and trusted signer? pass --keys)`);
+  }
+  return plan;
+}
+
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number): Record<string, unknown> {
+  const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
+  const tps = r.txsCommitted / r.durationS;
+  const perTxCeiling = ceilings.ed25519VerifyPerSCore * workers;
+  return {
+    mode: o.mode, ack: o.ack, sinks: o.sinks.join(',') || 'none', batch_size: o.batch, streams: o.streams, lanes: o.lanes,
+    duration_s: round(r.durationS, 3), warmup_s: o.warmupS,
+    offered_tps: o.rate === 'max' ? 'max' : o.rate,
+    tps: Math.round(tps), txs_committed: r.txsCommitted, txs_rejected: r.txsRejected,
+    rejected_by_result: Object.fromEntries(Object.entries(r.rejectedByCode).map(([c, n]) => [resultName(Number(c)), n])),
+    errors: r.errors, errors_by_status: r.errorsByStatus, batches: r.batches, plan_ran_out: r.ranOut,
+    latency_ms: { p50: ms(50), p90: ms(90), p95: ms(95), p99: ms(99), p999: ms(99.9), max: r.latencyUs.maxValue / 1000 },
+    latency_corrected_for_coordinated_omission: o.rate !== 'max',
+    tps_per_second: r.tpsPerSecond.map((n) => n ?? 0),
+    ceilings: {
+      ed25519_verify_per_s_core: Math.round(ceilings.ed25519VerifyPerSCore),
+      sha256_bytes_per_s: Math.round(ceilings.sha256BytesPerS),
+      per_tx_tps_ceiling: Math.round(perTxCeiling),
+    },
+    fraction_of_ceiling: o.mode === 'per-tx' ? round(tps / perTxCeiling, 3) : round((tps * 128) / ceilings.sha256BytesPerS, 3),
+    engine: { workers, target: o.target ?? 'child process', exit_code: engineExit },
+    machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.arch()}` },
+    command: o.command,
+    at: new Date().toISOString(),
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function log(o: BenchOptions, message: string): void {
+  if (o.progress || process.env.TXE_BENCH_VERBOSE) process.stderr.write(`txe bench: ${message}\n`);
+}

@@ -1,0 +1,28 @@
+/*
+ * The keys file that `txe keygen` writes and `txe serve` / `txe bench` read: the issuer (may mint)
+ * and the trusted batch signer, as hex seeds and public keys. Serve reads only the public keys.
+ */
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { generateKeypair, keypairFromSeed, type Keypair } from './wire/keys.js';
+
+export interface KeysFile { issuer: Keypair; signer: Keypair }
+
+export function generateKeysFile(): KeysFile {
+  return { issuer: generateKeypair(), signer: generateKeypair() };
+}
+
+export function writeKeysFile(file: string, keys: KeysFile): void {
+  const out = (k: Keypair) => ({ seed: k.seed.toString('hex'), publicKey: k.publicKey.toString('hex') });
+  writeFileSync(file, JSON.stringify({ issuer: out(keys.issuer), signer: out(keys.signer) }, null, 2) + '\n', { mode: 0o600 });
+}
+
+export function readKeysFile(file: string): KeysFile {
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { seed?: string }>;
+  const load = (name: string): Keypair => {
+    const seed = raw[name]?.seed;
+    if (!seed || !/^[0-9a-f]{64}$/i.test(seed)) throw new Error(`${file}: ${name}.seed must be 64 hex characters`);
+    return keypairFromSeed(Buffer.from(seed, 'hex'));
+  };
+  return { issuer: load('issuer'), signer: load('signer') };
+}
