@@ -21,10 +21,15 @@ export async function startEngineProcess(args: string[], startTimeoutMs = 30_000
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`engine exited with ${code} before listening: ${stderr.join('')}`)); });
   });
   child.stdout!.resume();
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`txe bench: the engine exited unexpectedly (${code ?? signal}):\n${stderr.join('')}\n`);
+    resolve(code);
+  }));
   return {
     child, address,
     async stop() {
+      stopping = true;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       const code = await exited;

@@ -4,6 +4,7 @@
  * reports TPS and CO-corrected batch latency next to the ceilings.
  */
 
+import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { TxeClient, clientOptions } from '../engine/client.js';
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { Result, resultName } from '../engine/wire/result.js';
+import { u64ToNumber, type U64 } from '../engine/ingress/codec.js';
 import { measureCeilings, type Ceilings } from './ceilings.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { buildPlan, type Mode } from './loadgen/plan.js';
@@ -84,9 +86,11 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   const roundsPerLane = Math.max(1, Math.ceil(Math.min(wantTxs, capTxs) / (o.lanes * o.batch)));
   log(o, `pre-building ${roundsPerLane * o.lanes} batches of ${o.batch} (${o.mode})...`);
   const started = performance.now();
+  const issuerAccount = await client.getAccount(keys.issuer.publicKey);
   const plan = await buildPlan({
     mode: o.mode, batchTxs: o.batch, lanes: o.lanes, roundsPerLane, fundingBatchTxs: FUNDING_BATCH_TXS,
-    issuer: keys.issuer, signer: keys.signer, amountPerTx: 1n,
+    issuer: keys.issuer, issuerNonceLast: u64ToNumber(issuerAccount.nonce as U64), signer: keys.signer, amountPerTx: 1n,
+    runId: crypto.randomBytes(8).toString('hex'),
   });
   log(o, `built ${plan.txsPlanned} transactions in ${((performance.now() - started) / 1000).toFixed(1)} s; funding ${o.lanes * o.batch} senders...`);
   for (const batch of plan.funding) {

@@ -28,8 +28,10 @@ export interface PlanOptions {
   roundsPerLane: number;
   fundingBatchTxs: number;
   issuer: Keypair;
+  issuerNonceLast: number; // the issuer's last used nonce on the target engine
   signer: Keypair;
   amountPerTx: bigint;
+  runId: string; // fresh sender accounts for every run, so a long-lived target can be reused
 }
 
 export interface Plan {
@@ -39,23 +41,23 @@ export interface Plan {
 }
 
 /** A sender's seed: deterministic, so a plan can be rebuilt and its accounts looked up. */
-export function senderSeed(index: number): Buffer {
-  return crypto.createHash('sha256').update(`txe-bench-sender-${index}`).digest();
+export function senderSeed(runId: string, index: number): Buffer {
+  return crypto.createHash('sha256').update(`txe-bench-${runId}-sender-${index}`).digest();
 }
 
 export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const senders = o.lanes * o.batchTxs;
-  const ids = senderIds(o.mode, senders);
+  const ids = senderIds(o.mode, o.runId, senders);
   const funding = fundingBatches(o, ids);
   const lanes = o.mode === 'batch-signed' ? batchSignedLanes(o, ids) : await perTxLanes(o, ids);
   return { funding, lanes, txsPlanned: senders * o.roundsPerLane };
 }
 
-function senderIds(mode: Mode, count: number): Buffer[] {
+function senderIds(mode: Mode, runId: string, count: number): Buffer[] {
   const ids: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     // A trusted batch signer may submit for any sender, so batch-signed senders need no key.
-    ids.push(mode === 'per-tx' ? keypairFromSeed(senderSeed(i)).publicKey : senderSeed(i));
+    ids.push(mode === 'per-tx' ? keypairFromSeed(senderSeed(runId, i)).publicKey : senderSeed(runId, i));
   }
   return ids;
 }
@@ -77,7 +79,7 @@ function fundingBatches(o: PlanOptions, ids: Buffer[]): SubmitRequest[] {
   for (let first = 0; first < ids.length; first += o.fundingBatchTxs) {
     const count = Math.min(o.fundingBatchTxs, ids.length - first);
     const bodies = Buffer.alloc(count * BODY_BYTES);
-    for (let i = 0; i < count; i++) writeRecord(bodies, i * BODY_BYTES, KIND_MINT, o.issuer.publicKey, ids[first + i], first + i + 1, amount);
+    for (let i = 0; i < count; i++) writeRecord(bodies, i * BODY_BYTES, KIND_MINT, o.issuer.publicKey, ids[first + i], o.issuerNonceLast + first + i + 1, amount);
     out.push({ auth: 'batch-signed', txs: bodies, signer: o.signer.publicKey, signature: signBatch(bodies, o.signer.privateKey), ack: 'ordered' });
   }
   return out;
@@ -139,7 +141,7 @@ async function signInWorkers(shared: SharedArrayBuffer, o: PlanOptions): Promise
     const lastLane = Math.min(o.lanes, firstLane + lanesPer);
     if (firstLane >= lastLane) break;
     const worker = new Worker(distFile('bench/loadgen/sign-worker.js'), {
-      workerData: { shared, firstLane, lastLane, rounds: o.roundsPerLane, batchTxs: o.batchTxs },
+      workerData: { shared, firstLane, lastLane, rounds: o.roundsPerLane, batchTxs: o.batchTxs, runId: o.runId },
     });
     jobs.push(new Promise((resolve, reject) => {
       worker.once('message', () => { void worker.terminate(); resolve(); });

@@ -5,13 +5,13 @@ import { BODY_BYTES, SIGNED_RECORD_BYTES } from '../../engine/wire/record.js';
 import { keypairFromSeed, sign } from '../../engine/wire/keys.js';
 import { senderSeed } from './plan.js';
 
-const { shared, firstLane, lastLane, rounds, batchTxs } = workerData as {
-  shared: SharedArrayBuffer; firstLane: number; lastLane: number; rounds: number; batchTxs: number;
+const { shared, firstLane, lastLane, rounds, batchTxs, runId } = workerData as {
+  shared: SharedArrayBuffer; firstLane: number; lastLane: number; rounds: number; batchTxs: number; runId: string;
 };
 const all = Buffer.from(shared);
 const batchBytes = batchTxs * SIGNED_RECORD_BYTES;
 for (let l = firstLane; l < lastLane; l++) {
-  const keys = Array.from({ length: batchTxs }, (_, j) => keypairFromSeed(senderSeed(l * batchTxs + j)).privateKey);
+  const keys = Array.from({ length: batchTxs }, (_, j) => keypairFromSeed(senderSeed(runId, l * batchTxs + j)).privateKey);
   for (let r = 0; r < rounds; r++) {
     const base = (l * rounds + r) * batchBytes;
     for (let j = 0; j < batchTxs; j++) {

@@ -11,6 +11,9 @@ import type { InputRing } from '../ring/input-ring.js';
 import { distFile } from '../paths.js';
 import type { AuthMode, VerifyTask, VerifyTaskResult, VerifyWorkerData } from './task.js';
 
+// Below this a per-tx task's ~47 µs piscina round trip starts to cost more than 1% of its verifies.
+const PER_TX_TASK_TXS_MIN = 64;
+
 export interface VerifyStageOptions {
   workers: number;
   perTxTaskTxsMax: number;
@@ -34,8 +37,9 @@ export class VerifyStage {
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Number.POSITIVE_INFINITY,
-      // The ring bounds the work in flight; the pool queue never holds more than it admits.
-      maxQueue: 'auto',
+      // The ring bounds the work in flight: a task covers at least PER_TX_TASK_TXS_MIN claimed slots
+      // (or a whole batch), so the queue never holds more than this many tasks.
+      maxQueue: Math.ceil(ring.slotsCount / PER_TX_TASK_TXS_MIN) + 1,
       concurrentTasksPerWorker: 1,
       workerData,
     });
@@ -47,7 +51,7 @@ export class VerifyStage {
       const result: VerifyTaskResult = await this.pool.run({ start, count, mode, signer, signature } satisfies VerifyTask);
       return result.digest;
     }
-    const chunk = Math.max(64, Math.min(this.options.perTxTaskTxsMax, Math.ceil(count / this.workers)));
+    const chunk = Math.max(PER_TX_TASK_TXS_MIN, Math.min(this.options.perTxTaskTxsMax, Math.ceil(count / this.workers)));
     const tasks: Promise<VerifyTaskResult>[] = [];
     for (let offset = 0; offset < count; offset += chunk) {
       const task: VerifyTask = { start: start + offset, count: Math.min(chunk, count - offset), mode, signer: null, signature: null };
