@@ -1,0 +1,47 @@
+/* Keys and batch builders shared by the tests. */
+
+import { keypairFromLabel, type Keypair } from '../../engine/wire/keys.js';
+import { packBodies, packSigned, signBatch } from '../../engine/wire/batch.js';
+import { KIND_MINT, KIND_TRANSFER, type RecordFields } from '../../engine/wire/record.js';
+import { defaultConfig, type EngineConfig } from '../../engine/config.js';
+
+export const issuer = keypairFromLabel('test-issuer');
+export const signer = keypairFromLabel('test-signer');
+export const user = (name: string): Keypair => keypairFromLabel(`test-user-${name}`);
+
+export function testConfig(overrides: Partial<EngineConfig> = {}): EngineConfig {
+  return {
+    ...defaultConfig(),
+    grpcPort: 0,
+    workers: 2,
+    ringSlots: 1 << 14,
+    historyEntries: 1 << 12,
+    accountsMax: 1 << 12,
+    issuers: [issuer.publicKey.toString('hex')],
+    trustedSigners: [signer.publicKey.toString('hex')],
+    invariantCheckEveryBlocks: 1,
+    shutdownGraceMs: 2000,
+    ...overrides,
+  };
+}
+
+export function mint(recipient: Buffer, nonce: bigint, amount: bigint): RecordFields {
+  return { kind: KIND_MINT, sender: issuer.publicKey, recipient, nonce, amount, timestampMs: 1n };
+}
+
+export function transfer(from: Keypair | Buffer, to: Buffer, nonce: bigint, amount: bigint): RecordFields {
+  const sender = Buffer.isBuffer(from) ? from : from.publicKey;
+  return { kind: KIND_TRANSFER, sender, recipient: to, nonce, amount, timestampMs: 1n };
+}
+
+/** A batch-signed submission by the trusted test signer. */
+export function signedBatch(records: RecordFields[], by: Keypair = signer) {
+  const txs = packBodies(records);
+  return { auth: 'batch-signed' as const, txs, signer: by.publicKey, signature: signBatch(txs, by.privateKey) };
+}
+
+/** A per-tx submission, each record signed by the keypair whose public key is its sender. */
+export function perTxBatch(records: RecordFields[], keys: Keypair[]) {
+  const byKey = new Map(keys.map((k) => [k.publicKey.toString('hex'), k.privateKey]));
+  return { auth: 'per-tx' as const, txs: packSigned(records, (r) => byKey.get(Buffer.from(r.sender).toString('hex'))!) };
+}

@@ -1,0 +1,116 @@
+// Proves the sequencer's rules one by one on hand-made batches in a real ring (no workers: verdicts
+// are stored as the workers would store them), including u64 amounts past 2^32 and 2^53, approval
+// holds, full tables, and the block hash chain.
+import { describe, expect, it } from 'vitest';
+import { InputRing, VERDICT_REJECTED_FLAG, VERDICT_VALID, createRingBuffers } from '../../engine/ring/input-ring.js';
+import { Sequencer } from '../../engine/sequencer/sequencer.js';
+import { GENESIS_HASH, blockHash } from '../../engine/sequencer/block.js';
+import { HistoryWindow } from '../../engine/history/history-window.js';
+import { packBodies, batchDigest } from '../../engine/wire/batch.js';
+import { U64_MAX, type RecordFields } from '../../engine/wire/record.js';
+import { Result } from '../../engine/wire/result.js';
+import { toBigInt } from '../../engine/sequencer/u64.js';
+import { issuer, mint, transfer, user } from '../support/fixtures.js';
+
+const alice = user('alice').publicKey;
+const bob = user('bob').publicKey;
+const carol = user('carol').publicKey;
+
+function setup(o: { accountsMax?: number; threshold?: bigint; pendingMax?: number } = {}) {
+  const ring = new InputRing(createRingBuffers(64));
+  const history = new HistoryWindow(64, 16);
+  const seq = new Sequencer({ accountsMax: o.accountsMax ?? 16, issuers: [issuer.publicKey], approvalThreshold: o.threshold ?? 0n, approvalsPendingMax: o.pendingMax ?? 8 }, history);
+  const run = (records: RecordFields[], rejected: Record<number, number> = {}) => {
+    const txs = packBodies(records);
+    const start = ring.tryClaim(records.length);
+    ring.writeBodies(start, txs, records.length, 128);
+    records.forEach((_, i) => Atomics.store(ring.verdicts, (start + i) & ring.mask, i in rejected ? VERDICT_REJECTED_FLAG | rejected[i] : VERDICT_VALID));
+    const block = seq.sequenceBatch(ring, start, records.length, batchDigest(txs));
+    ring.markSequenced(start + records.length);
+    ring.release(start + records.length);
+    seq.checkInvariants();
+    return block;
+  };
+  const balance = (key: Buffer) => {
+    const i = seq.accounts.findKey(key);
+    return i < 0 ? null : { balance: toBigInt(seq.accounts.balanceHi[i], seq.accounts.balanceLo[i]), held: toBigInt(seq.accounts.heldHi[i], seq.accounts.heldLo[i]), nonce: toBigInt(seq.accounts.nonceHi[i], seq.accounts.nonceLo[i]) };
+  };
+  return { seq, run, balance, history };
+}
+
+describe('Sequencer rules', () => {
+  it('mints, transfers, and gives accepted records consecutive seqs in batch order', () => {
+    const { run, balance } = setup();
+    const b1 = run([mint(alice, 1n, 100n), mint(bob, 2n, 5n)]);
+    expect(Array.from(b1.results)).toEqual([Result.committed, Result.committed]);
+    expect([b1.firstSeq, b1.entries]).toEqual([1, 2]);
+    const b2 = run([transfer(alice, bob, 1n, 30n), transfer(alice, carol, 2n, 70n), transfer(alice, carol, 3n, 1n)]);
+    expect(Array.from(b2.results)).toEqual([Result.committed, Result.committed, Result.insufficient_funds]);
+    expect([b2.firstSeq, b2.entries]).toEqual([3, 2]);
+    expect(balance(alice)).toEqual({ balance: 0n, held: 0n, nonce: 2n });
+    expect(balance(bob)?.balance).toBe(35n);
+    expect(balance(carol)?.balance).toBe(70n);
+  });
+
+  it('rejects gaps, replays and duplicates as bad_nonce without consuming the nonce', () => {
+    const { run, balance } = setup();
+    run([mint(alice, 1n, 10n)]);
+    const b = run([transfer(alice, bob, 2n, 1n), transfer(alice, bob, 1n, 1n), transfer(alice, bob, 1n, 1n), transfer(alice, bob, 2n, 1n)]);
+    expect(Array.from(b.results)).toEqual([Result.bad_nonce, Result.committed, Result.bad_nonce, Result.committed]);
+    expect(balance(alice)?.nonce).toBe(2n);
+    const replay = run([mint(alice, 1n, 10n)]);
+    expect(replay.results[0]).toBe(Result.bad_nonce);
+  });
+
+  it('treats an account that was never credited as empty', () => {
+    const { run } = setup();
+    const b = run([transfer(carol, bob, 1n, 1n), transfer(carol, bob, 5n, 1n)]);
+    expect(Array.from(b.results)).toEqual([Result.insufficient_funds, Result.bad_nonce]);
+  });
+
+  it('passes worker verdicts through unchanged and gives them no seq', () => {
+    const { run } = setup();
+    const b = run([mint(alice, 1n, 10n), mint(bob, 2n, 10n)], { 0: Result.bad_signature });
+    expect(Array.from(b.results)).toEqual([Result.bad_signature, Result.bad_nonce]);
+    expect(b.entries).toBe(0);
+  });
+
+  it('does u64 arithmetic exactly past 2^32 and 2^53, and keeps the supply within u64', () => {
+    const { run, balance } = setup();
+    const big = (1n << 60n) + 12345n;
+    run([mint(alice, 1n, big), mint(alice, 2n, (1n << 32n) + 1n)]);
+    expect(balance(alice)?.balance).toBe(big + (1n << 32n) + 1n);
+    run([transfer(alice, bob, 1n, (1n << 53n) + 1n)]);
+    expect(balance(bob)?.balance).toBe((1n << 53n) + 1n);
+    const over = run([mint(carol, 3n, U64_MAX)]);
+    expect(over.results[0]).toBe(Result.invalid_amount);
+    expect(balance(carol)).toBeNull();
+  });
+
+  it('holds transfers at or above the threshold, and counts the hold against later transfers', () => {
+    const { run, balance, seq } = setup({ threshold: 50n });
+    run([mint(alice, 1n, 100n)]);
+    const b = run([transfer(alice, bob, 1n, 60n), transfer(alice, bob, 2n, 49n), transfer(alice, bob, 2n, 40n)]);
+    expect(Array.from(b.results)).toEqual([Result.pending_approval, Result.insufficient_funds, Result.committed]);
+    expect(balance(alice)).toEqual({ balance: 60n, held: 60n, nonce: 2n });
+    expect(seq.pending.get(b.firstSeq)?.amountLo).toBe(60);
+  });
+
+  it('answers capacity_exceeded when the account or approval table is full', () => {
+    const { run } = setup({ accountsMax: 3, threshold: 10n, pendingMax: 1 }); // issuer + 2
+    const b = run([mint(alice, 1n, 100n), mint(bob, 2n, 100n), mint(carol, 3n, 100n), transfer(alice, bob, 1n, 10n), transfer(alice, bob, 2n, 10n)]);
+    expect(Array.from(b.results)).toEqual([Result.committed, Result.committed, Result.capacity_exceeded, Result.pending_approval, Result.capacity_exceeded]);
+  });
+
+  it('chains block hashes from genesis and records accepted bodies in the history window', () => {
+    const { run, history } = setup();
+    const b1 = run([mint(alice, 1n, 10n)]);
+    const b2 = run([transfer(alice, bob, 1n, 3n), transfer(alice, bob, 9n, 3n)]);
+    expect(b1.prevHash.equals(GENESIS_HASH)).toBe(true);
+    expect(b2.prevHash.equals(b1.hash)).toBe(true);
+    expect(b2.hash.equals(blockHash(b1.hash, 2, 2, 1, b2.results, b2.bodiesDigest))).toBe(true);
+    expect(history.get(2)?.block).toBe(2);
+    expect(history.get(3)).toBeNull();
+    expect(history.findBySenderNonce(alice, 1n)?.seq).toBe(2);
+  });
+});
