@@ -63,16 +63,22 @@ export class TransactionService {
 
   private submitStream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
     let inFlight = 0;
-    let ended = false;
+    let ended = false; // the client half-closed, or the server is draining
+    let drained = false; // ended by shutdown rather than by the client
     let gone = false;
     const finish = () => {
-      if (ended && inFlight === 0 && !gone) { gone = true; this.streams.delete(call); call.end(); }
+      if (!ended || inFlight > 0 || gone) return;
+      gone = true;
+      this.streams.delete(call);
+      // A client that still had batches to send learns that the rest were not admitted.
+      if (drained) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down: every batch answered on this stream was handled; batches without an answer were not admitted' });
+      else call.end();
     };
     const write = (message: SubmitBatchResponseWire) => {
       if (gone) return;
       if (!call.write(message)) call.pause(); // the client is not reading: stop reading its batches too
     };
-    this.streams.set(call, () => { ended = true; finish(); });
+    this.streams.set(call, () => { ended = true; drained = true; finish(); });
     call.on('drain', () => call.resume());
     call.on('data', (raw: unknown) => {
       const batchId = (raw as SubmitBatchRequestWire)?.batchId ?? 0;

@@ -93,13 +93,15 @@ async function checkKafka(): Promise<string | null> {
 
 export default async function globalSetup(): Promise<void> {
   const [pgErr, kafkaErr] = await Promise.all([checkPostgres(), checkKafka()]);
+  const source = (v: string): string =>
+    process.env[v] !== undefined && process.env[v] !== '' ? `from ${v}` : `default; ${v} was not set`;
   const problems: string[] = [];
   if (pgErr !== null) {
-    problems.push(`PostgreSQL is unreachable at ${pgUrlForDisplay()} (TXE_PG_URL): ${pgErr}`);
+    problems.push(`PostgreSQL is unreachable at ${pgUrlForDisplay()} (${source('TXE_PG_URL')}): ${pgErr}`);
   }
   if (kafkaErr !== null) {
     problems.push(
-      `Kafka is unreachable at ${kafkaBrokers().join(',')} (TXE_KAFKA_BROKERS): ${kafkaErr}`,
+      `Kafka is unreachable at ${kafkaBrokers().join(',')} (${source('TXE_KAFKA_BROKERS')}): ${kafkaErr}`,
     );
   }
   if (problems.length > 0) {
