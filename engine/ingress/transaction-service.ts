@@ -78,7 +78,10 @@ export class TransactionService {
       if (gone) return;
       if (!call.write(message)) call.pause(); // the client is not reading: stop reading its batches too
     };
-    this.streams.set(call, () => { ended = true; drained = true; finish(); });
+    this.streams.set(call, () => {
+      if (!ended) { ended = true; drained = true; }
+      finish();
+    });
     call.on('drain', () => call.resume());
     call.on('data', (raw: unknown) => {
       const batchId = (raw as SubmitBatchRequestWire)?.batchId ?? 0;

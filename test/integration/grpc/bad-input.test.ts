@@ -88,7 +88,9 @@ describe('bad input', () => {
     const fill = (id: number, nonceBase: number) => toWireRequest({ ...signedBatch(Array.from({ length: 100 }, (_, i) => mint(user('fill').publicKey, BigInt(nonceBase + i), 1n))), batchId: id });
     stream.write(fill(1, 10)); stream.write(fill(2, 110)); stream.write(fill(3, 210)); // 300 > 256 slots
     await got;
+    const closed = new Promise((resolve) => stream.on('status', resolve));
     stream.end();
+    expect(await closed).toMatchObject({ code: grpc.status.OK });
     const third = responses.find((r) => r.batchId === 3)!;
     expect(third.statusCode).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(third.statusMessage).toMatch(/input ring has 56 of 256 slots free, batch needs 100/);
@@ -110,7 +112,9 @@ describe('bad input', () => {
       stream.write({ batchId: 5, auth: 0, txs: Buffer.alloc(128) });
       stream.write(toWireRequest({ ...signedBatch([mint(bob.publicKey, 1n, 1n)]), batchId: 6 }));
       await got;
+      const closed = new Promise((resolve) => stream.on('status', resolve));
       stream.end();
+      expect(await closed).toMatchObject({ code: grpc.status.OK });
       const byId = new Map(responses.map((r) => [r.batchId, r]));
       expect([1, 2, 3, 4].map((id) => byId.get(id)!.statusCode)).toEqual([0, 0, grpc.status.RESOURCE_EXHAUSTED, grpc.status.RESOURCE_EXHAUSTED]);
       expect(byId.get(3)!.statusMessage).toMatch(/2 batches in flight \(max 2\)/);

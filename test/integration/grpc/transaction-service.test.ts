@@ -65,7 +65,9 @@ describe('TransactionService over a socket', () => {
       stream.write(toWireRequest({ ...perTxBatch([transfer(bob, alice.publicKey, BigInt(first + i), 1n)], [bob]), batchId: 1000 - i * 7, ack: 'ordered' }));
     }
     await done;
+    const closed = new Promise((resolve) => stream.on('status', resolve));
     stream.end();
+    expect(await closed).toMatchObject({ code: grpc.status.OK });
     const blocks = [...Array(20).keys()].map((i) => responses.get(1000 - i * 7)!);
     expect(blocks.every((r) => r.statusCode === 0 && r.results[0] === Result.committed)).toBe(true);
     const seqs = blocks.map((r) => r.firstSeq);
