@@ -12,6 +12,7 @@ export type AckMode = 'ordered' | 'durable';
 export interface EngineConfig {
   grpcHost: string; // default 127.0.0.1
   grpcPort: number; // default 50051; 0 picks a free port
+  flowControlWindowBytes: number; // HTTP/2 connection and stream receive window, default 16 MiB
   workers: number; // verify threads, default = cores
   ringSlots: number; // input ring, power of two; default 2^19 = 524288 slots (~100 MB)
   batchTxsMax: number; // records per batch, default 8190
@@ -37,6 +38,7 @@ export interface EngineConfig {
 export const defaultConfig = (): EngineConfig => ({
   grpcHost: '127.0.0.1',
   grpcPort: 50051,
+  flowControlWindowBytes: 16 * 1024 * 1024,
   workers: Math.max(1, os.availableParallelism()),
   ringSlots: 1 << 19,
   batchTxsMax: 8190,

@@ -21,6 +21,7 @@ export interface DriveOptions {
   ack: 'ordered' | 'durable';
   retryBackoffMs: number;
   onTick?: (s: DriveProgress) => void;
+  onMeasureStart?: () => void; // called once, when the warm-up ends
 }
 
 export interface DriveProgress { elapsedS: number; committed: number; errors: number }
@@ -124,8 +125,10 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     if (timer === null) timer = setTimeout(() => { timer = null; pump(); }, Math.max(0, ms));
   }
 
+  let measuring = false;
   const ticker = setInterval(() => {
     const now = process.hrtime.bigint();
+    if (!measuring && now >= warmupEnd) { measuring = true; o.onMeasureStart?.(); }
     o.onTick?.({ elapsedS: Number(now - t0) / 1e9, committed: r.txsCommitted, errors: r.errors });
     if (intervalNs > 0n) pump(); // a due batch whose lane was busy goes out as soon as one frees
     if (now >= end || (r.ranOut && sent.size === 0)) done();

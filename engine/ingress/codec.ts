@@ -53,10 +53,6 @@ export function u64ToBigInt(value: U64 | null | undefined): bigint {
   return typeof value === 'number' ? BigInt(value) : BigInt(value.toString());
 }
 
-export function longFromBits(hi: number, lo: number): Long {
-  return Long.fromBits(lo | 0, hi | 0, true);
-}
-
 function codec(t: protobuf.Type, safe: boolean) {
   return {
     serialize: (value: unknown): Buffer => {

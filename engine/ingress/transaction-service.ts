@@ -11,7 +11,7 @@ import type { CommittedBlock } from '../sequencer/block.js';
 import { readBody } from '../wire/record.js';
 import { Result } from '../wire/result.js';
 import {
-  AckWire, AuthModeWire, DecodeError, longFromBits, u64ToBigInt, u64ToNumber,
+  AckWire, AuthModeWire, DecodeError, u64ToBigInt, u64ToNumber,
   type SubmitBatchRequestWire, type SubmitBatchResponseWire, type U64,
 } from './codec.js';
 
@@ -132,12 +132,8 @@ export class TransactionService {
     const a = this.pipeline.sequencer.accounts;
     const i = a.findKey(key);
     if (i < 0) return callback(null, { account: key, exists: false, balance: 0, held: 0, nonce: 0 });
-    callback(null, {
-      account: key, exists: true,
-      balance: longFromBits(a.balanceHi[i], a.balanceLo[i]),
-      held: longFromBits(a.heldHi[i], a.heldLo[i]),
-      nonce: longFromBits(a.nonceHi[i], a.nonceLo[i]),
-    });
+    const state = a.state(i);
+    callback(null, { account: key, exists: true, balance: state.balance.toString(), held: state.held.toString(), nonce: state.nonce.toString() });
   }
 
   private streamCommits(call: grpc.ServerWritableStream<unknown, unknown>): void {

@@ -19,7 +19,7 @@
 import { BODY_BYTES, KIND_MINT } from '../wire/record.js';
 import { Result } from '../wire/result.js';
 import { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, type InputRing } from '../ring/input-ring.js';
-import { AccountTable } from './accounts.js';
+import { AccountTable, SLOT_WORDS, W_BALANCE_HI, W_BALANCE_LO, W_HELD_HI, W_HELD_LO, W_NONCE_HI, W_NONCE_LO } from './accounts.js';
 import { GENESIS_HASH, blockHash, type CommittedBlock } from './block.js';
 import { TWO_32, addHi, addLo, geq, subHi, subLo, toBigInt } from './u64.js';
 import type { HistoryWindow } from '../history/history-window.js';
@@ -100,72 +100,76 @@ export class Sequencer {
 
   /** Applies one verified body (word offset `at`); returns its result code. */
   private apply(words: Uint32Array, at: number): number {
+    const a = this.accounts.words;
     const sender = this.accounts.find(words, at + W_SENDER);
-    const expectedLo = sender < 0 ? 1 : addLo(this.accounts.nonceLo[sender], 1);
-    const expectedHi = sender < 0 ? 0 : addHi(this.accounts.nonceHi[sender], this.accounts.nonceLo[sender], 0, 1);
+    const s = sender * SLOT_WORDS;
+    const expectedLo = sender < 0 ? 1 : addLo(a[s + W_NONCE_LO], 1);
+    const expectedHi = sender < 0 ? 0 : addHi(a[s + W_NONCE_HI], a[s + W_NONCE_LO], 0, 1);
     if (words[at + W_NONCE] !== expectedLo || words[at + W_NONCE + 1] !== expectedHi) return Result.bad_nonce;
     const amountLo = words[at + W_AMOUNT];
     const amountHi = words[at + W_AMOUNT + 1];
     const kind = (words[at + W_KIND] >>> 8) & 0xff;
-    if (kind === KIND_MINT) return this.mint(words, at, sender, amountHi, amountLo);
+    if (kind === KIND_MINT) return this.mint(words, at, s, amountHi, amountLo);
     if (sender < 0) return Result.insufficient_funds; // never credited: balance 0
-    return this.transfer(words, at, sender, amountHi, amountLo);
+    return this.transfer(words, at, s, amountHi, amountLo);
   }
 
+  /** `issuer` and the other account arguments below are word offsets of account slots. */
   private mint(words: Uint32Array, at: number, issuer: number, amountHi: number, amountLo: number): number {
     if (issuer < 0) throw new Error('mint passed verification from an issuer with no account');
     if (addHi(this.supplyHi, this.supplyLo, amountHi, amountLo) >= TWO_32) return Result.invalid_amount;
     const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT);
     if (recipient < 0) return Result.capacity_exceeded;
-    this.credit(recipient, amountHi, amountLo);
+    this.credit(recipient * SLOT_WORDS, amountHi, amountLo);
     this.supplyHi = addHi(this.supplyHi, this.supplyLo, amountHi, amountLo);
     this.supplyLo = addLo(this.supplyLo, amountLo);
     this.consumeNonce(issuer);
     return Result.committed;
   }
 
-  private transfer(words: Uint32Array, at: number, sender: number, amountHi: number, amountLo: number): number {
-    const a = this.accounts;
-    const needHi = addHi(a.heldHi[sender], a.heldLo[sender], amountHi, amountLo);
-    const needLo = addLo(a.heldLo[sender], amountLo);
-    if (!geq(a.balanceHi[sender], a.balanceLo[sender], needHi, needLo)) return Result.insufficient_funds;
+  private transfer(words: Uint32Array, at: number, s: number, amountHi: number, amountLo: number): number {
+    const a = this.accounts.words;
+    const needHi = addHi(a[s + W_HELD_HI], a[s + W_HELD_LO], amountHi, amountLo);
+    const needLo = addLo(a[s + W_HELD_LO], amountLo);
+    if (!geq(a[s + W_BALANCE_HI], a[s + W_BALANCE_LO], needHi, needLo)) return Result.insufficient_funds;
     if (this.approvalsOn && geq(amountHi, amountLo, this.thresholdHi, this.thresholdLo)) {
-      return this.hold(words, at, sender, amountHi, amountLo, needHi, needLo);
+      return this.hold(words, at, s, amountHi, amountLo, needHi, needLo);
     }
-    const recipient = a.findOrInsert(words, at + W_RECIPIENT);
+    const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT);
     if (recipient < 0) return Result.capacity_exceeded;
-    const balanceHi = a.balanceHi[sender];
-    const balanceLo = a.balanceLo[sender];
-    a.balanceHi[sender] = subHi(balanceHi, balanceLo, amountHi, amountLo);
-    a.balanceLo[sender] = subLo(balanceLo, amountLo);
-    this.credit(recipient, amountHi, amountLo);
-    this.consumeNonce(sender);
+    const balanceHi = a[s + W_BALANCE_HI];
+    const balanceLo = a[s + W_BALANCE_LO];
+    a[s + W_BALANCE_HI] = subHi(balanceHi, balanceLo, amountHi, amountLo);
+    a[s + W_BALANCE_LO] = subLo(balanceLo, amountLo);
+    this.credit(recipient * SLOT_WORDS, amountHi, amountLo);
+    this.consumeNonce(s);
     return Result.committed;
   }
 
-  private hold(words: Uint32Array, at: number, sender: number, amountHi: number, amountLo: number, heldHi: number, heldLo: number): number {
+  private hold(words: Uint32Array, at: number, s: number, amountHi: number, amountLo: number, heldHi: number, heldLo: number): number {
     if (this.pending.size >= this.options.approvalsPendingMax) return Result.capacity_exceeded;
     const recipient = Buffer.from(new Uint8Array(words.buffer, words.byteOffset + (at + W_RECIPIENT) * 4, 32));
-    this.pending.set(this.nextSeqValue, { seq: this.nextSeqValue, block: this.nextBlockNumber, sender, recipient, amountHi, amountLo });
-    this.accounts.heldHi[sender] = heldHi;
-    this.accounts.heldLo[sender] = heldLo;
-    this.consumeNonce(sender);
+    this.pending.set(this.nextSeqValue, { seq: this.nextSeqValue, block: this.nextBlockNumber, sender: s / SLOT_WORDS, recipient, amountHi, amountLo });
+    const a = this.accounts.words;
+    a[s + W_HELD_HI] = heldHi;
+    a[s + W_HELD_LO] = heldLo;
+    this.consumeNonce(s);
     return Result.pending_approval;
   }
 
-  private credit(account: number, amountHi: number, amountLo: number): void {
-    const a = this.accounts;
-    const hi = addHi(a.balanceHi[account], a.balanceLo[account], amountHi, amountLo);
-    if (hi >= TWO_32) throw new Error(`balance of account ${account} overflowed u64: supply bound broken`);
-    a.balanceLo[account] = addLo(a.balanceLo[account], amountLo);
-    a.balanceHi[account] = hi;
+  private credit(r: number, amountHi: number, amountLo: number): void {
+    const a = this.accounts.words;
+    const hi = addHi(a[r + W_BALANCE_HI], a[r + W_BALANCE_LO], amountHi, amountLo);
+    if (hi >= TWO_32) throw new Error(`balance of account ${r / SLOT_WORDS} overflowed u64: supply bound broken`);
+    a[r + W_BALANCE_LO] = addLo(a[r + W_BALANCE_LO], amountLo);
+    a[r + W_BALANCE_HI] = hi;
   }
 
-  private consumeNonce(account: number): void {
-    const a = this.accounts;
-    const lo = a.nonceLo[account];
-    a.nonceHi[account] = addHi(a.nonceHi[account], lo, 0, 1);
-    a.nonceLo[account] = addLo(lo, 1);
+  private consumeNonce(s: number): void {
+    const a = this.accounts.words;
+    const lo = a[s + W_NONCE_LO];
+    a[s + W_NONCE_HI] = addHi(a[s + W_NONCE_HI], lo, 0, 1);
+    a[s + W_NONCE_LO] = addLo(lo, 1);
     this.nextSeqValue++;
   }
 
@@ -191,17 +195,17 @@ export class Sequencer {
    * holds equal the pending approvals and never exceed a balance. Throws on any breach.
    */
   checkInvariants(): void {
-    const a = this.accounts;
+    const a = this.accounts.words;
     let sumHi = 0;
     let sumLo = 0;
     let heldSum = 0n;
-    for (let i = 0; i < a.count; i++) {
-      sumLo += a.balanceLo[i];
+    this.accounts.forEachBase((b) => {
+      sumLo += a[b + W_BALANCE_LO];
       if (sumLo >= TWO_32) { sumLo -= TWO_32; sumHi++; }
-      sumHi += a.balanceHi[i];
-      if (!geq(a.balanceHi[i], a.balanceLo[i], a.heldHi[i], a.heldLo[i])) throw new Error(`account ${i} holds more than its balance`);
-      if (a.heldHi[i] !== 0 || a.heldLo[i] !== 0) heldSum += toBigInt(a.heldHi[i], a.heldLo[i]);
-    }
+      sumHi += a[b + W_BALANCE_HI];
+      if (!geq(a[b + W_BALANCE_HI], a[b + W_BALANCE_LO], a[b + W_HELD_HI], a[b + W_HELD_LO])) throw new Error(`account ${b / SLOT_WORDS} holds more than its balance`);
+      if (a[b + W_HELD_HI] !== 0 || a[b + W_HELD_LO] !== 0) heldSum += toBigInt(a[b + W_HELD_HI], a[b + W_HELD_LO]);
+    });
     if (sumHi !== this.supplyHi || sumLo !== this.supplyLo) {
       throw new Error(`money not conserved: balances sum to ${toBigInt(sumHi, sumLo)}, mints to ${this.supply}`);
     }

@@ -48,7 +48,10 @@ export class VerifyStage {
   /** Verifies a claimed range; resolves with the batch digest (batch-signed) once every verdict is stored. */
   async verify(start: number, count: number, mode: AuthMode, signer: Uint8Array | null, signature: Uint8Array | null): Promise<Uint8Array | null> {
     if (mode === 'batch-signed') {
-      const result: VerifyTaskResult = await this.pool.run({ start, count, mode, signer, signature } satisfies VerifyTask);
+      // Fresh 32- and 64-byte copies: the originals are views into the ~1 MB request buffer, and
+      // posting a view to a worker would structured-clone its whole backing buffer.
+      const task: VerifyTask = { start, count, mode, signer: new Uint8Array(signer!), signature: new Uint8Array(signature!) };
+      const result: VerifyTaskResult = await this.pool.run(task);
       return result.digest;
     }
     const chunk = Math.max(PER_TX_TASK_TXS_MIN, Math.min(this.options.perTxTaskTxsMax, Math.ceil(count / this.workers)));

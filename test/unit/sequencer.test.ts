@@ -9,7 +9,6 @@ import { HistoryWindow } from '../../engine/history/history-window.js';
 import { packBodies, batchDigest } from '../../engine/wire/batch.js';
 import { U64_MAX, type RecordFields } from '../../engine/wire/record.js';
 import { Result } from '../../engine/wire/result.js';
-import { toBigInt } from '../../engine/sequencer/u64.js';
 import { issuer, mint, transfer, user } from '../support/fixtures.js';
 
 const alice = user('alice').publicKey;
@@ -33,7 +32,7 @@ function setup(o: { accountsMax?: number; threshold?: bigint; pendingMax?: numbe
   };
   const balance = (key: Buffer) => {
     const i = seq.accounts.findKey(key);
-    return i < 0 ? null : { balance: toBigInt(seq.accounts.balanceHi[i], seq.accounts.balanceLo[i]), held: toBigInt(seq.accounts.heldHi[i], seq.accounts.heldLo[i]), nonce: toBigInt(seq.accounts.nonceHi[i], seq.accounts.nonceLo[i]) };
+    return i < 0 ? null : seq.accounts.state(i);
   };
   return { seq, run, balance, history };
 }
