@@ -139,7 +139,14 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
   if (timer) clearTimeout(timer);
   const stopped = process.hrtime.bigint();
   r.durationS = Math.max(0.001, Number((stopped < end ? stopped : end) - warmupEnd) / 1e9);
-  for (const stream of streams) { stream.removeAllListeners('data'); stream.end(); }
+  // Close the streams and wait for their status, so nothing after the window counts as an error.
+  await Promise.all(streams.map((stream) => new Promise<void>((resolve) => {
+    stream.removeAllListeners('data');
+    stream.removeAllListeners('error');
+    stream.on('error', () => resolve());
+    stream.on('status', () => resolve());
+    stream.end();
+  })));
   return r;
 }
 

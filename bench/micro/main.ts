@@ -15,6 +15,7 @@ import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, writeBody } from '../../engine/wi
 import { KeySet, checkBody } from '../../engine/verify/checks.js';
 import { keypairFromLabel } from '../../engine/wire/keys.js';
 import { measureCeilings } from '../ceilings.js';
+import { defaultConfig } from '../../engine/config.js';
 
 const BATCH = 8190;
 const SENDERS = 65_536;
@@ -32,7 +33,7 @@ function transfers(round: number): Buffer {
 
 function funded(): { seq: Sequencer; ring: InputRing } {
   const ring = new InputRing(createRingBuffers(1 << 16));
-  const seq = new Sequencer({ accountsMax: 1 << 20, issuers: [issuer.publicKey], approvalThreshold: 0n, approvalsPendingMax: 1 }, new HistoryWindow(1 << 18, 1024));
+  const seq = new Sequencer({ accountsMax: defaultConfig().accountsMax, issuers: [issuer.publicKey], approvalThreshold: 0n, approvalsPendingMax: 1 }, new HistoryWindow(1 << 18, 1024));
   for (let first = 0; first < SENDERS; first += BATCH) {
     const n = Math.min(BATCH, SENDERS - first);
     const bodies = Buffer.alloc(n * BODY_BYTES);

@@ -54,6 +54,8 @@ export class InputRing {
   readonly signatures: Buffer;
   readonly verdicts: Uint8Array;
   readonly buffers: RingBuffers;
+  /** The bodies as u32 words: fields at 4-aligned offsets are read without DataView or Buffer calls. */
+  readonly words: Uint32Array;
 
   private claimedCursor = 0;
   private sequencedCursor = 0;
@@ -66,6 +68,7 @@ export class InputRing {
     this.bodies = Buffer.from(buffers.bodies);
     this.signatures = Buffer.from(buffers.signatures);
     this.verdicts = new Uint8Array(buffers.verdicts);
+    this.words = new Uint32Array(buffers.bodies);
   }
 
   get claimed(): number { return this.claimedCursor; }

@@ -55,9 +55,24 @@ export class AccountTable {
 
   get count(): number { return this.accountsCount; }
 
-  /** The account for the key at `keys[at..at+8]`, or -1. */
-  find(keys: Uint32Array, at: number): number {
-    for (let slot = this.hash(keys, at) & this.mask; ; slot = (slot + 1) & this.mask) {
+  /** The table slot where the search for a key starts: a pure function of the key. */
+  homeSlot(keys: Uint32Array, at: number): number {
+    return this.hash(keys, at) & this.mask;
+  }
+
+  /**
+   * Loads the table slot and the record it names, and returns a value derived from both (so the
+   * loads are not optimised away). A loop of these over a whole batch lets the CPU overlap the
+   * cache misses of many accounts instead of stalling on each in turn.
+   */
+  touch(slot: number): number {
+    const entry = this.table[slot];
+    return entry === 0 ? 0 : this.words[(entry - 1) * SLOT_WORDS];
+  }
+
+  /** The account for the key at `keys[at..at+8]` whose home slot is `home`, or -1. */
+  find(keys: Uint32Array, at: number, home = this.homeSlot(keys, at)): number {
+    for (let slot = home; ; slot = (slot + 1) & this.mask) {
       const entry = this.table[slot];
       if (entry === 0) return -1;
       if (this.keyEquals((entry - 1) * SLOT_WORDS, keys, at)) return entry - 1;
@@ -65,8 +80,8 @@ export class AccountTable {
   }
 
   /** The account for the key, created empty if it is new; -1 when accountsMax is reached. */
-  findOrInsert(keys: Uint32Array, at: number): number {
-    let slot = this.hash(keys, at) & this.mask;
+  findOrInsert(keys: Uint32Array, at: number, home = this.homeSlot(keys, at)): number {
+    let slot = home;
     for (let entry = this.table[slot]; entry !== 0; slot = (slot + 1) & this.mask, entry = this.table[slot]) {
       if (this.keyEquals((entry - 1) * SLOT_WORDS, keys, at)) return entry - 1;
     }
