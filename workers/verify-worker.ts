@@ -19,6 +19,7 @@ import type { VerifyTask, VerifyTaskResult, VerifyWorkerData } from '../engine/v
 const data = workerData as VerifyWorkerData;
 const slotsCount = data.ring.slotsCount;
 const bodies = Buffer.from(data.ring.bodies);
+const words = new Uint32Array(data.ring.bodies);
 const signatures = Buffer.from(data.ring.signatures);
 const verdicts = new Uint8Array(data.ring.verdicts);
 const issuers = new KeySet(data.issuers.map((hex) => Buffer.from(hex, 'hex')));
@@ -33,7 +34,7 @@ function verifyPerTx(task: VerifyTask): VerifyTaskResult {
   for (let i = 0; i < task.count; i++) {
     const slot = (task.start + i) & (slotsCount - 1);
     const at = slot * BODY_BYTES;
-    let code = checkBody(bodies, at, issuers);
+    let code = checkBody(words, bodies, at, issuers);
     if (code === CHECK_VALID && !signatureValid(at, slot)) code = Result.bad_signature;
     if (code === CHECK_VALID) valid++;
     Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
@@ -59,7 +60,7 @@ function verifyBatchSigned(task: VerifyTask): VerifyTaskResult {
   let valid = 0;
   for (let i = 0; i < task.count; i++) {
     const slot = (task.start + i) & (slotsCount - 1);
-    let code = signatureOk ? checkBody(bodies, slot * BODY_BYTES, issuers) : Result.bad_signature;
+    let code = signatureOk ? checkBody(words, bodies, slot * BODY_BYTES, issuers) : Result.bad_signature;
     if (code === CHECK_VALID) valid++;
     Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
   }
