@@ -13,8 +13,10 @@ mkdir -p "$OUT"
 "$NODE" --version
 for mode in per-tx batch-signed; do
   for w in $WORKERS; do
-    # Enough batches in flight to keep every worker busy: a per-tx batch of 128 is two tasks.
-    lanes=$(( w * 4 > 8 ? w * 4 : 8 ))
+    # per-tx: enough batches in flight to keep every worker busy (a batch of 128 is two tasks).
+    # batch-signed: one task per batch and the main thread is the bound, so 8 lanes as on 2 cores.
+    lanes=8
+    [ "$mode" = per-tx ] && lanes=$(( w * 4 > 8 ? w * 4 : 8 ))
     echo "== $mode, $w workers, $lanes lanes"
     "$NODE" dist/cli/main.js bench --mode "$mode" --workers "$w" --lanes "$lanes" --streams 4 \
       --duration "$DURATION" --warmup 1 --json "$OUT/$mode-$w.json" | tail -n +2
