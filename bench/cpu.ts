@@ -21,6 +21,17 @@ export function coresBetween(a: CpuSnapshot, b: CpuSnapshot): { loadgen: number;
   return { loadgen: cores(b.selfUs - a.selfUs), engine: a.childUs === null || b.childUs === null ? null : cores(b.childUs - a.childUs) };
 }
 
+/** Resident memory of a process in MiB (from /proc on Linux), or null where unreadable. */
+export function rssMiB(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Math.round(Number(match[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
 function procCpuUs(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

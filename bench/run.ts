@@ -14,7 +14,7 @@ import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-fi
 import { Result, resultName } from '../engine/wire/result.js';
 import { u64ToNumber, type U64 } from '../engine/ingress/codec.js';
 import { measureCeilings, type Ceilings } from './ceilings.js';
-import { coresBetween, cpuSnapshot } from './cpu.js';
+import { coresBetween, cpuSnapshot, rssMiB } from './cpu.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { buildPlan, type Mode } from './loadgen/plan.js';
 import { drive, type DriveResult } from './loadgen/driver.js';
@@ -67,17 +67,20 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     bar?.start(Math.ceil(o.warmupS + o.durationS), 0, { tps: 0, errors: 0 });
     const enginePid = engine?.child.pid ?? null;
     let cpuStart = cpuSnapshot(enginePid);
+    const rss = { start: rssMiB(enginePid), max: rssMiB(enginePid), end: null as number | null };
     const result = await drive(client, plan.lanes, {
-      onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid); },
+      onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid); rss.start = rssMiB(enginePid); },
+      onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
       streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, ack: o.ack, retryBackoffMs: 2,
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
     const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid));
+    rss.end = rssMiB(enginePid);
     bar?.stop();
     client.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
-    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu);
+    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss);
     if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
     return report;
   } finally {
@@ -109,7 +112,7 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   return plan;
 }
 
-function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>): Record<string, unknown> {
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }): Record<string, unknown> {
   const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
   const tps = r.txsCommitted / r.durationS;
   const perTxCeiling = ceilings.ed25519VerifyPerSCore * workers;
@@ -135,6 +138,7 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
     fraction_of_all_cores_verify: o.mode === 'per-tx' ? round(tps / ceilings.ed25519VerifyPerSAllCores, 3) : null,
     engine: { workers, target: o.target ?? 'child process', exit_code: engineExit },
     cpu_cores_used: { engine: cpu.engine, loadgen: cpu.loadgen },
+    engine_rss_mib: { at_measure_start: rss.start, max: rss.max, at_end: rss.end },
     machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.arch()}` },
     command: o.command,
     at: new Date().toISOString(),

@@ -104,7 +104,7 @@ function printSummary(r: Record<string, unknown>): void {
     `mode ${r.mode}, ack ${r.ack}, sinks ${r.sinks}, batch ${r.batch_size}, streams ${r.streams}, lanes ${r.lanes}, offered ${r.offered_tps}`,
     `tps ${Number(r.tps).toLocaleString('en-US')} committed over ${r.duration_s} s (${r.txs_committed} committed, ${r.txs_rejected} rejected, ${r.errors} errors)`,
     `batch latency ms: p50 ${l.p50} p90 ${l.p90} p95 ${l.p95} p99 ${l.p99} p99.9 ${l.p999} max ${l.max}${r.latency_corrected_for_coordinated_omission ? ' (CO-corrected)' : ''}`,
-    `cpu cores used: engine ${(r.cpu_cores_used as Record<string, number | null>).engine ?? 'n/a'}, load generator ${(r.cpu_cores_used as Record<string, number>).loadgen}`,
+    `cpu cores used: engine ${(r.cpu_cores_used as Record<string, number | null>).engine ?? 'n/a'}, load generator ${(r.cpu_cores_used as Record<string, number>).loadgen}; engine RSS MiB ${JSON.stringify(r.engine_rss_mib)}`,
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
   ];

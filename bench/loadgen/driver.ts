@@ -22,6 +22,7 @@ export interface DriveOptions {
   retryBackoffMs: number;
   onTick?: (s: DriveProgress) => void;
   onMeasureStart?: () => void; // called once, when the warm-up ends
+  onSample?: () => void; // called every 100 ms while driving
 }
 
 export interface DriveProgress { elapsedS: number; committed: number; errors: number }
@@ -129,6 +130,7 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
   const ticker = setInterval(() => {
     const now = process.hrtime.bigint();
     if (!measuring && now >= warmupEnd) { measuring = true; o.onMeasureStart?.(); }
+    o.onSample?.();
     o.onTick?.({ elapsedS: Number(now - t0) / 1e9, committed: r.txsCommitted, errors: r.errors });
     if (intervalNs > 0n) pump(); // a due batch whose lane was busy goes out as soon as one frees
     if (now >= end || (r.ranOut && sent.size === 0)) done();
