@@ -29,12 +29,11 @@ program.command('serve')
   .option('--workers <n>', 'verify worker threads (default: cores)', positive('--workers'))
   .option('--keys <file>', 'keys file from `txe keygen`: its issuer may mint, its signer may submit batch-signed')
   .addOption(new Option('--ack <mode>', 'default ack for requests that do not choose').choices(['ordered', 'durable']))
-  .option('--approval-threshold <amount>', 'transfers at or above this amount wait for approval (0 = off)')
   .action(async (flags: Record<string, string | number | undefined>) => {
     const log = pino({ base: { service: 'txe', pid: process.pid } });
     const keys = flags.keys ? readKeysFile(String(flags.keys)) : null;
     const config = loadConfig({
-      grpcHost: flags.host, grpcPort: flags.port, workers: flags.workers, ack: flags.ack, approvalThreshold: flags.approvalThreshold,
+      grpcHost: flags.host, grpcPort: flags.port, workers: flags.workers, ack: flags.ack,
       issuers: keys ? [keys.issuer.publicKey.toString('hex')] : undefined,
       trustedSigners: keys ? [keys.signer.publicKey.toString('hex')] : undefined,
     }, flags.config as string | undefined);

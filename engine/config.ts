@@ -23,12 +23,14 @@ export interface EngineConfig {
   blocksPerWriteMax: number; // sink group commit, default 64
   historyEntries: number; // in-memory history window, power of two; default 2^18
   historyBlocks: number; // blocks kept for StreamCommits replay, default 4096
-  subscriberBlocksQueuedMax: number; // a StreamCommits reader this far behind is dropped; default 256
+  subscribersMax: number; // concurrent StreamCommits readers, default 64
   accountsMax: number; // default 2^22
   keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
   issuers: string[]; // hex Ed25519 public keys allowed to mint
   trustedSigners: string[]; // hex public keys allowed to submit batch-signed batches
-  approvalThreshold: bigint; // transfers >= this wait for approval; 0 = off (default)
+  // Transfers >= this are held and answered pending_approval; 0 = off (default). Deciding a hold
+  // (approve, reject, expire) belongs to the ApprovalService, not built yet: leave it off in use.
+  approvalThreshold: bigint;
   approvalsPendingMax: number; // default 65536
   ack: AckMode; // default for requests that do not choose; 'ordered' until the durable sinks land
   invariantCheckEveryBlocks: number; // full state check every N blocks, 0 = never; default 4096
@@ -49,7 +51,7 @@ export const defaultConfig = (): EngineConfig => ({
   blocksPerWriteMax: 64,
   historyEntries: 1 << 18,
   historyBlocks: 4096,
-  subscriberBlocksQueuedMax: 256,
+  subscribersMax: 64,
   accountsMax: 1 << 22,
   keyCacheEntriesMax: 65536,
   issuers: [],
@@ -95,6 +97,11 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
   }
+  const zeroAllowed = new Set(['grpcPort', 'invariantCheckEveryBlocks']);
+  for (const [key, value] of Object.entries(config)) {
+    if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
+  }
+  if (config.accountsMax <= config.issuers.length) throw new Error(`config accountsMax (${config.accountsMax}) must exceed the number of issuers (${config.issuers.length})`);
   if (config.batchTxsMax < 1 || config.batchTxsMax > config.ringSlots) throw new Error(`config batchTxsMax must be in [1, ringSlots=${config.ringSlots}], got ${config.batchTxsMax}`);
   if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
   if (config.grpcPort < 0 || config.grpcPort > 65535) throw new Error(`config grpcPort out of range: ${config.grpcPort}`);

@@ -7,6 +7,7 @@ import type { EngineConfig } from './config.js';
 import { Pipeline } from './pipeline.js';
 import { startIngress, type IngressServer } from './ingress/server.js';
 import type { Sink } from './commit/sink.js';
+import { SERVICE_NAME } from './ingress/codec.js';
 
 export class Engine {
   private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer) {}
@@ -28,6 +29,7 @@ export class Engine {
   async stop(): Promise<void> {
     const { server, service, health } = this.ingress;
     health.setStatus('', 'NOT_SERVING');
+    health.setStatus(SERVICE_NAME, 'NOT_SERVING');
     service.beginDrain();
     await this.pipeline.close();
     await new Promise<void>((resolve) => {

@@ -65,7 +65,12 @@ export class Pipeline {
   private closing = false;
   private draining = false;
 
-  constructor(private readonly config: EngineConfig, sinks: Sink[] = []) {
+  /**
+   * A verify task that fails is a bug or a lost worker, not bad input (workers turn every bad record
+   * into a result code). Batches after it cannot be sequenced in order, so by default the process
+   * stops loudly rather than hang every waiting client.
+   */
+  constructor(private readonly config: EngineConfig, sinks: Sink[] = [], private readonly onFatal: (error: Error) => void = (error) => setImmediate(() => { throw error; })) {
     this.ring = new InputRing(createRingBuffers(config.ringSlots));
     this.history = new HistoryWindow(config.historyEntries, config.historyBlocks);
     this.sequencer = new Sequencer({
@@ -75,7 +80,7 @@ export class Pipeline {
       approvalsPendingMax: config.approvalsPendingMax,
     }, this.history);
     this.verifyStage = new VerifyStage(this.ring, {
-      workers: config.workers, perTxTaskTxsMax: config.perTxTaskTxsMax,
+      workers: config.workers, batchesInFlightMax: config.batchesInFlightMax, perTxTaskTxsMax: config.perTxTaskTxsMax,
       issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax,
     });
     this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlots: config.blockRingSlots, blocksPerWriteMax: config.blocksPerWriteMax },
@@ -116,7 +121,7 @@ export class Pipeline {
         entry.digest = digest ? Buffer.from(digest) : this.digestOf(start, count);
         entry.verified = true;
         this.drain();
-      });
+      }, (error: Error) => this.onFatal(new Error(`verify worker failed on ring slots [${start}, ${start + count}): ${error.message}`)));
     });
   }
 

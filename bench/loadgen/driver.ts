@@ -72,7 +72,7 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     const measured = now >= warmupEnd && now <= end;
     if (response.statusCode !== 0) {
       if (measured) { r.errors++; r.errorsByStatus[response.statusCode] = (r.errorsByStatus[response.statusCode] ?? 0) + 1; }
-      setTimeout(() => send(s.lane, s.request, s.dueNs), o.retryBackoffMs); // same batch again: nonces stay contiguous
+      setTimeout(() => send(s.lane, s.request, s.dueNs, s.sentNs), o.retryBackoffMs); // same batch again: nonces stay contiguous; latency counts from the first try
       return;
     }
     s.lane.next++;
@@ -102,9 +102,9 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     histogram.recordValue(Math.max(1, Number((now - from) / 1000n)));
   }
 
-  function send(lane: Lane, request: SubmitRequest, dueNs: bigint): void {
+  function send(lane: Lane, request: SubmitRequest, dueNs: bigint, firstSentNs?: bigint): void {
     const id = batchId++;
-    sent.set(id, { lane, request, dueNs, sentNs: process.hrtime.bigint() });
+    sent.set(id, { lane, request, dueNs, sentNs: firstSentNs ?? process.hrtime.bigint() });
     streams[lane.stream].write(toWireRequest({ ...request, batchId: id, ack: o.ack }));
   }
 

@@ -48,6 +48,13 @@ export function u64ToNumber(value: U64 | null | undefined): number {
   return n;
 }
 
+/** A u64 as a JS number when it is below 2^53, else null: for request fields a client controls. */
+export function u64ToSafe(value: U64 | null | undefined): number | null {
+  if (value === null || value === undefined) return 0;
+  const n = typeof value === 'number' ? value : value.toNumber();
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
 export function u64ToBigInt(value: U64 | null | undefined): bigint {
   if (value === null || value === undefined) return 0n;
   return typeof value === 'number' ? BigInt(value) : BigInt(value.toString());

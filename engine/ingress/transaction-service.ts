@@ -7,11 +7,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { EngineConfig } from '../config.js';
 import type { BatchAnswer, BatchSubmission, Pipeline } from '../pipeline.js';
-import type { CommittedBlock } from '../sequencer/block.js';
+import { CommitStream } from './commit-stream.js';
 import { readBody } from '../wire/record.js';
 import { Result } from '../wire/result.js';
 import {
-  AckWire, AuthModeWire, DecodeError, u64ToBigInt, u64ToNumber,
+  AckWire, AuthModeWire, DecodeError, u64ToBigInt, u64ToSafe,
   type SubmitBatchRequestWire, type SubmitBatchResponseWire, type U64,
 } from './codec.js';
 
@@ -21,10 +21,12 @@ type Failure = { code: grpc.status; details: string };
 
 export class TransactionService {
   private readonly streams = new Map<grpc.ServerDuplexStream<unknown, unknown>, () => void>();
-  private readonly subscribers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  private readonly subscribers = new Set<CommitStream>();
   private draining = false;
 
-  constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig) {}
+  constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig) {
+    pipeline.onBlock(() => { for (const reader of this.subscribers) reader.pump(); });
+  }
 
   handlers(): grpc.UntypedServiceImplementation {
     return {
@@ -107,7 +109,8 @@ export class TransactionService {
     const req = call.request as { seq?: U64; senderNonce?: { sender?: Buffer; nonce?: U64 }; key?: string };
     const history = this.pipeline.history;
     if (req.key === 'seq') {
-      const seq = u64ToNumber(req.seq);
+      const seq = u64ToSafe(req.seq);
+      if (seq === null || seq === 0) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `seq must be in [1, 2^53), got ${String(req.seq)}` });
       const entry = history.get(seq);
       if (entry) return callback(null, transaction(entry));
       const why = seq > history.newestSeq ? `no transaction has seq ${seq} yet (newest is ${history.newestSeq})`
@@ -138,37 +141,27 @@ export class TransactionService {
 
   private streamCommits(call: grpc.ServerWritableStream<unknown, unknown>): void {
     if (call.request instanceof DecodeError) return void call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
-    const fromSeq = u64ToNumber((call.request as { fromSeq?: U64 }).fromSeq);
-    const history = this.pipeline.history;
-    const backlog = fromSeq === 0 ? [] : history.blocksFrom(fromSeq);
-    if (backlog === null) {
-      return void call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: `seq ${fromSeq} is older than the in-memory block window; read older history from the durable store` });
+    if (this.draining) return void call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down' });
+    if (this.subscribers.size >= this.config.subscribersMax) {
+      return void call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `${this.subscribers.size} StreamCommits readers already (max ${this.config.subscribersMax})` });
     }
-    this.subscribers.add(call);
-    let stop = () => {};
-    const send = (block: CommittedBlock): boolean => {
-      if (call.writableLength >= this.config.subscriberBlocksQueuedMax) {
-        stop();
-        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `reader fell ${call.writableLength} blocks behind (max ${this.config.subscriberBlocksQueuedMax}); reconnect from seq ${block.firstSeq}` });
-        return false;
-      }
-      const entries = history.blockEntries(block);
-      call.write(blockMessage(block, entries ?? Buffer.alloc(0)));
-      return true;
-    };
-    for (const block of backlog) if (!send(block)) return;
-    const unsubscribe = this.pipeline.onBlock((block) => void send(block));
-    stop = () => { unsubscribe(); this.subscribers.delete(call); };
-    call.on('cancelled', stop);
-    call.on('error', stop);
+    const fromSeq = u64ToSafe((call.request as { fromSeq?: U64 }).fromSeq);
+    if (fromSeq === null) return void call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'from_seq must be below 2^53' });
+    const history = this.pipeline.history;
+    const first = fromSeq === 0 ? history.newestBlock + 1 : history.firstBlockReaching(fromSeq);
+    if (first === null) {
+      return void call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: `seq ${fromSeq} is older than the in-memory window (oldest seq ${history.oldestSeq}); read older history from a durable store` });
+    }
+    const reader = new CommitStream(call, history, fromSeq, first, () => this.subscribers.delete(reader));
+    this.subscribers.add(reader);
+    reader.pump();
   }
 
   /** Refuses new batches, lets admitted ones finish, and closes open streams. */
   beginDrain(): void {
     this.draining = true;
     for (const close of [...this.streams.values()]) close(); // each ends once its admitted batches are answered
-    for (const call of this.subscribers) call.end();
-    this.subscribers.clear();
+    for (const reader of [...this.subscribers]) reader.end();
   }
 
   get openStreams(): number { return this.streams.size; }
@@ -191,12 +184,5 @@ function transaction(entry: { seq: number; block: number; result: number; body: 
     seq: entry.seq, block: entry.block, result: entry.result ?? Result.committed, kind: r.kind,
     sender: r.sender, recipient: r.recipient, nonce: r.nonce.toString(), amount: r.amount.toString(),
     timestampMs: r.timestampMs.toString(), memo: r.memo, body: entry.body,
-  };
-}
-
-function blockMessage(block: CommittedBlock, entryBodies: Buffer) {
-  return {
-    number: block.number, firstSeq: block.firstSeq, entries: block.entries, txs: block.txs,
-    hash: block.hash, prevHash: block.prevHash, bodiesDigest: block.bodiesDigest, results: block.results, entryBodies,
   };
 }

@@ -16,6 +16,7 @@ const PER_TX_TASK_TXS_MIN = 64;
 
 export interface VerifyStageOptions {
   workers: number;
+  batchesInFlightMax: number;
   perTxTaskTxsMax: number;
   issuers: string[];
   keyCacheEntriesMax: number;
@@ -37,9 +38,9 @@ export class VerifyStage {
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Number.POSITIVE_INFINITY,
-      // The ring bounds the work in flight: a task covers at least PER_TX_TASK_TXS_MIN claimed slots
-      // (or a whole batch), so the queue never holds more than this many tasks.
-      maxQueue: Math.ceil(ring.slotsCount / PER_TX_TASK_TXS_MIN) + 1,
+      // The ring and the in-flight queue bound the work: every task but a batch's last covers
+      // PER_TX_TASK_TXS_MIN claimed slots or more, so at most this many tasks can be queued.
+      maxQueue: Math.ceil(ring.slotsCount / PER_TX_TASK_TXS_MIN) + options.batchesInFlightMax,
       concurrentTasksPerWorker: 1,
       workerData,
     });

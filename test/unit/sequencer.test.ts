@@ -86,6 +86,22 @@ describe('Sequencer rules', () => {
     expect(balance(carol)).toBeNull();
   });
 
+  it('carries and borrows between the u32 halves of u64 amounts, and accepts a supply of exactly 2^64 - 1', () => {
+    const { run, balance } = setup();
+    run([mint(alice, 1n, 0xffff_ffffn), mint(alice, 2n, 1n)]); // low word carries into the high word
+    expect(balance(alice)?.balance).toBe(1n << 32n);
+    run([transfer(alice, bob, 1n, 0xffff_fffen)]); // low word of the amount exceeds the balance's: borrow
+    expect(balance(alice)?.balance).toBe(2n);
+    expect(balance(bob)?.balance).toBe(0xffff_fffen);
+    const rest = U64_MAX - (1n << 32n);
+    const full = run([mint(carol, 3n, rest), mint(carol, 4n, 1n)]);
+    expect(Array.from(full.results)).toEqual([Result.committed, Result.invalid_amount]);
+    expect(balance(carol)?.balance).toBe(rest);
+    const back = run([transfer(carol, alice, 1n, rest)]); // a balance near 2^64 moves whole
+    expect(back.results[0]).toBe(Result.committed);
+    expect(balance(alice)?.balance).toBe(rest + 2n);
+  });
+
   it('holds transfers at or above the threshold, and counts the hold against later transfers', () => {
     const { run, balance, seq } = setup({ threshold: 50n });
     run([mint(alice, 1n, 100n)]);

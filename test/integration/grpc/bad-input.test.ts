@@ -9,7 +9,7 @@ import { packBodies, signBatch } from '../../../engine/wire/batch.js';
 import { sign } from '../../../engine/wire/keys.js';
 import { startTestEngine as startOther } from '../../support/engine.js';
 import { Result } from '../../../engine/wire/result.js';
-import { mint, perTxBatch, signedBatch, transfer, user } from '../../support/fixtures.js';
+import { issuer, mint, perTxBatch, signedBatch, transfer, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
 
 const alice = user('alice');
@@ -126,10 +126,12 @@ describe('bad input', () => {
   });
 
   it('after all of that, a good client is served normally', async () => {
+    const issuerNonce = BigInt(String((await client.getAccount(issuer.publicKey)).nonce));
     const fresh = user('fresh');
-    const next = Number((await client.getAccount(user('issuer-probe').publicKey)).nonce ?? 0);
-    expect(next).toBe(0);
-    const r = await client.submitBatch(perTxBatch([transfer(fresh, bob.publicKey, 1n, 1n)], [fresh]));
-    expect(Array.from(r.results)).toEqual([Result.insufficient_funds]);
+    const funded = await client.submitBatch(signedBatch([mint(fresh.publicKey, issuerNonce + 1n, 10n)]));
+    expect(Array.from(funded.results)).toEqual([Result.committed]);
+    const r = await client.submitBatch(perTxBatch([transfer(fresh, bob.publicKey, 1n, 4n)], [fresh]));
+    expect(Array.from(r.results)).toEqual([Result.committed]);
+    expect(String((await client.getAccount(fresh.publicKey)).balance)).toBe('6');
   });
 });
