@@ -14,6 +14,7 @@ import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-fi
 import { Result, resultName } from '../engine/wire/result.js';
 import { u64ToNumber, type U64 } from '../engine/ingress/codec.js';
 import { measureCeilings, type Ceilings } from './ceilings.js';
+import { createBenchStores, measureCopyCeiling } from './stores.js';
 import { coresBetween, cpuSnapshot, rssMiB } from './cpu.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { buildPlan, type Mode } from './loadgen/plan.js';
@@ -47,14 +48,17 @@ const FUNDING_BATCH_TXS = 4096;
 export async function runBench(o: BenchOptions): Promise<Record<string, unknown>> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'txe-bench-'));
   let engine: EngineProcess | null = null;
+  const stores = o.sinks.length > 0 && !o.target ? await createBenchStores(o.sinks) : null;
   try {
     log(o, 'measuring this machine\'s ceilings (3 s)...');
     const ceilings = await measureCeilings(1);
+    const copyRowsPerS = stores?.pgUrl ? await measureCopyCeiling(stores.pgUrl) : null;
     const keys = o.keys ? readKeysFile(o.keys) : generateKeysFile();
     if (!o.target) {
       const keysFile = path.join(scratch, 'keys.json');
       writeKeysFile(keysFile, keys);
       const args = ['--keys', keysFile, '--ack', o.ack];
+      if (stores) args.push('--sinks', o.sinks.join(','), '--pg-url', stores.pgUrl!, '--kafka-brokers', stores.kafkaBrokers.join(','), ...(stores.kafkaTopic ? ['--kafka-topic', stores.kafkaTopic] : []));
       if (o.workers) args.push('--workers', String(o.workers));
       engine = await startEngineProcess(args);
     }
@@ -80,11 +84,12 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     client.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
-    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss);
+    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS);
     if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
     return report;
   } finally {
     if (engine) await engine.stop();
+    await stores?.cleanup();
     rmSync(scratch, { recursive: true, force: true });
   }
 }
@@ -112,7 +117,7 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   return plan;
 }
 
-function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }): Record<string, unknown> {
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null): Record<string, unknown> {
   const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
   const tps = r.txsCommitted / r.durationS;
   const perTxCeiling = ceilings.ed25519VerifyPerSCore * workers;
@@ -131,7 +136,9 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
       ed25519_verify_per_s_all_cores: Math.round(ceilings.ed25519VerifyPerSAllCores),
       sha256_bytes_per_s: Math.round(ceilings.sha256BytesPerS),
       per_tx_tps_ceiling: Math.round(perTxCeiling),
+      pg_copy_binary_rows_per_s: copyRowsPerS === null ? null : Math.round(copyRowsPerS),
     },
+    fraction_of_copy_ceiling: copyRowsPerS === null ? null : round(tps / copyRowsPerS, 3),
     // per-tx: against verifies/s on one core × worker cores (the target's formula), and against all
     // cores verifying at once (what the machine can really do with ingress and load on it too).
     fraction_of_ceiling: o.mode === 'per-tx' ? round(tps / perTxCeiling, 3) : round((tps * 128) / ceilings.sha256BytesPerS, 3),

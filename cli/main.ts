@@ -28,17 +28,24 @@ program.command('serve')
   .option('--port <port>', 'gRPC port (default 50051; 0 = any free port)', int('--port'))
   .option('--workers <n>', 'verify worker threads (default: cores)', positive('--workers'))
   .option('--keys <file>', 'keys file from `txe keygen`: its issuer may mint, its signer may submit batch-signed')
-  .addOption(new Option('--ack <mode>', 'default ack for requests that do not choose').choices(['ordered', 'durable']))
+  .addOption(new Option('--ack <mode>', 'default ack for requests that do not choose (default: durable with sinks, else ordered)').choices(['ordered', 'durable']))
+  .option('--sinks <list>', 'durable sinks: none, pg or pg,kafka (default none)')
+  .option('--pg-url <url>', 'PostgreSQL for the pg sink (default postgres://txe:txe@127.0.0.1:55432/txe, or TXE_PG_URL)')
+  .option('--kafka-brokers <list>', 'Kafka brokers for the kafka sink (default 127.0.0.1:19092, or TXE_KAFKA_BROKERS)')
+  .option('--kafka-topic <name>', 'topic of committed blocks (default txe.blocks)')
   .action(async (flags: Record<string, string | number | undefined>) => {
     const log = pino({ base: { service: 'txe', pid: process.pid } });
     const keys = flags.keys ? readKeysFile(String(flags.keys)) : null;
     const config = loadConfig({
       grpcHost: flags.host, grpcPort: flags.port, workers: flags.workers, ack: flags.ack,
+      sinks: flags.sinks === undefined ? undefined : String(flags.sinks).split(',').filter((x) => x && x !== 'none'),
+      pgUrl: flags.pgUrl, kafkaBrokers: flags.kafkaBrokers, kafkaTopic: flags.kafkaTopic,
       issuers: keys ? [keys.issuer.publicKey.toString('hex')] : undefined,
       trustedSigners: keys ? [keys.signer.publicKey.toString('hex')] : undefined,
     }, flags.config as string | undefined);
     const engine = await Engine.start(config);
-    log.info({ address: engine.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack }, 'listening');
+    if (engine.recovery) log.info(engine.recovery, 'recovered');
+    log.info({ address: engine.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -71,7 +78,7 @@ program.command('bench')
   .action(async (flags: Record<string, unknown>) => {
     const sinks = String(flags.sinks).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
     for (const s of sinks) if (s !== 'pg' && s !== 'kafka') fail(`--sinks: unknown sink ${s}; use none, pg or pg,kafka`);
-    if (sinks.length > 0) fail('--sinks pg and kafka need the durable sinks, which this build does not have yet; use --sinks none');
+    if (sinks.includes('kafka') && !sinks.includes('pg')) fail('--sinks kafka needs pg too: use --sinks pg,kafka');
     if (flags.target && !flags.keys) fail('--target needs --keys: the issuer and signer the target engine trusts');
     const rate = flags.rate === 'max' ? 'max' : Number(flags.rate);
     if (rate !== 'max' && (!Number.isFinite(rate) || rate <= 0)) fail(`--rate must be a positive number or max, got ${String(flags.rate)}`);
@@ -107,6 +114,7 @@ function printSummary(r: Record<string, unknown>): void {
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
   ];
+  if (c.pg_copy_binary_rows_per_s) lines.push(`PostgreSQL COPY BINARY ceiling ${c.pg_copy_binary_rows_per_s} rows/s; durable TPS is ${r.fraction_of_copy_ceiling} of it`);
   console.log(lines.join('\n'));
   if (r.plan_ran_out) console.log('note: the pre-built plan ran out before the duration ended; raise --prebuild-mb or lower --duration');
 }

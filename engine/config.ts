@@ -32,7 +32,13 @@ export interface EngineConfig {
   // (approve, reject, expire) belongs to the ApprovalService, not built yet: leave it off in use.
   approvalThreshold: bigint;
   approvalsPendingMax: number; // default 65536
-  ack: AckMode; // default for requests that do not choose; 'ordered' until the durable sinks land
+  ack: AckMode; // default for requests that do not choose: 'durable' when sinks are configured, else 'ordered'
+  sinks: string[]; // durable sinks: [] (none, default), ['pg'] or ['pg', 'kafka']
+  pgUrl: string; // default postgres://txe:txe@127.0.0.1:55432/txe (infra/pg-start.sh)
+  kafkaBrokers: string[]; // default ['127.0.0.1:19092'] (infra/kafka-start.sh)
+  kafkaTopic: string; // default 'txe.blocks'
+  sinkConnectTimeoutMs: number; // default 5000
+  sinkStatementTimeoutMs: number; // one PostgreSQL statement or Kafka request, default 30000
   invariantCheckEveryBlocks: number; // full state check every N blocks, 0 = never; default 4096
   shutdownGraceMs: number; // default 10000
 }
@@ -59,6 +65,12 @@ export const defaultConfig = (): EngineConfig => ({
   approvalThreshold: 0n,
   approvalsPendingMax: 65536,
   ack: 'ordered',
+  sinks: [],
+  pgUrl: 'postgres://txe:txe@127.0.0.1:55432/txe',
+  kafkaBrokers: ['127.0.0.1:19092'],
+  kafkaTopic: 'txe.blocks',
+  sinkConnectTimeoutMs: 5000,
+  sinkStatementTimeoutMs: 30_000,
   invariantCheckEveryBlocks: 4096,
   shutdownGraceMs: 10_000,
 });
@@ -75,6 +87,9 @@ const ENV_KEYS: Record<string, keyof EngineConfig> = {
   TXE_ISSUERS: 'issuers',
   TXE_TRUSTED_SIGNERS: 'trustedSigners',
   TXE_ACK: 'ack',
+  TXE_SINKS: 'sinks',
+  TXE_PG_URL: 'pgUrl',
+  TXE_KAFKA_BROKERS: 'kafkaBrokers',
 };
 
 export function loadConfig(overrides: Partial<Record<keyof EngineConfig, unknown>> = {}, file?: string, env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -82,7 +97,11 @@ export function loadConfig(overrides: Partial<Record<keyof EngineConfig, unknown
   if (file) Object.assign(merged, JSON.parse(readFileSync(file, 'utf8')));
   for (const [name, key] of Object.entries(ENV_KEYS)) if (env[name] !== undefined) merged[key] = env[name];
   for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
-  return validateConfig(merged);
+  const ackChosen = overrides.ack !== undefined || env.TXE_ACK !== undefined || (file !== undefined && 'ack' in JSON.parse(readFileSync(file, 'utf8')));
+  const config = validateConfig(merged);
+  // ack=durable is the default wherever there is durable storage to wait for.
+  if (!ackChosen && config.sinks.length > 0) config.ack = 'durable';
+  return config;
 }
 
 export function validateConfig(raw: Record<string, unknown>): EngineConfig {
@@ -106,6 +125,8 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
   if (config.grpcPort < 0 || config.grpcPort > 65535) throw new Error(`config grpcPort out of range: ${config.grpcPort}`);
   if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);
+  for (const sink of config.sinks) if (sink !== 'pg' && sink !== 'kafka') throw new Error(`config sinks: unknown sink ${sink}; use pg or pg,kafka`);
+  if (config.sinks.includes('kafka') && !config.sinks.includes('pg')) throw new Error('config sinks: kafka needs pg too (recovery rebuilds state from PostgreSQL)');
   for (const key of ['issuers', 'trustedSigners'] as const) {
     for (const hex of config[key]) if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`config ${key}: ${hex} is not a 32-byte hex public key`);
   }

@@ -7,18 +7,30 @@ import type { EngineConfig } from './config.js';
 import { Pipeline } from './pipeline.js';
 import { startIngress, type IngressServer } from './ingress/server.js';
 import type { Sink } from './commit/sink.js';
+import { PgSink } from './commit/pg/pg-sink.js';
+import { recover, type RecoveryReport } from './commit/recovery.js';
 import { SERVICE_NAME } from './ingress/codec.js';
 
 export class Engine {
-  private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer) {}
+  private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null) {}
 
-  static async start(config: EngineConfig, sinks: Sink[] = []): Promise<Engine> {
-    const pipeline = new Pipeline(config, sinks);
+  /** Opens the configured sinks, recovers state from them, then starts serving. */
+  static async start(config: EngineConfig): Promise<Engine> {
+    const sinks: Sink[] = [];
+    let pipeline: Pipeline | null = null;
     try {
+      const pg = config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs }) : null;
+      if (pg) sinks.push(pg);
+      // kafkajs loads only where Kafka is configured.
+      const kafka = config.sinks.includes('kafka') ? await (await import('./commit/kafka/open.js')).openKafkaSink(config) : null;
+      if (kafka) sinks.push(kafka);
+      pipeline = new Pipeline(config, sinks);
+      const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka) : null;
       const ingress = await startIngress(pipeline, config);
-      return new Engine(config, pipeline, ingress);
+      return new Engine(config, pipeline, ingress, recovery);
     } catch (error) {
-      await pipeline.close();
+      if (pipeline) await pipeline.close(0);
+      await Promise.all(sinks.map((s) => s.close()));
       throw error;
     }
   }
@@ -31,7 +43,8 @@ export class Engine {
     health.setStatus('', 'NOT_SERVING');
     health.setStatus(SERVICE_NAME, 'NOT_SERVING');
     service.beginDrain();
-    await this.pipeline.close();
+    await this.pipeline.close(this.config.shutdownGraceMs);
+    await this.pipeline.closeSinks();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, this.config.shutdownGraceMs);
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });

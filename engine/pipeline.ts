@@ -22,7 +22,9 @@ import { HistoryWindow } from './history/history-window.js';
 import { SinkStage } from './commit/sink-stage.js';
 import type { Sink } from './commit/sink.js';
 import { BODY_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SIGNED_RECORD_BYTES } from './wire/record.js';
-import { Result } from './wire/result.js';
+import { Result, isAccepted } from './wire/result.js';
+import { VERDICT_REJECTED_FLAG, VERDICT_VALID } from './ring/input-ring.js';
+import type { StoredBlock } from './commit/stored-block.js';
 import { KeySet } from './verify/checks.js';
 
 export interface BatchSubmission {
@@ -49,7 +51,11 @@ interface InFlight {
   answer: (a: BatchAnswer) => void;
 }
 
-interface DurableWaiter { block: number; answer: () => void }
+interface DurableWaiter { block: number; answer: () => void; fail: (message: string) => void }
+
+// Sink retry backoff: quick enough to notice a restarted server, slow enough not to hammer it.
+const SINK_RETRY_MS_MIN = 100;
+const SINK_RETRY_MS_MAX = 2000;
 
 export class Pipeline {
   readonly ring: InputRing;
@@ -57,20 +63,22 @@ export class Pipeline {
   readonly history: HistoryWindow;
   readonly verifyStage: VerifyStage;
   readonly sinkStage: SinkStage;
-  readonly counters = { batches: 0, txsAccepted: 0, txsRejected: 0, bytes: 0, exhausted: 0 };
+  readonly counters = { batches: 0, txsAccepted: 0, txsRejected: 0, bytes: 0, exhausted: 0, sinkFailures: 0 };
   private readonly inFlight: FixedQueue<InFlight>;
   private readonly durableWaiters: FixedQueue<DurableWaiter>;
   private readonly trusted: KeySet;
   private readonly blockListeners = new Set<(block: CommittedBlock) => void>();
   private closing = false;
   private draining = false;
+  private sinkError: Error | null = null;
+  private sinkRetryMs = SINK_RETRY_MS_MIN;
 
   /**
    * A verify task that fails is a bug or a lost worker, not bad input (workers turn every bad record
    * into a result code). Batches after it cannot be sequenced in order, so by default the process
    * stops loudly rather than hang every waiting client.
    */
-  constructor(private readonly config: EngineConfig, sinks: Sink[] = [], private readonly onFatal: (error: Error) => void = (error) => setImmediate(() => { throw error; })) {
+  constructor(private readonly config: EngineConfig, private readonly sinks: Sink[] = [], private readonly onFatal: (error: Error) => void = (error) => setImmediate(() => { throw error; })) {
     this.ring = new InputRing(createRingBuffers(config.ringSlots));
     this.history = new HistoryWindow(config.historyEntries, config.historyBlocks);
     this.sequencer = new Sequencer({
@@ -84,7 +92,7 @@ export class Pipeline {
       issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax,
     });
     this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlots: config.blockRingSlots, blocksPerWriteMax: config.blocksPerWriteMax },
-      (blocks) => this.onDurable(blocks), () => undefined);
+      (blocks) => this.onDurable(blocks), (error) => this.onSinkFailure(error));
     this.inFlight = new FixedQueue(config.batchesInFlightMax);
     // A durable waiter's block sits in the output ring, so the output ring bounds the waiters.
     this.durableWaiters = new FixedQueue(config.blockRingSlots);
@@ -98,6 +106,9 @@ export class Pipeline {
     const invalid = this.validate(batch);
     if (invalid !== null) return Promise.resolve({ ok: false, code: 'INVALID_ARGUMENT', message: invalid });
     if (this.closing) return Promise.resolve({ ok: false, code: 'UNAVAILABLE', message: 'engine is shutting down' });
+    if (this.sinkError !== null) {
+      return Promise.resolve({ ok: false, code: 'UNAVAILABLE', message: `durable storage is failing (${this.sinkError.message}); the engine retries every ${this.sinkRetryMs} ms and keeps every acknowledged batch; resubmit later` });
+    }
     const stride = batch.mode === 'per-tx' ? SIGNED_RECORD_BYTES : BODY_BYTES;
     const count = batch.txs.length / stride;
     if (batch.mode === 'batch-signed' && !this.trusted.has(batch.signer!, 0)) {
@@ -176,7 +187,9 @@ export class Pipeline {
       this.count(block);
       const answer: BatchAnswer = { ok: true, block: block.number, firstSeq: block.entries > 0 ? block.firstSeq : 0, results: block.results, accepted: block.entries };
       if (head.ack === 'ordered') head.answer(answer);
-      else if (!this.durableWaiters.push({ block: block.number, answer: () => head.answer(answer) })) throw new Error('durable waiters exceed the output ring');
+      else if (!this.durableWaiters.push({ block: block.number, answer: () => head.answer(answer), fail: (message) => head.answer({ ok: false, code: 'UNAVAILABLE', message }) })) {
+        throw new Error('durable waiters exceed the output ring');
+      }
       for (const listener of this.blockListeners) listener(block);
       this.sinkStage.push(block);
       const every = this.config.invariantCheckEveryBlocks;
@@ -190,7 +203,21 @@ export class Pipeline {
     this.counters.txsRejected += block.txs - block.entries;
   }
 
+  /**
+   * A sink write failed (server down, connection lost): refuse new batches with UNAVAILABLE and
+   * retry the same blocks with exponential backoff. Admitted batches wait for the retry; nothing
+   * sequenced is dropped, and sinks make a repeated write a no-op.
+   */
+  private onSinkFailure(error: Error): void {
+    this.sinkError = error;
+    this.counters.sinkFailures++;
+    setTimeout(() => this.sinkStage.retry(), this.sinkRetryMs).unref();
+    this.sinkRetryMs = Math.min(this.sinkRetryMs * 2, SINK_RETRY_MS_MAX);
+  }
+
   private onDurable(blocks: CommittedBlock[]): void {
+    this.sinkError = null;
+    this.sinkRetryMs = SINK_RETRY_MS_MIN;
     const last = blocks[blocks.length - 1].number;
     for (let w = this.durableWaiters.peek(); w && w.block <= last; w = this.durableWaiters.peek()) {
       this.durableWaiters.shift();
@@ -199,10 +226,46 @@ export class Pipeline {
     this.drain(); // the output ring has room again
   }
 
-  /** Stops admitting, waits for every admitted batch to be answered, then stops the workers. */
-  async close(): Promise<void> {
+  /**
+   * Stops admitting and waits for every admitted batch to be answered, at most `graceMs`. Batches
+   * still waiting for durable storage then are answered UNAVAILABLE: they are sequenced and may yet
+   * be in the history, so a client should look them up by sender and nonce before resubmitting.
+   */
+  async close(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.closing = true;
-    while (this.inFlight.length > 0 || this.sinkStage.blocks.length > 0) await new Promise((r) => setTimeout(r, 5));
+    const deadline = Date.now() + graceMs;
+    while ((this.inFlight.length > 0 || this.sinkStage.blocks.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    for (let w = this.durableWaiters.shift(); w; w = this.durableWaiters.shift()) {
+      w.fail('engine stopped before this batch was durable; look its transactions up by sender and nonce before resubmitting');
+    }
     await this.verifyStage.close();
+  }
+
+  async closeSinks(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.close()));
+  }
+
+  /**
+   * Replays one block from durable storage (recovery, before any submit): its bodies go through
+   * the ring and the sequencer as the workers once judged them, and the rebuilt block must match
+   * the stored one hash for hash, or the engine refuses to start.
+   */
+  restore(stored: StoredBlock): CommittedBlock {
+    if (this.inFlight.length > 0) throw new Error('restore must run before any batch is admitted');
+    const start = this.ring.tryClaim(stored.txs);
+    if (start < 0) throw new Error(`block ${stored.number} (${stored.txs} txs) does not fit the input ring`);
+    this.ring.writeBodies(start, stored.bodies, stored.txs, BODY_BYTES);
+    for (let i = 0; i < stored.txs; i++) {
+      const code = stored.results[i];
+      Atomics.store(this.ring.verdicts, (start + i) & this.ring.mask, isAccepted(code) ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
+    }
+    const block = this.sequencer.sequenceBatch(this.ring, start, stored.txs, stored.bodiesDigest);
+    this.ring.markSequenced(start + stored.txs);
+    this.ring.release(start + stored.txs);
+    const same = block.number === stored.number && block.firstSeq === stored.firstSeq && block.hash.equals(stored.hash) && Buffer.from(block.results).equals(stored.results);
+    if (!same) throw new Error(`recovery: block ${stored.number} does not replay to its stored hash (got block ${block.number}, hash ${block.hash.toString('hex')}); the durable history or the config (issuers, approval threshold) differs`);
+    this.count(block);
+    this.sinkStage.markDurable(block.number);
+    return block;
   }
 }

@@ -34,8 +34,9 @@ export class SinkStage {
     this.pump();
   }
 
+  /** Writes what is waiting, unless a write is under way or the last one failed (see retry). */
   private pump(): void {
-    if (this.writing || this.blocks.length === 0) return;
+    if (this.writing || this.failure !== null || this.blocks.length === 0) return;
     const batch: CommittedBlock[] = [];
     for (let i = 0; i < this.blocks.length && i < this.options.blocksPerWriteMax; i++) batch.push(this.blocks.at(i)!);
     if (this.sinks.length === 0) {
@@ -44,13 +45,20 @@ export class SinkStage {
     }
     this.writing = true;
     Promise.all(this.sinks.map((sink) => sink.write(batch, this.ring))).then(
-      () => { this.writing = false; this.failure = null; this.complete(batch); },
+      () => { this.writing = false; this.complete(batch); },
       (error: Error) => { this.writing = false; this.failure = error; this.onFailure(error); },
     );
   }
 
+  /** Recovery: blocks up to `number` are already durable (replayed from storage). */
+  markDurable(number: number): void {
+    if (number !== this.lastDurable + 1 || this.blocks.length > 0) throw new Error(`markDurable(${number}) after block ${this.lastDurable} with ${this.blocks.length} blocks waiting`);
+    this.lastDurable = number;
+  }
+
   /** Retries the blocks at the head after a failure; sinks must make a repeated write a no-op. */
   retry(): void {
+    this.failure = null;
     this.pump();
   }
 

@@ -28,7 +28,8 @@ export interface CommittedBlock {
   bodiesDigest: Buffer;
   prevHash: Buffer;
   hash: Buffer;
-  sequencedAtNs: bigint;
+  sequencedAtNs: bigint; // monotonic clock, for latency
+  sequencedAtMs: number; // wall clock, for the record; not hashed
 }
 
 export function blockHash(prevHash: Uint8Array, number: number, firstSeq: number, entries: number, results: Uint8Array, bodiesDigest: Uint8Array): Buffer {

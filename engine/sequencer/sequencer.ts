@@ -94,7 +94,7 @@ export class Sequencer {
     const hash = blockHash(this.lastHash, number, firstSeq, entries, results, bodiesDigest);
     const block: CommittedBlock = {
       number, firstSeq, entries, txs: count, ringStart: start, results, bodiesDigest,
-      prevHash: this.lastHash, hash, sequencedAtNs: process.hrtime.bigint(),
+      prevHash: this.lastHash, hash, sequencedAtNs: process.hrtime.bigint(), sequencedAtMs: Date.now(),
     };
     this.lastHash = hash;
     this.history?.appendBlock(block);

@@ -30,3 +30,33 @@ export function pgUrlForDisplay(): string {
     return '<unparseable TXE_PG_URL>';
   }
 }
+
+/**
+ * A new, empty database on the test server for one test file, so files never see each other's
+ * history. Returns its URL; the file drops it with dropDatabase in afterAll.
+ */
+export async function freshDatabase(name: string): Promise<string> {
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: pgUrl() });
+  await admin.connect();
+  try {
+    const database = `txe_t_${name}_${Math.random().toString(36).slice(2, 8)}`;
+    await admin.query(`create database ${database}`);
+    const url = new URL(pgUrl());
+    url.pathname = `/${database}`;
+    return url.toString();
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: pgUrl() });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists ${new URL(url).pathname.slice(1)} with (force)`);
+  } finally {
+    await admin.end();
+  }
+}

@@ -1,0 +1,90 @@
+/*
+ * Durable stores for one `txe bench` run with sinks: a fresh PostgreSQL database and a fresh Kafka
+ * topic (so recovery at engine start replays nothing and runs do not see each other), removed
+ * afterwards; and the raw COPY BINARY ceiling of this PostgreSQL, measured in the same run.
+ */
+
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { CopyWriter } from '../engine/commit/pg/copy-binary.js';
+import { writeTransaction } from '../engine/commit/pg/pg-sink.js';
+import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../engine/wire/record.js';
+
+export interface BenchStores { pgUrl: string | null; kafkaTopic: string | null; kafkaBrokers: string[]; cleanup(): Promise<void> }
+
+const ADMIN_PG_URL = process.env.TXE_PG_URL ?? 'postgres://txe:txe@127.0.0.1:55432/txe';
+const BROKERS = (process.env.TXE_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+
+export async function createBenchStores(sinks: string[]): Promise<BenchStores> {
+  const id = `${Date.now()}_${crypto.randomBytes(3).toString('hex')}`;
+  let pgUrl: string | null = null;
+  if (sinks.includes('pg')) {
+    await adminQuery(`create database txe_bench_${id}`);
+    const url = new URL(ADMIN_PG_URL);
+    url.pathname = `/txe_bench_${id}`;
+    pgUrl = url.toString();
+  }
+  const kafkaTopic = sinks.includes('kafka') ? `txe.bench.${id}` : null;
+  return {
+    pgUrl, kafkaTopic, kafkaBrokers: BROKERS,
+    async cleanup() {
+      if (pgUrl) await adminQuery(`drop database if exists txe_bench_${id} with (force)`);
+      if (kafkaTopic) {
+        const { Kafka, logLevel } = await import('kafkajs');
+        const admin = new Kafka({ brokers: BROKERS, clientId: 'txe-bench', logLevel: logLevel.NOTHING }).admin();
+        await admin.connect();
+        await admin.deleteTopics({ topics: [kafkaTopic], timeout: 10_000 }).catch(() => undefined);
+        await admin.disconnect();
+      }
+    },
+  };
+}
+
+/** Rows/s of one COPY BINARY of transaction rows into a logged table with the sink's primary key. */
+export async function measureCopyCeiling(pgUrl: string, rows = 200_000): Promise<number> {
+  const client = new pg.Client({ connectionString: pgUrl });
+  await client.connect();
+  const table = `txe_ceiling_${crypto.randomBytes(3).toString('hex')}`;
+  try {
+    await client.query(`create table ${table} (like txe_transactions including all)`).catch(async () => {
+      const { MIGRATIONS } = await import('../engine/commit/pg/schema.js');
+      for (const m of MIGRATIONS) await client.query(m);
+      await client.query(`create table ${table} (like txe_transactions including all)`);
+    });
+    const payload = transactionRows(rows);
+    const started = performance.now();
+    await client.query('begin');
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.query(copyFrom(`copy ${table} (seq, block, position, kind, result, sender, recipient, nonce, amount, client_timestamp_ms, memo) from stdin (format binary)`));
+      stream.on('error', reject);
+      stream.on('finish', () => resolve());
+      stream.end(payload);
+    });
+    await client.query('commit');
+    return rows / ((performance.now() - started) / 1000);
+  } finally {
+    await client.query(`drop table if exists ${table}`);
+    await client.end();
+  }
+}
+
+function transactionRows(rows: number): Buffer {
+  const body = Buffer.alloc(BODY_BYTES);
+  const out = new CopyWriter(rows * 220);
+  for (let i = 0; i < rows; i++) {
+    writeBody(body, 0, { kind: KIND_TRANSFER, sender: crypto.randomBytes(32), recipient: crypto.randomBytes(32), nonce: BigInt(i + 1), amount: 1n, timestampMs: BigInt(Date.now()) });
+    writeTransaction(out, body, 0, i + 1, Math.floor(i / 8190) + 1, i % 8190, 0);
+  }
+  return out.finish();
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_PG_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,18 @@
+/*
+ * A committed block as the durable stores hold it: the header, every body of the batch (rejected
+ * ones included) and the results. Recovery replays these through the sequencer, and each store
+ * can rebuild one from its rows or records to complete the other after a crash.
+ */
+
+export interface StoredBlock {
+  number: number;
+  firstSeq: number;
+  entries: number;
+  txs: number;
+  hash: Buffer;
+  prevHash: Buffer;
+  bodiesDigest: Buffer;
+  results: Buffer;
+  bodies: Buffer; // txs × 128 B, batch order
+  sequencedAtMs: number;
+}
