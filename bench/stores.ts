@@ -31,7 +31,7 @@ export async function createBenchStores(sinks: string[]): Promise<BenchStores> {
     async cleanup() {
       if (pgUrl) await adminQuery(`drop database if exists txe_bench_${id} with (force)`);
       if (kafkaTopic) {
-        const { Kafka, logLevel } = await import('kafkajs');
+        const { Kafka, logLevel } = (await import('kafkajs')).default;
         const admin = new Kafka({ brokers: BROKERS, clientId: 'txe-bench', logLevel: logLevel.NOTHING }).admin();
         await admin.connect();
         await admin.deleteTopics({ topics: [kafkaTopic], timeout: 10_000 }).catch(() => undefined);

@@ -42,11 +42,15 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel as LogLevel, type Admin, type Consumer, type Message, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Consumer, type ConsumerCrashEvent, type EachMessagePayload, type Kafka as KafkaClient, type Message, type Producer } from 'kafkajs';
 import type { InputRing } from '../../ring/input-ring.js';
 import { GENESIS_HASH, type CommittedBlock } from '../../sequencer/block.js';
 import type { Sink } from '../sink.js';
 import { blockKey, decodeBlockRecord, encodeBlockRecord, encodeStored, type DecodedBlockRecord } from './block-record.js';
+
+// kafkajs is CommonJS: Node's ESM loader exposes only its default export, so values come from it.
+const { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel: LogLevel } = kafkajs;
+type LogLevel = kafkajs.logLevel;
 
 export interface KafkaSinkOptions {
   brokers: string[];
@@ -102,7 +106,7 @@ export class KafkaSink implements Sink {
   private readonly readers = new Set<Consumer>();
 
   private constructor(
-    private readonly kafka: Kafka,
+    private readonly kafka: KafkaClient,
     private readonly admin: Admin,
     private readonly options: ResolvedOptions,
     private readonly messageBytesMax: number, // the topic's max.message.bytes, as the broker reports it
@@ -320,11 +324,11 @@ export class KafkaSink implements Sink {
     });
     this.readers.add(consumer);
     const reading = new OffsetRangeReader(first, last);
-    consumer.on(consumer.events.CRASH, (event) => reading.fail(event.payload.error));
+    consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => reading.fail(event.payload.error));
     const read = async (): Promise<DecodedBlockRecord[]> => {
       await consumer.connect();
       await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
-      const running = consumer.run({ autoCommit: false, eachMessage: async ({ message }) => reading.take(message.offset, message.value) });
+      const running = consumer.run({ autoCommit: false, eachMessage: async ({ message }: EachMessagePayload) => reading.take(message.offset, message.value) });
       consumer.seek({ topic: this.topic, partition: PARTITION, offset: String(first) }); // run() made the group synchronously
       await running;
       return reading.done;
