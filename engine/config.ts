@@ -21,6 +21,7 @@ export interface EngineConfig {
   perTxTaskTxsMax: number; // per-tx verify task size, default 512
   blockRingSlots: number; // output ring of committed blocks, power of two; default 1024
   blocksPerWriteMax: number; // sink group commit, default 64
+  sinkWritesInFlightMax: number; // groups being written at once (pipelining), default 2
   historyEntries: number; // in-memory history window, power of two; default 2^18
   historyBlocks: number; // blocks kept for StreamCommits replay, default 4096
   subscribersMax: number; // concurrent StreamCommits readers, default 64
@@ -55,6 +56,7 @@ export const defaultConfig = (): EngineConfig => ({
   perTxTaskTxsMax: 512,
   blockRingSlots: 1024,
   blocksPerWriteMax: 64,
+  sinkWritesInFlightMax: 2,
   historyEntries: 1 << 18,
   historyBlocks: 4096,
   subscribersMax: 64,

@@ -91,7 +91,7 @@ export class Pipeline {
       workers: config.workers, batchesInFlightMax: config.batchesInFlightMax, perTxTaskTxsMax: config.perTxTaskTxsMax,
       issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax,
     });
-    this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlots: config.blockRingSlots, blocksPerWriteMax: config.blocksPerWriteMax },
+    this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlots: config.blockRingSlots, blocksPerWriteMax: config.blocksPerWriteMax, writesInFlightMax: config.sinkWritesInFlightMax },
       (blocks) => this.onDurable(blocks), (error) => this.onSinkFailure(error));
     this.inFlight = new FixedQueue(config.batchesInFlightMax);
     // A durable waiter's block sits in the output ring, so the output ring bounds the waiters.

@@ -1,3 +1,16 @@
+/*
+ * The sink stage: drains committed blocks from the output ring through every sink and frees their
+ * input-ring slots, in block order. Up to writesInFlightMax groups are in flight at once, so the
+ * engine encodes group N+1 while PostgreSQL copies and commits group N; each sink keeps its own
+ * writes in order, and groups complete strictly in order here whatever order they settle in.
+ *
+ *   blocks (FixedQueue)  [ in write 1 | in write 2 | waiting ... ]
+ *                          ^ head: the oldest block not yet durable
+ *
+ * A failed group stops new writes; once every write in flight has settled, retry() sends again
+ * from the head. Sinks make a repeated write a no-op, so a group that did land is not duplicated.
+ */
+
 import { FixedQueue } from '../ring/fixed-queue.js';
 import type { InputRing } from '../ring/input-ring.js';
 import type { CommittedBlock } from '../sequencer/block.js';
@@ -6,14 +19,18 @@ import type { Sink } from './sink.js';
 export interface SinkStageOptions {
   blockRingSlots: number; // output ring capacity, in blocks
   blocksPerWriteMax: number; // group-commit bound
+  writesInFlightMax: number; // groups written at once
 }
 
-/** Drains committed blocks through the sinks and frees their input-ring slots in order. */
+interface Write { blocks: CommittedBlock[]; settled: boolean; error: Error | null }
+
 export class SinkStage {
   readonly blocks: FixedQueue<CommittedBlock>;
-  private writing = false;
+  private readonly writes: Write[] = [];
+  private blocksInWrites = 0;
   private lastDurable = 0;
   private failure: Error | null = null;
+  private retryWanted = false;
 
   constructor(
     private readonly ring: InputRing,
@@ -34,43 +51,73 @@ export class SinkStage {
     this.pump();
   }
 
-  /** Writes what is waiting, unless a write is under way or the last one failed (see retry). */
-  private pump(): void {
-    if (this.writing || this.failure !== null || this.blocks.length === 0) return;
-    const batch: CommittedBlock[] = [];
-    for (let i = 0; i < this.blocks.length && i < this.options.blocksPerWriteMax; i++) batch.push(this.blocks.at(i)!);
-    if (this.sinks.length === 0) {
-      this.complete(batch);
-      return;
-    }
-    this.writing = true;
-    Promise.all(this.sinks.map((sink) => sink.write(batch, this.ring))).then(
-      () => { this.writing = false; this.complete(batch); },
-      (error: Error) => { this.writing = false; this.failure = error; this.onFailure(error); },
-    );
-  }
-
   /** Recovery: blocks up to `number` are already durable (replayed from storage). */
   markDurable(number: number): void {
     if (number !== this.lastDurable + 1 || this.blocks.length > 0) throw new Error(`markDurable(${number}) after block ${this.lastDurable} with ${this.blocks.length} blocks waiting`);
     this.lastDurable = number;
   }
 
-  /** Retries the blocks at the head after a failure; sinks must make a repeated write a no-op. */
+  /** Sends again from the head after a failure, as soon as no write is in flight. */
   retry(): void {
+    if (this.writes.length > 0) { this.retryWanted = true; return; }
+    this.retryWanted = false;
     this.failure = null;
     this.pump();
   }
 
-  private complete(batch: CommittedBlock[]): void {
-    for (const block of batch) {
+  /** Starts writes for waiting blocks while there is room and no failure. */
+  private pump(): void {
+    while (this.failure === null && this.writes.length < this.options.writesInFlightMax && this.blocksInWrites < this.blocks.length) {
+      const group: CommittedBlock[] = [];
+      for (let i = this.blocksInWrites; i < this.blocks.length && group.length < this.options.blocksPerWriteMax; i++) group.push(this.blocks.at(i)!);
+      this.blocksInWrites += group.length;
+      if (this.sinks.length === 0) {
+        this.writes.push({ blocks: group, settled: true, error: null });
+        this.settle();
+        continue;
+      }
+      const write: Write = { blocks: group, settled: false, error: null };
+      this.writes.push(write);
+      Promise.all(this.sinks.map((sink) => sink.write(group, this.ring))).then(
+        () => { write.settled = true; this.settle(); },
+        (error: Error) => { write.settled = true; write.error = error; this.settle(); },
+      );
+    }
+  }
+
+  /** Completes settled writes from the oldest; a failed one stops everything behind it. */
+  private settle(): void {
+    while (this.writes.length > 0 && this.writes[0].settled) {
+      const write = this.writes[0];
+      if (write.error !== null && this.failure === null) {
+        this.failure = write.error;
+        this.onFailure(write.error);
+      }
+      if (this.failure !== null) {
+        this.writes.shift(); // its blocks stay at the head of the queue for the retry
+        this.blocksInWrites -= write.blocks.length;
+        continue;
+      }
+      this.writes.shift();
+      this.blocksInWrites -= write.blocks.length;
+      this.complete(write.blocks);
+    }
+    if (this.failure !== null && this.writes.length === 0) {
+      this.blocksInWrites = 0;
+      if (this.retryWanted) this.retry();
+      return;
+    }
+    this.pump();
+  }
+
+  private complete(group: CommittedBlock[]): void {
+    for (const block of group) {
       const head = this.blocks.shift();
       if (head !== block) throw new Error(`sink stage completed block ${block.number} out of order`);
       if (block.number !== this.lastDurable + 1) throw new Error(`durable blocks not contiguous: ${this.lastDurable} then ${block.number}`);
       this.lastDurable = block.number;
       this.ring.release(block.ringStart + block.txs);
     }
-    this.onDurable(batch);
-    this.pump();
+    this.onDurable(group);
   }
 }

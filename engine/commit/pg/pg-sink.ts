@@ -32,10 +32,15 @@ const TX_ROW_BYTES_HINT = 220;
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */
 interface BodySource { bytes: Buffer; offsetOf: (position: number) => number }
+type BlockHeader = Pick<CommittedBlock, 'number' | 'firstSeq' | 'entries' | 'txs' | 'hash' | 'prevHash' | 'bodiesDigest' | 'results' | 'sequencedAtMs'>;
+type Group = { block: BlockHeader; source: BodySource }[];
+/** COPY BINARY payloads for the three tables; rejections null when the group has none. */
+interface Encoded { blocks: Buffer; txs: Buffer; rejections: Buffer | null }
 
 export class PgSink implements Sink {
   readonly name = 'pg';
   private client: pg.Client | null = null;
+  private tail: Promise<void> = Promise.resolve();
 
   private constructor(private readonly options: PgSinkOptions) {}
 
@@ -46,13 +51,24 @@ export class PgSink implements Sink {
     return sink;
   }
 
+  /**
+   * Encodes the group now, on the caller's turn, and queues its database work behind the writes
+   * before it: the sink stage can hand over group N+1 while PostgreSQL still commits group N.
+   */
   write(blocks: CommittedBlock[], ring: InputRing): Promise<void> {
-    return this.writeGroup(blocks.map((b) => ({ block: b, source: { bytes: ring.bodies, offsetOf: (i: number) => ring.bodyOffset(b.ringStart + i) } })));
+    return this.enqueue(blocks.map((b) => ({ block: b, source: { bytes: ring.bodies, offsetOf: (i: number) => ring.bodyOffset(b.ringStart + i) } })));
   }
 
   /** Writes blocks rebuilt from another store (recovery); the same no-duplicate rule applies. */
   writeStored(blocks: StoredBlock[]): Promise<void> {
-    return this.writeGroup(blocks.map((b) => ({ block: b, source: { bytes: b.bodies, offsetOf: (i: number) => i * BODY_BYTES } })));
+    return this.enqueue(blocks.map((b) => ({ block: b, source: { bytes: b.bodies, offsetOf: (i: number) => i * BODY_BYTES } })));
+  }
+
+  private enqueue(group: Group): Promise<void> {
+    const encoded = encodeGroup(group);
+    const run = this.tail.then(() => this.writeGroup(group, encoded));
+    this.tail = run.catch(() => undefined); // a failed write does not block the ones after it from failing fast
+    return run;
   }
 
   async lastBlock(): Promise<number> {
@@ -61,7 +77,7 @@ export class PgSink implements Sink {
     return Number(r.rows[0].last);
   }
 
-  private async writeGroup(group: { block: Pick<CommittedBlock, 'number' | 'firstSeq' | 'entries' | 'txs' | 'hash' | 'prevHash' | 'bodiesDigest' | 'results' | 'sequencedAtMs'>; source: BodySource }[]): Promise<void> {
+  private async writeGroup(group: Group, encoded: Encoded): Promise<void> {
     const client = await this.connection();
     try {
       await client.query('begin');
@@ -70,40 +86,14 @@ export class PgSink implements Sink {
       fresh.forEach((g, i) => {
         if (g.block.number !== last + 1 + i) throw new Error(`pg sink: block ${g.block.number} does not follow block ${last + i} in the database`);
       });
-      if (fresh.length > 0) await this.copyGroup(client, fresh);
+      // A retry after a commit whose answer was lost: some blocks are in already, so re-encode the rest.
+      if (fresh.length > 0) await copyEncoded(client, fresh.length === group.length ? encoded : encodeGroup(fresh));
       await client.query('commit');
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
       this.drop(client);
       throw error;
     }
-  }
-
-  private async copyGroup(client: pg.Client, group: { block: Pick<CommittedBlock, 'number' | 'firstSeq' | 'entries' | 'txs' | 'hash' | 'prevHash' | 'bodiesDigest' | 'results' | 'sequencedAtMs'>; source: BodySource }[]): Promise<void> {
-    const blocks = new CopyWriter(group.length * 256);
-    const txs = new CopyWriter(group.reduce((n, g) => n + g.block.entries, 0) * TX_ROW_BYTES_HINT);
-    const rejections = new CopyWriter(1024);
-    let rejected = 0;
-    for (const { block, source } of group) {
-      blocks.tuple(9).int8(block.number).int8(block.firstSeq).int4(block.entries).int4(block.txs)
-        .bytea(block.hash).bytea(block.prevHash).bytea(block.bodiesDigest).bytea(block.results)
-        .int8((block.sequencedAtMs - PG_EPOCH_MS) * 1000);
-      let seq = block.firstSeq;
-      for (let i = 0; i < block.txs; i++) {
-        const at = source.offsetOf(i);
-        const result = block.results[i];
-        if (result === Result.committed || result === Result.pending_approval) {
-          writeTransaction(txs, source.bytes, at, seq++, block.number, i, result);
-        } else {
-          rejections.tuple(4).int8(block.number).int4(i).int2(result).bytea(source.bytes, at, at + BODY_BYTES);
-          rejected++;
-        }
-      }
-      if (seq !== block.firstSeq + block.entries) throw new Error(`pg sink: block ${block.number} has ${seq - block.firstSeq} accepted results, header says ${block.entries}`);
-    }
-    await copy(client, 'copy txe_blocks (number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, sequenced_at) from stdin (format binary)', blocks.finish());
-    await copy(client, 'copy txe_transactions (seq, block, position, kind, result, sender, recipient, nonce, amount, client_timestamp_ms, memo) from stdin (format binary)', txs.finish());
-    if (rejected > 0) await copy(client, 'copy txe_rejections (block, position, result, body) from stdin (format binary)', rejections.finish());
   }
 
   private async connection(): Promise<pg.Client> {
@@ -131,6 +121,37 @@ export class PgSink implements Sink {
     if (this.client) await this.client.end().catch(() => undefined);
     this.client = null;
   }
+}
+
+function encodeGroup(group: Group): Encoded {
+  const blocks = new CopyWriter(group.length * 256);
+  const txs = new CopyWriter(group.reduce((n, g) => n + g.block.entries, 0) * TX_ROW_BYTES_HINT);
+  const rejections = new CopyWriter(1024);
+  let rejected = 0;
+  for (const { block, source } of group) {
+    blocks.tuple(9).int8(block.number).int8(block.firstSeq).int4(block.entries).int4(block.txs)
+      .bytea(block.hash).bytea(block.prevHash).bytea(block.bodiesDigest).bytea(block.results)
+      .int8((block.sequencedAtMs - PG_EPOCH_MS) * 1000);
+    let seq = block.firstSeq;
+    for (let i = 0; i < block.txs; i++) {
+      const at = source.offsetOf(i);
+      const result = block.results[i];
+      if (result === Result.committed || result === Result.pending_approval) {
+        writeTransaction(txs, source.bytes, at, seq++, block.number, i, result);
+      } else {
+        rejections.tuple(4).int8(block.number).int4(i).int2(result).bytea(source.bytes, at, at + BODY_BYTES);
+        rejected++;
+      }
+    }
+    if (seq !== block.firstSeq + block.entries) throw new Error(`pg sink: block ${block.number} has ${seq - block.firstSeq} accepted results, header says ${block.entries}`);
+  }
+  return { blocks: blocks.finish(), txs: txs.finish(), rejections: rejected > 0 ? rejections.finish() : null };
+}
+
+async function copyEncoded(client: pg.Client, e: Encoded): Promise<void> {
+  await copy(client, 'copy txe_blocks (number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, sequenced_at) from stdin (format binary)', e.blocks);
+  await copy(client, 'copy txe_transactions (seq, block, position, kind, result, sender, recipient, nonce, amount, client_timestamp_ms, memo) from stdin (format binary)', e.txs);
+  if (e.rejections) await copy(client, 'copy txe_rejections (block, position, result, body) from stdin (format binary)', e.rejections);
 }
 
 export function writeTransaction(out: CopyWriter, bodies: Buffer, at: number, seq: number, block: number, position: number, result: number): void {
