@@ -63,6 +63,9 @@ full_page_writes = on
 wal_level = replica
 max_wal_size = 2GB
 checkpoint_timeout = 15min         # fewer checkpoint spikes during benchmarks
+# A group of blocks writes ~10 MB of WAL in one COPY; with the 8 MB default the backend has to
+# flush WAL itself in the middle of it.
+wal_buffers = 64MB
 CONF
 [ "$(id -u)" = 0 ] && chown postgres: "$PGDATA/txe.conf"
 
