@@ -40,6 +40,7 @@ export interface EngineConfig {
   kafkaTopic: string; // default 'txe.blocks'
   sinkConnectTimeoutMs: number; // default 5000
   sinkStatementTimeoutMs: number; // one PostgreSQL statement or Kafka request, default 30000
+  snapshotEveryBlocks: number; // state snapshot to PostgreSQL every N blocks (pg sink only), default 1000; 0 = never
   invariantCheckEveryBlocks: number; // full state check every N blocks, 0 = never; default 4096
   shutdownGraceMs: number; // default 10000
 }
@@ -73,6 +74,7 @@ export const defaultConfig = (): EngineConfig => ({
   kafkaTopic: 'txe.blocks',
   sinkConnectTimeoutMs: 5000,
   sinkStatementTimeoutMs: 30_000,
+  snapshotEveryBlocks: 1000,
   invariantCheckEveryBlocks: 4096,
   shutdownGraceMs: 10_000,
 });
@@ -118,7 +120,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
   }
-  const zeroAllowed = new Set(['grpcPort', 'invariantCheckEveryBlocks']);
+  const zeroAllowed = new Set(['grpcPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks']);
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }

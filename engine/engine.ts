@@ -8,6 +8,7 @@ import { Pipeline } from './pipeline.js';
 import { startIngress, type IngressServer } from './ingress/server.js';
 import type { Sink } from './commit/sink.js';
 import { PgSink } from './commit/pg/pg-sink.js';
+import { SnapshotWriter } from './commit/pg/snapshots.js';
 import { recover, type RecoveryReport } from './commit/recovery.js';
 import { SERVICE_NAME } from './ingress/codec.js';
 
@@ -25,6 +26,7 @@ export class Engine {
       const kafka = config.sinks.includes('kafka') ? await (await import('./commit/kafka/open.js')).openKafkaSink(config) : null;
       if (kafka) sinks.push(kafka);
       pipeline = new Pipeline(config, sinks);
+      if (pg && config.snapshotEveryBlocks > 0) pipeline.useSnapshots(new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs));
       const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka) : null;
       const ingress = await startIngress(pipeline, config);
       return new Engine(config, pipeline, ingress, recovery);

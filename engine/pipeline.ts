@@ -16,7 +16,8 @@ import { InputRing, createRingBuffers, segments } from './ring/input-ring.js';
 import { FixedQueue } from './ring/fixed-queue.js';
 import { VerifyStage } from './verify/verify-stage.js';
 import type { AuthMode } from './verify/task.js';
-import { Sequencer } from './sequencer/sequencer.js';
+import { Sequencer, type SequencerState } from './sequencer/sequencer.js';
+import type { SnapshotWriter } from './commit/pg/snapshots.js';
 import type { CommittedBlock } from './sequencer/block.js';
 import { HistoryWindow } from './history/history-window.js';
 import { SinkStage } from './commit/sink-stage.js';
@@ -72,6 +73,7 @@ export class Pipeline {
   private draining = false;
   private sinkError: Error | null = null;
   private sinkRetryMs = SINK_RETRY_MS_MIN;
+  private snapshots: SnapshotWriter | null = null;
 
   /**
    * A verify task that fails is a bug or a lost worker, not bad input (workers turn every bad record
@@ -194,6 +196,8 @@ export class Pipeline {
       this.sinkStage.push(block);
       const every = this.config.invariantCheckEveryBlocks;
       if (every > 0 && block.number % every === 0) this.sequencer.checkInvariants();
+      const snapshotEvery = this.config.snapshotEveryBlocks;
+      if (this.snapshots && snapshotEvery > 0 && block.number % snapshotEvery === 0 && !this.snapshots.busy) this.snapshots.write(this.sequencer.exportState());
     }
   }
 
@@ -241,7 +245,21 @@ export class Pipeline {
     await this.verifyStage.close();
   }
 
+  /** Takes state snapshots in the background through this writer (pg sink). */
+  useSnapshots(writer: SnapshotWriter): void {
+    this.snapshots = writer;
+  }
+
+  /** Recovery: starts from a snapshot's state; blocks after it are then replayed with restore(). */
+  importSnapshot(state: SequencerState): void {
+    if (this.inFlight.length > 0 || this.sequencer.blocksCount > 0) throw new Error('importSnapshot must run first, on a fresh engine');
+    this.sequencer.importState(state);
+    this.history.startAfter(state.nextSeq, state.block);
+    this.sinkStage.resetDurable(state.block);
+  }
+
   async closeSinks(): Promise<void> {
+    await this.snapshots?.idle();
     await Promise.all(this.sinks.map((s) => s.close()));
   }
 

@@ -1,8 +1,9 @@
 /*
  * Start-up recovery: rebuild state from PostgreSQL, then make Kafka and PostgreSQL agree.
  *
- *   1. Replay every block in PostgreSQL through the sequencer; each must reproduce its stored
- *      hash, so state, next seq and the chain head come back exactly.
+ *   1. Load the newest durable state snapshot, if any, then replay every block after it through
+ *      the sequencer; each must reproduce its stored hash, so state, next seq and the chain head
+ *      come back exactly.
  *   2. Kafka ahead (a block was published, the crash came before PostgreSQL committed it): read
  *      the missing blocks from Kafka, replay them, write them to PostgreSQL.
  *   3. Kafka behind (PostgreSQL committed, the publish was lost): publish the missing blocks.
@@ -13,6 +14,7 @@
 import type { Pipeline } from '../pipeline.js';
 import type { PgSink } from './pg/pg-sink.js';
 import { readStoredBlocks } from './pg/pg-history.js';
+import { loadSnapshot } from './pg/snapshots.js';
 import type { StoredBlock } from './stored-block.js';
 
 /** What recovery needs of the Kafka sink. */
@@ -22,18 +24,21 @@ export interface BlockLog {
   publishStored(blocks: StoredBlock[]): Promise<void>;
 }
 
-export interface RecoveryReport { blocksReplayed: number; fromKafka: number; toKafka: number; ms: number }
+export interface RecoveryReport { fromSnapshot: number; blocksReplayed: number; lastBlock: number; fromKafka: number; toKafka: number; ms: number }
 
 const RECONCILE_BLOCKS_PER_STEP = 64;
 
 export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kafka: BlockLog | null): Promise<RecoveryReport> {
   const started = Date.now();
-  let last = 0;
-  for await (const block of readStoredBlocks(pgUrl, 1, null)) {
+  const snapshot = await loadSnapshot(pgUrl);
+  if (snapshot) pipeline.importSnapshot(snapshot);
+  let last = snapshot?.block ?? 0;
+  const report: RecoveryReport = { fromSnapshot: last, blocksReplayed: 0, lastBlock: 0, fromKafka: 0, toKafka: 0, ms: 0 };
+  for await (const block of readStoredBlocks(pgUrl, last + 1, null)) {
     pipeline.restore(block);
     last = block.number;
+    report.blocksReplayed++;
   }
-  const report: RecoveryReport = { blocksReplayed: last, fromKafka: 0, toKafka: 0, ms: 0 };
   if (kafka) {
     const published = await kafka.lastBlock();
     for (let from = last + 1; from <= published; from += RECONCILE_BLOCKS_PER_STEP) {
@@ -49,6 +54,7 @@ export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kaf
       report.toKafka += blocks.length;
     }
   }
+  report.lastBlock = last;
   report.ms = Date.now() - started;
   return report;
 }

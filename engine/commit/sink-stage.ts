@@ -57,6 +57,12 @@ export class SinkStage {
     this.lastDurable = number;
   }
 
+  /** Recovery from a snapshot: every block up to `number` is durable. */
+  resetDurable(number: number): void {
+    if (this.lastDurable !== 0 || this.blocks.length > 0) throw new Error('resetDurable must come before any block');
+    this.lastDurable = number;
+  }
+
   /** Sends again from the head after a failure, as soon as no write is in flight. */
   retry(): void {
     if (this.writes.length > 0) { this.retryWanted = true; return; }

@@ -35,6 +35,7 @@ export class HistoryWindow {
   private readonly blocks: (CommittedBlock | undefined)[];
   private readonly blocksMax: number;
   private nextSeq = 1;
+  private firstSeq = 1;
   private blocksCount = 0;
 
   constructor(entriesMax: number, blocksMax: number) {
@@ -49,8 +50,16 @@ export class HistoryWindow {
     this.blocks = new Array(blocksMax);
   }
 
-  get oldestSeq(): number { return Math.max(1, this.nextSeq - this.entriesMax); }
+  get oldestSeq(): number { return Math.max(this.firstSeq, this.nextSeq - this.entriesMax); }
   get newestSeq(): number { return this.nextSeq - 1; }
+
+  /** Recovery from a snapshot: the window starts empty after seq `nextSeq - 1` and block `block`. */
+  startAfter(nextSeq: number, block: number): void {
+    if (this.nextSeq !== 1 || this.blocksCount !== 0) throw new Error('startAfter needs an empty history window');
+    this.nextSeq = nextSeq;
+    this.firstSeq = nextSeq; // nothing before the snapshot is in memory
+    this.blocksCount = block;
+  }
 
   /** Appends `count` entries whose bodies lie contiguous in `source` from `offset`. */
   appendRun(seq: number, source: Buffer, offset: number, count: number, block: number, results: Uint8Array, resultsAt: number): void {
@@ -107,7 +116,8 @@ export class HistoryWindow {
   /** A block still in the window, by number; null when it is older than the window or not cut yet. */
   block(number: number): CommittedBlock | null {
     if (number < 1 || number > this.blocksCount || number <= this.blocksCount - this.blocksMax) return null;
-    return this.blocks[(number - 1) % this.blocksMax] ?? null;
+    const block = this.blocks[(number - 1) % this.blocksMax];
+    return block?.number === number ? block : null; // a slot never filled since a snapshot restore
   }
 
   /**

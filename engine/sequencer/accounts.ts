@@ -113,6 +113,30 @@ export class AccountTable {
     };
   }
 
+  /** The records of every account, in creation order (a view: copy it before the state moves on). */
+  records(): Uint32Array {
+    return this.words.subarray(0, this.accountsCount * SLOT_WORDS);
+  }
+
+  /** Empties the table (before loading a snapshot). O(table + accounts). */
+  clear(): void {
+    this.table.fill(0);
+    this.words.fill(0, 0, this.accountsCount * SLOT_WORDS);
+    this.accountsCount = 0;
+  }
+
+  /** Loads records saved by records() into an empty table, re-indexing every key. */
+  loadRecords(records: Uint32Array): void {
+    if (this.accountsCount !== 0) throw new Error('loadRecords needs an empty account table');
+    const count = records.length / SLOT_WORDS;
+    if (!Number.isInteger(count) || count > this.accountsMax) throw new Error(`snapshot holds ${count} accounts, accountsMax is ${this.accountsMax}`);
+    for (let i = 0; i < count; i++) {
+      const account = this.findOrInsert(records, i * SLOT_WORDS);
+      if (account !== i) throw new Error(`snapshot account ${i} is a duplicate of ${account}`);
+    }
+    this.words.set(records, 0);
+  }
+
   /** Calls `visit` with each account's word offset, in creation order; for checks and snapshots. */
   forEachBase(visit: (base: number) => void): void {
     for (let base = 0; base < this.accountsCount * SLOT_WORDS; base += SLOT_WORDS) visit(base);

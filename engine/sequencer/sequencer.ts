@@ -48,6 +48,16 @@ export interface PendingApproval {
   amountLo: number;
 }
 
+export interface SequencerState {
+  block: number; // the last block applied
+  nextSeq: number;
+  lastHash: Buffer;
+  supplyHi: number;
+  supplyLo: number;
+  accounts: Uint32Array; // records, 16 words each (accounts.ts)
+  pending: PendingApproval[];
+}
+
 export class Sequencer {
   readonly accounts: AccountTable;
   readonly pending = new Map<number, PendingApproval>();
@@ -214,6 +224,33 @@ export class Sequencer {
       i += run;
     }
     if (seq !== this.nextSeqValue) throw new Error(`history recorded up to seq ${seq - 1}, sequencer at ${this.nextSeqValue - 1}`);
+  }
+
+  /**
+   * The whole state after the last sequenced block, as bytes (see snapshot.ts for the layout).
+   * O(accounts): a memcpy of 64 B an account, ~1 ms per 100k accounts, on the sequencer's turn.
+   */
+  exportState(): SequencerState {
+    return {
+      block: this.blocksCount, nextSeq: this.nextSeqValue, lastHash: this.lastHash,
+      supplyHi: this.supplyHi, supplyLo: this.supplyLo,
+      accounts: this.accounts.records().slice(), pending: [...this.pending.values()].map((p) => ({ ...p })),
+    };
+  }
+
+  /** Starts from a saved state instead of genesis; only on a fresh sequencer. */
+  importState(state: SequencerState): void {
+    if (this.blocksCount !== 0 || this.nextSeqValue !== 1) throw new Error('importState needs a fresh sequencer');
+    this.accounts.clear();
+    this.accounts.loadRecords(state.accounts);
+    for (const issuer of this.options.issuers) this.accounts.insertKey(issuer); // a new issuer key in config
+    this.nextBlockNumber = state.block + 1;
+    this.nextSeqValue = state.nextSeq;
+    this.lastHash = state.lastHash;
+    this.supplyHi = state.supplyHi;
+    this.supplyLo = state.supplyLo;
+    for (const p of state.pending) this.pending.set(p.seq, p);
+    this.checkInvariants();
   }
 
   /**

@@ -43,5 +43,6 @@ export const MIGRATIONS: string[] = [
      result smallint not null,
      body bytea not null,
      primary key (block, position))`,
+  `create table if not exists txe_snapshots (block bigint primary key, taken_at timestamptz not null default now(), data bytea not null)`,
   `insert into txe_schema (version) values (${SCHEMA_VERSION}) on conflict do nothing`,
 ];

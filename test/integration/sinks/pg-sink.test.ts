@@ -22,8 +22,8 @@ beforeAll(async () => {
 });
 afterAll(async () => { await db.end(); await dropDatabase(url); });
 
-async function start() {
-  const engine = await Engine.start(testConfig({ sinks: ['pg'], pgUrl: url, ack: 'durable' }));
+async function start(snapshotEveryBlocks = 0) {
+  const engine = await Engine.start(testConfig({ sinks: ['pg'], pgUrl: url, ack: 'durable', snapshotEveryBlocks }));
   const client = new TxeClient(engine.address);
   return { engine, client, stop: async () => { client.close(); await engine.stop(); } };
 }
@@ -57,7 +57,7 @@ describe('PostgreSQL sink', () => {
     await first.stop();
     const second = await start();
     try {
-      expect(second.engine.recovery?.blocksReplayed).toBe(2);
+      expect(second.engine.recovery).toMatchObject({ fromSnapshot: 0, blocksReplayed: 2, lastBlock: 2 });
       expect(second.engine.pipeline.sequencer.lastBlockHash.equals(before.head)).toBe(true);
       expect(second.engine.pipeline.sequencer.nextSeq).toBe(before.seq);
       expect(await second.client.getAccount(bob.publicKey)).toEqual(before.bob);
@@ -66,6 +66,38 @@ describe('PostgreSQL sink', () => {
       const next = await second.client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, 2n, 10n)], [alice]));
       expect(next).toMatchObject({ firstSeq: 4, block: 4 });
       second.engine.pipeline.sequencer.checkInvariants();
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('restarts from the newest durable snapshot and replays only the blocks after it', async () => {
+    const first = await start(2);
+    let nonce = BigInt(String((await first.client.getAccount(alice.publicKey)).nonce));
+    for (let i = 0; i < 4; i++) await first.client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, ++nonce, 1n)], [alice]));
+    const head = first.engine.pipeline.sequencer.lastBlockHash;
+    const accounts = [await first.client.getAccount(alice.publicKey), await first.client.getAccount(bob.publicKey)];
+    // Snapshots are written in the background, every 2 blocks unless the last is still being
+    // written; wait until one of a block past the first test's (4) is in.
+    let snapshot = 0;
+    for (let tries = 0; snapshot <= 4 && tries < 300; tries++) {
+      await new Promise((r) => setTimeout(r, 10));
+      snapshot = Number((await db.query('select coalesce(max(block), 0) as b from txe_snapshots')).rows[0].b);
+    }
+    expect(snapshot).toBeGreaterThan(4);
+    await first.client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, ++nonce, 1n)], [alice])); // block 9
+    await first.stop(); // waits for a snapshot still being written
+    snapshot = Number((await db.query('select max(block) as b from txe_snapshots')).rows[0].b);
+    expect(snapshot).toBeLessThan(9 + 1);
+    const second = await start(0);
+    try {
+      expect(second.engine.recovery).toMatchObject({ fromSnapshot: snapshot, blocksReplayed: 9 - snapshot, lastBlock: 9 });
+      expect(String((await second.client.getAccount(alice.publicKey)).nonce)).toBe(String(nonce));
+      expect(String((await second.client.getAccount(bob.publicKey)).balance)).toBe(String(BigInt(String(accounts[1].balance)) + 1n));
+      expect(second.engine.pipeline.sequencer.lastBlockHash.equals(head)).toBe(false); // block 9 moved the head on
+      second.engine.pipeline.sequencer.checkInvariants();
+      const rows = await db.query('select count(*)::int as n from txe_snapshots');
+      expect(rows.rows[0].n).toBeLessThanOrEqual(2);
     } finally {
       await second.stop();
     }
