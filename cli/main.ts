@@ -62,8 +62,8 @@ program.command('serve')
 program.command('bench')
   .description('drive load at an engine (its own child process unless --target) and report TPS and latency')
   .addOption(new Option('--mode <mode>', 'authentication mode').choices(['batch-signed', 'per-tx']).default('batch-signed'))
-  .addOption(new Option('--ack <mode>', 'when a batch is answered').choices(['ordered', 'durable']).default('ordered'))
-  .option('--sinks <list>', 'none | pg | pg,kafka', 'none')
+  .addOption(new Option('--ack <mode>', 'when a batch is answered (default: durable with sinks, else ordered)').choices(['ordered', 'durable']))
+  .option('--sinks <list>', 'none | pg | pg,kafka (a fresh database and topic per run, from TXE_PG_URL / TXE_KAFKA_BROKERS)', 'none')
   .option('--batch <n>', 'transactions per batch (default 8190 batch-signed, 128 per-tx)', positive('--batch'))
   .option('--streams <n>', 'concurrent SubmitStream streams', positive('--streams'), 4)
   .option('--lanes <n>', 'batches in flight at once (default 2 x streams)', positive('--lanes'))
@@ -85,7 +85,7 @@ program.command('bench')
     const mode = flags.mode as 'batch-signed' | 'per-tx';
     const streams = flags.streams as number;
     const report = await runBench({
-      mode, ack: flags.ack as 'ordered' | 'durable', sinks, batch: (flags.batch as number | undefined) ?? (mode === 'per-tx' ? 128 : 8190),
+      mode, ack: (flags.ack as 'ordered' | 'durable' | undefined) ?? (sinks.length > 0 ? 'durable' : 'ordered'), sinks, batch: (flags.batch as number | undefined) ?? (mode === 'per-tx' ? 128 : 8190),
       streams, lanes: (flags.lanes as number | undefined) ?? streams * 2, rate, durationS: flags.duration as number, warmupS: flags.warmup as number,
       json: flags.json as string | undefined, target: flags.target as string | undefined, keys: flags.keys as string | undefined,
       workers: flags.workers as number | undefined, prebuildMb: flags.prebuildMb as number, progress: process.stderr.isTTY === true,
