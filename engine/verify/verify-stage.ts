@@ -43,6 +43,10 @@ export class VerifyStage {
       maxQueue: Math.ceil(ring.slotsCount / PER_TX_TASK_TXS_MIN) + options.batchesInFlightMax,
       concurrentTasksPerWorker: 1,
       workerData,
+      // piscina loads a task file with require() first. On Node 20.19+ that is require(esm), which
+      // once aborted the whole process on a V8 assertion (CreateRequiredModuleFacade) in CI. With
+      // it off, require throws ERR_REQUIRE_ESM and piscina falls back to import().
+      execArgv: [...process.execArgv, '--no-experimental-require-module'],
     });
   }
 
