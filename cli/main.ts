@@ -43,7 +43,10 @@ program.command('serve')
       issuers: keys ? [keys.issuer.publicKey.toString('hex')] : undefined,
       trustedSigners: keys ? [keys.signer.publicKey.toString('hex')] : undefined,
     }, flags.config as string | undefined);
-    const engine = await Engine.start(config);
+    const engine = await Engine.start(config, {
+      onSinkDown: (error) => log.warn({ error: error.message }, 'durable storage failing: refusing new batches with UNAVAILABLE, retrying'),
+      onSinkUp: () => log.info('durable storage back: admitting batches again'),
+    });
     if (engine.recovery) log.info(engine.recovery, 'recovered');
     log.info({ address: engine.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');
     let stopping = false;

@@ -4,7 +4,7 @@
  */
 
 import type { EngineConfig } from './config.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, type PipelineHooks } from './pipeline.js';
 import { startIngress, type IngressServer } from './ingress/server.js';
 import type { Sink } from './commit/sink.js';
 import { PgSink } from './commit/pg/pg-sink.js';
@@ -16,7 +16,7 @@ export class Engine {
   private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null) {}
 
   /** Opens the configured sinks, recovers state from them, then starts serving. */
-  static async start(config: EngineConfig): Promise<Engine> {
+  static async start(config: EngineConfig, hooks: PipelineHooks = {}): Promise<Engine> {
     const sinks: Sink[] = [];
     let pipeline: Pipeline | null = null;
     try {
@@ -25,7 +25,7 @@ export class Engine {
       // kafkajs loads only where Kafka is configured.
       const kafka = config.sinks.includes('kafka') ? await (await import('./commit/kafka/open.js')).openKafkaSink(config) : null;
       if (kafka) sinks.push(kafka);
-      pipeline = new Pipeline(config, sinks);
+      pipeline = new Pipeline(config, sinks, hooks);
       if (pg && config.snapshotEveryBlocks > 0) pipeline.useSnapshots(new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs));
       const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka) : null;
       const ingress = await startIngress(pipeline, config);

@@ -52,6 +52,13 @@ interface InFlight {
   answer: (a: BatchAnswer) => void;
 }
 
+/** Events an operator wants to know about; the CLI logs them. */
+export interface PipelineHooks {
+  onFatal?: (error: Error) => void;
+  onSinkDown?: (error: Error) => void; // first failed write of an outage
+  onSinkUp?: () => void; // the first write that succeeds after it
+}
+
 interface DurableWaiter { block: number; answer: () => void; fail: (message: string) => void }
 
 // Sink retry backoff: quick enough to notice a restarted server, slow enough not to hammer it.
@@ -75,12 +82,7 @@ export class Pipeline {
   private sinkRetryMs = SINK_RETRY_MS_MIN;
   private snapshots: SnapshotWriter | null = null;
 
-  /**
-   * A verify task that fails is a bug or a lost worker, not bad input (workers turn every bad record
-   * into a result code). Batches after it cannot be sequenced in order, so by default the process
-   * stops loudly rather than hang every waiting client.
-   */
-  constructor(private readonly config: EngineConfig, private readonly sinks: Sink[] = [], private readonly onFatal: (error: Error) => void = (error) => setImmediate(() => { throw error; })) {
+  constructor(private readonly config: EngineConfig, private readonly sinks: Sink[] = [], private readonly hooks: PipelineHooks = {}) {
     this.ring = new InputRing(createRingBuffers(config.ringSlots));
     this.history = new HistoryWindow(config.historyEntries, config.historyBlocks);
     this.sequencer = new Sequencer({
@@ -102,6 +104,16 @@ export class Pipeline {
   }
 
   get batchesInFlight(): number { return this.inFlight.length; }
+
+  /**
+   * A verify task that fails is a bug or a lost worker, not bad input (workers turn every bad record
+   * into a result code). Batches after it cannot be sequenced in order, so by default the process
+   * stops loudly rather than hang every waiting client.
+   */
+  private fatal(error: Error): void {
+    if (this.hooks.onFatal) this.hooks.onFatal(error);
+    else setImmediate(() => { throw error; });
+  }
 
   /** Admits a batch or answers at once; never throws for bad input. */
   submit(batch: BatchSubmission): Promise<BatchAnswer> {
@@ -134,7 +146,7 @@ export class Pipeline {
         entry.digest = digest ? Buffer.from(digest) : this.digestOf(start, count);
         entry.verified = true;
         this.drain();
-      }, (error: Error) => this.onFatal(new Error(`verify worker failed on ring slots [${start}, ${start + count}): ${error.message}`)));
+      }, (error: Error) => this.fatal(new Error(`verify worker failed on ring slots [${start}, ${start + count}): ${error.message}`)));
     });
   }
 
@@ -213,6 +225,7 @@ export class Pipeline {
    * sequenced is dropped, and sinks make a repeated write a no-op.
    */
   private onSinkFailure(error: Error): void {
+    if (this.sinkError === null) this.hooks.onSinkDown?.(error);
     this.sinkError = error;
     this.counters.sinkFailures++;
     setTimeout(() => this.sinkStage.retry(), this.sinkRetryMs).unref();
@@ -220,6 +233,7 @@ export class Pipeline {
   }
 
   private onDurable(blocks: CommittedBlock[]): void {
+    if (this.sinkError !== null) this.hooks.onSinkUp?.();
     this.sinkError = null;
     this.sinkRetryMs = SINK_RETRY_MS_MIN;
     const last = blocks[blocks.length - 1].number;
