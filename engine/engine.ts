@@ -27,7 +27,7 @@ export class Engine {
       if (kafka) sinks.push(kafka);
       pipeline = new Pipeline(config, sinks, hooks);
       if (pg && config.snapshotEveryBlocks > 0) pipeline.useSnapshots(new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs));
-      const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka) : null;
+      const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs) : null;
       const ingress = await startIngress(pipeline, config);
       return new Engine(config, pipeline, ingress, recovery);
     } catch (error) {

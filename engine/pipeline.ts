@@ -77,6 +77,7 @@ export class Pipeline {
   private readonly trusted: KeySet;
   private readonly blockListeners = new Set<(block: CommittedBlock) => void>();
   private closing = false;
+  private stopped = false;
   private draining = false;
   private sinkError: Error | null = null;
   private sinkRetryMs = SINK_RETRY_MS_MIN;
@@ -184,7 +185,7 @@ export class Pipeline {
 
   /** Sequences verified batches in claim order while the output ring has room. */
   private drain(): void {
-    if (this.draining) return; // a synchronous sink completion re-enters through onDurable
+    if (this.draining || this.stopped) return; // a synchronous sink completion re-enters through onDurable
     this.draining = true;
     try {
       this.drainVerified();
@@ -225,6 +226,7 @@ export class Pipeline {
    * sequenced is dropped, and sinks make a repeated write a no-op.
    */
   private onSinkFailure(error: Error): void {
+    if (this.stopped) return;
     if (this.sinkError === null) this.hooks.onSinkDown?.(error);
     this.sinkError = error;
     this.counters.sinkFailures++;
@@ -253,6 +255,10 @@ export class Pipeline {
     this.closing = true;
     const deadline = Date.now() + graceMs;
     while ((this.inFlight.length > 0 || this.sinkStage.blocks.length > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    this.stopped = true; // nothing more is sequenced: batches not yet sequenced were never admitted to the history
+    for (let b = this.inFlight.shift(); b; b = this.inFlight.shift()) {
+      b.answer({ ok: false, code: 'UNAVAILABLE', message: 'engine stopped before this batch was sequenced; it is not in the history and is safe to resubmit' });
+    }
     for (let w = this.durableWaiters.shift(); w; w = this.durableWaiters.shift()) {
       w.fail('engine stopped before this batch was durable; look its transactions up by sender and nonce before resubmitting');
     }
@@ -284,6 +290,11 @@ export class Pipeline {
    */
   restore(stored: StoredBlock): CommittedBlock {
     if (this.inFlight.length > 0) throw new Error('restore must run before any batch is admitted');
+    // The block hash covers the digest, not the bodies: check that the bodies rebuilt from storage
+    // are the ones that were hashed, or a wrong column would replay into a different state.
+    if (!crypto.createHash('sha256').update(stored.bodies).digest().equals(stored.bodiesDigest)) {
+      throw new Error(`recovery: the stored bodies of block ${stored.number} do not match its bodies digest`);
+    }
     const start = this.ring.tryClaim(stored.txs);
     if (start < 0) throw new Error(`block ${stored.number} (${stored.txs} txs) does not fit the input ring`);
     this.ring.writeBodies(start, stored.bodies, stored.txs, BODY_BYTES);

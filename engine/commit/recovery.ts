@@ -20,6 +20,7 @@ import type { StoredBlock } from './stored-block.js';
 /** What recovery needs of the Kafka sink. */
 export interface BlockLog {
   lastBlock(): Promise<number>;
+  lastPublishedHash: Buffer; // hash of the last block on the topic, as of the last lastBlock()
   readStored(from: number, to: number): Promise<StoredBlock[]>;
   publishStored(blocks: StoredBlock[]): Promise<void>;
 }
@@ -28,9 +29,9 @@ export interface RecoveryReport { fromSnapshot: number; blocksReplayed: number; 
 
 const RECONCILE_BLOCKS_PER_STEP = 64;
 
-export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kafka: BlockLog | null): Promise<RecoveryReport> {
+export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kafka: BlockLog | null, statementTimeoutMs: number): Promise<RecoveryReport> {
   const started = Date.now();
-  const snapshot = await loadSnapshot(pgUrl);
+  const snapshot = await loadSnapshot(pgUrl, statementTimeoutMs);
   if (snapshot) pipeline.importSnapshot(snapshot);
   let last = snapshot?.block ?? 0;
   const report: RecoveryReport = { fromSnapshot: last, blocksReplayed: 0, lastBlock: 0, fromKafka: 0, toKafka: 0, ms: 0 };
@@ -41,6 +42,7 @@ export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kaf
   }
   if (kafka) {
     const published = await kafka.lastBlock();
+    if (published > 0 && published <= last) await sameBlock(pgUrl, published, kafka.lastPublishedHash);
     for (let from = last + 1; from <= published; from += RECONCILE_BLOCKS_PER_STEP) {
       const blocks = await kafka.readStored(from, Math.min(published, from + RECONCILE_BLOCKS_PER_STEP - 1));
       for (const block of blocks) pipeline.restore(block);
@@ -54,7 +56,19 @@ export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kaf
       report.toKafka += blocks.length;
     }
   }
-  report.lastBlock = last;
+  report.lastBlock = pipeline.sequencer.blocksCount;
   report.ms = Date.now() - started;
   return report;
+}
+
+/**
+ * The two stores must agree on the history they share: the topic's last block must be the block
+ * PostgreSQL holds under that number. They can differ only if the topic was written by another
+ * history (a run with different sinks, or another engine); then nothing is safe to publish.
+ */
+async function sameBlock(pgUrl: string, number: number, kafkaHash: Buffer): Promise<void> {
+  for await (const block of readStoredBlocks(pgUrl, number, number)) {
+    if (block.hash.equals(kafkaHash)) return;
+    throw new Error(`recovery: Kafka's block ${number} has hash ${kafkaHash.toString('hex')}, PostgreSQL's ${block.hash.toString('hex')}: the topic holds another history; point the engine at the matching topic`);
+  }
 }

@@ -144,6 +144,9 @@ export class KafkaSink implements Sink {
 
   /** The newest block on the topic as this sink last learned it (0: the topic is empty). */
   get lastPublishedBlock(): number { return this.lastNumber; }
+  get lastPublishedHash(): Buffer { return this.lastHash; }
+  /** The topic's max.message.bytes as the broker reports it: no record may be larger. */
+  get recordBytesMax(): number { return this.messageBytesMax; }
 
   write(blocks: CommittedBlock[], ring: InputRing): Promise<void> {
     return this.publishOutgoing(blocks.map((b) => ({
@@ -272,11 +275,17 @@ export class KafkaSink implements Sink {
     this.lastHash = last.hash;
   }
 
-  /** After a failed send: a fresh producer (new producer id), then the topic end as it really is. */
+  /**
+   * After a failed send: a fresh producer (new producer id), then the topic end as it really is.
+   * A request of the old producer may still be queued at the broker and land later; waiting out
+   * the request timeout before reading the end keeps it from landing after that read (a duplicate
+   * block would break offset = number - 1). A transactional producer would fence it instead.
+   */
   private async recover(): Promise<void> {
     const old = this.producer;
     this.producer = this.newProducer();
     await old.disconnect().catch(() => undefined); // the old session is abandoned either way
+    await new Promise((resolve) => setTimeout(resolve, this.options.requestTimeoutMs));
     await this.producer.connect();
     await this.resync();
     this.state = 'open';

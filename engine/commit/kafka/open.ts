@@ -6,6 +6,12 @@ import type { Sink } from '../sink.js';
 import type { StoredBlock } from '../stored-block.js';
 import kafkajs from 'kafkajs';
 import { KafkaSink } from './kafka-sink.js';
+import { BODY_BYTES } from '../../wire/record.js';
+
+// A BlockRecord is the bodies, one result byte a transaction, and a header of three hashes and a
+// few varints; a record batch adds its own header.
+const BLOCK_RECORD_HEADER_BYTES_MAX = 512;
+const RECORD_BATCH_OVERHEAD_BYTES = 1024;
 
 const kafkajsLogLevel = kafkajs.logLevel;
 
@@ -17,6 +23,12 @@ export async function openKafkaSink(config: EngineConfig): Promise<Sink & BlockL
     // rejected writes (answered UNAVAILABLE and retried), so its own log stays quiet.
     logLevel: kafkajsLogLevel.NOTHING,
   });
+  // A full batch must fit one record, or every write of it would fail the same way forever.
+  const fullBlockBytes = config.batchTxsMax * (BODY_BYTES + 1) + BLOCK_RECORD_HEADER_BYTES_MAX;
+  if (fullBlockBytes > sink.recordBytesMax - RECORD_BATCH_OVERHEAD_BYTES) {
+    await sink.close();
+    throw new Error(`kafka topic ${config.kafkaTopic} takes records of at most ${sink.recordBytesMax} B (max.message.bytes), but a block of batchTxsMax ${config.batchTxsMax} transactions is ~${fullBlockBytes} B: raise the topic's max.message.bytes or lower batchTxsMax`);
+  }
   // The sink stage may hand over a group while the previous one is still being sent; the Kafka
   // sink tracks the topic end between sends, so its writes run one after the other.
   let tail: Promise<void> = Promise.resolve();

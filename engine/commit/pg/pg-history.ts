@@ -4,18 +4,20 @@
  * replay it and check each block hash. Reads a bounded number of blocks per query.
  */
 
-import pg from 'pg';
 import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../../wire/record.js';
 import { Result } from '../../wire/result.js';
 import type { StoredBlock } from '../stored-block.js';
+import { pgClient } from './snapshots.js';
 
-export const READ_BLOCKS_MAX = 256;
+// Blocks per query: 8 full blocks are ~65k transaction rows held as JS objects at once, a few tens
+// of MB; more would make recovery's memory grow with the batch size.
+export const READ_BLOCKS_MAX = 8;
 
 interface TxRow { seq: string; position: number; kind: number; sender: Buffer; recipient: Buffer; nonce: string; amount: string; client_timestamp_ms: string; memo: Buffer }
 
 /** Blocks [from, to] (to = newest when null), in order, READ_BLOCKS_MAX at a time. */
 export async function* readStoredBlocks(url: string, from: number, to: number | null): AsyncGenerator<StoredBlock> {
-  const client = new pg.Client({ connectionString: url, application_name: 'txe-recovery', statement_timeout: 60_000 });
+  const client = pgClient(url, 60_000, 'txe-recovery');
   await client.connect();
   try {
     for (let next = from; ;) {

@@ -28,6 +28,7 @@ export interface PgSinkOptions {
 }
 
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+const WRITER_LOCK_KEY = 0x7478_6501; // "txe" 1: the advisory lock of the engine that writes
 const TX_ROW_BYTES_HINT = 220;
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */
@@ -41,6 +42,7 @@ export class PgSink implements Sink {
   readonly name = 'pg';
   private client: pg.Client | null = null;
   private tail: Promise<void> = Promise.resolve();
+  private closed = false;
 
   private constructor(private readonly options: PgSinkOptions) {}
 
@@ -97,6 +99,7 @@ export class PgSink implements Sink {
   }
 
   private async connection(): Promise<pg.Client> {
+    if (this.closed) throw new Error('pg sink is closed');
     if (this.client) return this.client;
     const client = new pg.Client({
       connectionString: this.options.url,
@@ -108,8 +111,27 @@ export class PgSink implements Sink {
     });
     client.on('error', () => this.drop(client)); // a lost connection is replaced on the next write
     await client.connect();
+    await this.takeWriterLock(client);
     this.client = client;
     return client;
+  }
+
+  /**
+   * One engine writes a database at a time: the sink's session holds an advisory lock, so a second
+   * engine pointed at the same database cannot interleave its blocks with ours. A session that died
+   * (an engine killed) releases it as soon as PostgreSQL notices, so the lock is retried briefly.
+   */
+  private async takeWriterLock(client: pg.Client): Promise<void> {
+    const deadline = Date.now() + this.options.connectTimeoutMs;
+    for (;;) {
+      const r = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [WRITER_LOCK_KEY]);
+      if (r.rows[0].locked) return;
+      if (Date.now() > deadline) {
+        await client.end().catch(() => undefined);
+        throw new Error('pg sink: another txe engine holds the writer lock on this database');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   private drop(client: pg.Client): void {
@@ -118,6 +140,7 @@ export class PgSink implements Sink {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.client) await this.client.end().catch(() => undefined);
     this.client = null;
   }

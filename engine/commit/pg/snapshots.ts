@@ -88,7 +88,7 @@ export class SnapshotWriter {
   }
 
   private async store(block: number, data: Buffer): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, statement_timeout: this.statementTimeoutMs, application_name: 'txe-snapshots' });
+    const client = pgClient(this.url, this.statementTimeoutMs, 'txe-snapshots');
     await client.connect();
     try {
       await client.query('insert into txe_snapshots (block, data) values ($1, $2) on conflict do nothing', [block, data]);
@@ -99,16 +99,34 @@ export class SnapshotWriter {
   }
 }
 
+/**
+ * A pg client for the background and recovery paths, with the sink's timeouts and an 'error'
+ * listener: pg emits 'error' when the server goes away, and an unheard 'error' would end the
+ * process. The failure still reaches the caller through the query it awaits.
+ */
+export function pgClient(url: string, statementTimeoutMs: number, name: string): pg.Client {
+  const client = new pg.Client({
+    connectionString: url, application_name: name, connectionTimeoutMillis: 10_000,
+    statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs, keepAlive: true,
+  });
+  client.on('error', () => undefined);
+  return client;
+}
+
 /** The newest snapshot whose block is durable with the same hash, or null. */
-export async function loadSnapshot(url: string): Promise<SequencerState | null> {
-  const client = new pg.Client({ connectionString: url, application_name: 'txe-recovery' });
+export async function loadSnapshot(url: string, statementTimeoutMs: number): Promise<SequencerState | null> {
+  const client = pgClient(url, statementTimeoutMs, 'txe-recovery');
   await client.connect();
   try {
-    const rows = await client.query<{ block: string; data: Buffer; hash: Buffer | null }>(
-      'select s.block, s.data, b.hash from txe_snapshots s left join txe_blocks b on b.number = s.block order by s.block desc');
+    // Headers first: only the one snapshot chosen is read whole (each can be hundreds of MB).
+    const rows = await client.query<{ block: string; hash: Buffer | null }>(
+      'select s.block, b.hash from txe_snapshots s left join txe_blocks b on b.number = s.block order by s.block desc');
     for (const row of rows.rows) {
-      const state = decodeState(row.data);
-      if (row.hash && state.lastHash.equals(row.hash) && state.block === Number(row.block)) return state;
+      if (!row.hash) continue;
+      const data = (await client.query<{ data: Buffer }>('select data from txe_snapshots where block = $1', [row.block])).rows[0]?.data;
+      if (!data) continue;
+      const state = decodeState(data);
+      if (state.lastHash.equals(row.hash) && state.block === Number(row.block)) return state;
     }
     return null;
   } finally {
