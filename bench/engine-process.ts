@@ -7,7 +7,7 @@ import { distFile } from '../engine/paths.js';
 export interface EngineProcess { child: ChildProcess; address: string; stop(): Promise<number | null> }
 
 export async function startEngineProcess(args: string[], startTimeoutMs = 30_000): Promise<EngineProcess> {
-  const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   child.stderr!.on('data', (d: Buffer) => { stderr.push(d.toString()); if (stderr.length > 50) stderr.shift(); });
   const address = await new Promise<string>((resolve, reject) => {

@@ -26,6 +26,7 @@ program.command('serve')
   .option('--config <file>', 'JSON config file (keys as in engine/config.ts)')
   .option('--host <host>', 'listen address (default 127.0.0.1)')
   .option('--port <port>', 'gRPC port (default 50051; 0 = any free port)', int('--port'))
+  .option('--metrics-port <port>', 'Prometheus metrics port, GET /metrics (default 9464; 0 = any free port)', int('--metrics-port'))
   .option('--workers <n>', 'verify worker threads (default: cores)', positive('--workers'))
   .option('--keys <file>', 'keys file from `txe keygen`: its issuer may mint, its signer may submit batch-signed')
   .addOption(new Option('--ack <mode>', 'default ack for requests that do not choose (default: durable with sinks, else ordered)').choices(['ordered', 'durable']))
@@ -37,7 +38,7 @@ program.command('serve')
     const log = pino({ base: { service: 'txe', pid: process.pid } });
     const keys = flags.keys ? readKeysFile(String(flags.keys)) : null;
     const config = loadConfig({
-      grpcHost: flags.host, grpcPort: flags.port, workers: flags.workers, ack: flags.ack,
+      grpcHost: flags.host, grpcPort: flags.port, metricsPort: flags.metricsPort, workers: flags.workers, ack: flags.ack,
       sinks: flags.sinks === undefined ? undefined : String(flags.sinks).split(',').filter((x) => x && x !== 'none'),
       pgUrl: flags.pgUrl, kafkaBrokers: flags.kafkaBrokers, kafkaTopic: flags.kafkaTopic,
       issuers: keys ? [keys.issuer.publicKey.toString('hex')] : undefined,
@@ -48,14 +49,14 @@ program.command('serve')
       onSinkUp: () => log.info('durable storage back: admitting batches again'),
     });
     if (engine.recovery) log.info(engine.recovery, 'recovered');
-    log.info({ address: engine.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');
+    log.info({ address: engine.address, metrics: engine.metrics.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping: finishing in-flight batches');
       await engine.stop();
-      log.info({ batches: engine.pipeline.counters.batches }, 'stopped');
+      log.info({ batches: engine.pipeline.counters.batches, stages_ms: engine.pipeline.metrics.summary() }, 'stopped');
       process.exit(0);
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));

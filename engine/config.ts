@@ -13,6 +13,8 @@ export interface EngineConfig {
   grpcHost: string; // default 127.0.0.1
   grpcPort: number; // default 50051; 0 picks a free port
   flowControlWindowBytes: number; // HTTP/2 connection and stream receive window, default 16 MiB
+  metricsHost: string; // Prometheus endpoint, default 127.0.0.1
+  metricsPort: number; // default 9464; 0 picks a free port
   workers: number; // verify threads, default = cores
   ringSlots: number; // input ring, power of two; default 2^19 = 524288 slots (~100 MB)
   batchTxsMax: number; // records per batch, default 8190
@@ -49,6 +51,8 @@ export const defaultConfig = (): EngineConfig => ({
   grpcHost: '127.0.0.1',
   grpcPort: 50051,
   flowControlWindowBytes: 16 * 1024 * 1024,
+  metricsHost: '127.0.0.1',
+  metricsPort: 9464,
   workers: Math.max(1, os.availableParallelism()),
   ringSlots: 1 << 19,
   batchTxsMax: 8190,
@@ -87,6 +91,8 @@ export function messageBytesMax(config: EngineConfig): number {
 const ENV_KEYS: Record<string, keyof EngineConfig> = {
   TXE_GRPC_HOST: 'grpcHost',
   TXE_GRPC_PORT: 'grpcPort',
+  TXE_METRICS_HOST: 'metricsHost',
+  TXE_METRICS_PORT: 'metricsPort',
   TXE_WORKERS: 'workers',
   TXE_ISSUERS: 'issuers',
   TXE_TRUSTED_SIGNERS: 'trustedSigners',
@@ -120,7 +126,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
   }
-  const zeroAllowed = new Set(['grpcPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks']);
+  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks']);
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }

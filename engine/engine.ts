@@ -11,9 +11,10 @@ import { PgSink } from './commit/pg/pg-sink.js';
 import { SnapshotWriter } from './commit/pg/snapshots.js';
 import { recover, type RecoveryReport } from './commit/recovery.js';
 import { SERVICE_NAME } from './ingress/codec.js';
+import { startMetricsServer, type MetricsServer } from './metrics/http.js';
 
 export class Engine {
-  private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null) {}
+  private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null, readonly metrics: MetricsServer) {}
 
   /** Opens the configured sinks, recovers state from them, then starts serving. */
   static async start(config: EngineConfig, hooks: PipelineHooks = {}): Promise<Engine> {
@@ -29,7 +30,11 @@ export class Engine {
       if (pg && config.snapshotEveryBlocks > 0) pipeline.useSnapshots(new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs));
       const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs) : null;
       const ingress = await startIngress(pipeline, config);
-      return new Engine(config, pipeline, ingress, recovery);
+      const metrics = await startMetricsServer(pipeline.metrics.registry, config.metricsHost, config.metricsPort).catch(async (error: Error) => {
+        ingress.server.forceShutdown();
+        throw error;
+      });
+      return new Engine(config, pipeline, ingress, recovery, metrics);
     } catch (error) {
       if (pipeline) await pipeline.close(0);
       await Promise.all(sinks.map((s) => s.close()));
@@ -47,6 +52,7 @@ export class Engine {
     service.beginDrain();
     await this.pipeline.close(this.config.shutdownGraceMs);
     await this.pipeline.closeSinks();
+    await this.metrics.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, this.config.shutdownGraceMs);
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });

@@ -23,7 +23,8 @@ import { HistoryWindow } from './history/history-window.js';
 import { SinkStage } from './commit/sink-stage.js';
 import type { Sink } from './commit/sink.js';
 import { BODY_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SIGNED_RECORD_BYTES } from './wire/record.js';
-import { Result, isAccepted } from './wire/result.js';
+import { RESULT_CODE_MAX, Result, isAccepted, resultName } from './wire/result.js';
+import { EngineMetrics } from './metrics/metrics.js';
 import { VERDICT_REJECTED_FLAG, VERDICT_VALID } from './ring/input-ring.js';
 import type { StoredBlock } from './commit/stored-block.js';
 import { KeySet } from './verify/checks.js';
@@ -43,6 +44,8 @@ export type BatchAnswer =
   | { ok: false; code: FailureCode; message: string };
 
 interface InFlight {
+  receivedNs: bigint;
+  verifiedNs: bigint;
   start: number;
   count: number;
   mode: AuthMode;
@@ -59,7 +62,7 @@ export interface PipelineHooks {
   onSinkUp?: () => void; // the first write that succeeds after it
 }
 
-interface DurableWaiter { block: number; answer: () => void; fail: (message: string) => void }
+interface DurableWaiter { block: number; receivedNs: bigint; sequencedNs: bigint; answer: () => void; fail: (message: string) => void }
 
 // Sink retry backoff: quick enough to notice a restarted server, slow enough not to hammer it.
 const SINK_RETRY_MS_MIN = 100;
@@ -71,6 +74,7 @@ export class Pipeline {
   readonly history: HistoryWindow;
   readonly verifyStage: VerifyStage;
   readonly sinkStage: SinkStage;
+  readonly metrics: EngineMetrics;
   readonly counters = { batches: 0, txsAccepted: 0, txsRejected: 0, bytes: 0, exhausted: 0, sinkFailures: 0 };
   private readonly inFlight: FixedQueue<InFlight>;
   private readonly durableWaiters: FixedQueue<DurableWaiter>;
@@ -82,6 +86,7 @@ export class Pipeline {
   private sinkError: Error | null = null;
   private sinkRetryMs = SINK_RETRY_MS_MIN;
   private snapshots: SnapshotWriter | null = null;
+  private readonly resultTally = new Uint32Array(RESULT_CODE_MAX + 1);
 
   constructor(private readonly config: EngineConfig, private readonly sinks: Sink[] = [], private readonly hooks: PipelineHooks = {}) {
     this.ring = new InputRing(createRingBuffers(config.ringSlots));
@@ -97,8 +102,15 @@ export class Pipeline {
       issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax,
     });
     this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlots: config.blockRingSlots, blocksPerWriteMax: config.blocksPerWriteMax, writesInFlightMax: config.sinkWritesInFlightMax },
-      (blocks) => this.onDurable(blocks), (error) => this.onSinkFailure(error));
+      (blocks) => this.onDurable(blocks), (error) => this.onSinkFailure(error),
+      (sink, fromNs, toNs) => this.metrics.record(sink === 'pg' ? 'pg_write' : 'kafka_ack', fromNs, toNs));
     this.inFlight = new FixedQueue(config.batchesInFlightMax);
+    this.metrics = new EngineMetrics({
+      ringSlotsUsed: () => this.ring.slotsInUse, ringSlots: this.ring.slotsCount,
+      batchesInFlight: () => this.inFlight.length, outputRingBlocks: () => this.sinkStage.blocks.length,
+      workerUtilization: () => this.verifyStage.utilization,
+      sinkLagBlocks: () => this.sequencer.blocksCount - this.sinkStage.lastDurableBlock,
+    });
     // A durable waiter's block sits in the output ring, so the output ring bounds the waiters.
     this.durableWaiters = new FixedQueue(config.blockRingSlots);
     this.trusted = new KeySet(config.trustedSigners.map((h) => Buffer.from(h, 'hex')));
@@ -119,15 +131,16 @@ export class Pipeline {
   /** Admits a batch or answers at once; never throws for bad input. */
   submit(batch: BatchSubmission): Promise<BatchAnswer> {
     const invalid = this.validate(batch);
-    if (invalid !== null) return Promise.resolve({ ok: false, code: 'INVALID_ARGUMENT', message: invalid });
-    if (this.closing) return Promise.resolve({ ok: false, code: 'UNAVAILABLE', message: 'engine is shutting down' });
+    if (invalid !== null) return this.refuse('INVALID_ARGUMENT', invalid);
+    if (this.closing) return this.refuse('UNAVAILABLE', 'engine is shutting down');
     if (this.sinkError !== null) {
-      return Promise.resolve({ ok: false, code: 'UNAVAILABLE', message: `durable storage is failing (${this.sinkError.message}); the engine retries every ${this.sinkRetryMs} ms and keeps every acknowledged batch; resubmit later` });
+      return this.refuse('UNAVAILABLE', `durable storage is failing (${this.sinkError.message}); the engine retries every ${this.sinkRetryMs} ms and keeps every acknowledged batch; resubmit later`);
     }
     const stride = batch.mode === 'per-tx' ? SIGNED_RECORD_BYTES : BODY_BYTES;
     const count = batch.txs.length / stride;
     if (batch.mode === 'batch-signed' && !this.trusted.has(batch.signer!, 0)) {
       this.counters.txsRejected += count;
+      this.metrics.transactions.inc({ result: 'unauthorized_signer' }, count);
       return Promise.resolve({ ok: true, block: 0, firstSeq: 0, results: new Uint8Array(count).fill(Result.unauthorized_signer), accepted: 0 });
     }
     const start = this.inFlight.full ? -1 : this.ring.tryClaim(count);
@@ -135,20 +148,28 @@ export class Pipeline {
       this.counters.exhausted++;
       const why = this.inFlight.full ? `${this.inFlight.length} batches in flight (max ${this.inFlight.capacity})`
         : `input ring has ${this.ring.slotsFree} of ${this.ring.slotsCount} slots free, batch needs ${count}`;
-      return Promise.resolve({ ok: false, code: 'RESOURCE_EXHAUSTED', message: `engine is at capacity: ${why}; retry with backoff` });
+      return this.refuse('RESOURCE_EXHAUSTED', `engine is at capacity: ${why}; retry with backoff`);
     }
     this.ring.writeBodies(start, batch.txs, count, stride);
     if (batch.mode === 'per-tx') this.ring.writeSignatures(start, batch.txs, count, stride, BODY_BYTES);
     this.counters.bytes += batch.txs.length;
+    this.metrics.bytes.inc(batch.txs.length);
+    const receivedNs = process.hrtime.bigint();
     return new Promise<BatchAnswer>((answer) => {
-      const entry: InFlight = { start, count, mode: batch.mode, ack: batch.ack, verified: false, digest: null, answer };
+      const entry: InFlight = { receivedNs, verifiedNs: 0n, start, count, mode: batch.mode, ack: batch.ack, verified: false, digest: null, answer };
       this.inFlight.push(entry);
       this.verifyStage.verify(start, count, batch.mode, batch.signer, batch.signature).then((digest) => {
         entry.digest = digest ? Buffer.from(digest) : this.digestOf(start, count);
+        entry.verifiedNs = process.hrtime.bigint();
         entry.verified = true;
         this.drain();
       }, (error: Error) => this.fatal(new Error(`verify worker failed on ring slots [${start}, ${start + count}): ${error.message}`)));
     });
+  }
+
+  private refuse(code: FailureCode, message: string): Promise<BatchAnswer> {
+    this.metrics.batches.inc({ outcome: code === 'INVALID_ARGUMENT' ? 'refused_invalid' : code === 'RESOURCE_EXHAUSTED' ? 'refused_exhausted' : 'refused_unavailable' });
+    return Promise.resolve({ ok: false, code, message });
   }
 
   onBlock(listener: (block: CommittedBlock) => void): () => void {
@@ -200,9 +221,13 @@ export class Pipeline {
       const block = this.sequencer.sequenceBatch(this.ring, head.start, head.count, head.digest!);
       this.ring.markSequenced(head.start + head.count);
       this.count(block);
+      this.metrics.record('verify', head.receivedNs, head.verifiedNs);
+      this.metrics.record('sequence', head.verifiedNs, block.sequencedAtNs);
       const answer: BatchAnswer = { ok: true, block: block.number, firstSeq: block.entries > 0 ? block.firstSeq : 0, results: block.results, accepted: block.entries };
-      if (head.ack === 'ordered') head.answer(answer);
-      else if (!this.durableWaiters.push({ block: block.number, answer: () => head.answer(answer), fail: (message) => head.answer({ ok: false, code: 'UNAVAILABLE', message }) })) {
+      if (head.ack === 'ordered') {
+        head.answer(answer);
+        this.metrics.record('e2e', head.receivedNs, process.hrtime.bigint());
+      } else if (!this.durableWaiters.push({ block: block.number, receivedNs: head.receivedNs, sequencedNs: block.sequencedAtNs, answer: () => head.answer(answer), fail: (message) => head.answer({ ok: false, code: 'UNAVAILABLE', message }) })) {
         throw new Error('durable waiters exceed the output ring');
       }
       for (const listener of this.blockListeners) listener(block);
@@ -218,6 +243,10 @@ export class Pipeline {
     this.counters.batches++;
     this.counters.txsAccepted += block.entries;
     this.counters.txsRejected += block.txs - block.entries;
+    this.metrics.batches.inc({ outcome: 'sequenced' });
+    const byCode = this.resultTally.fill(0);
+    for (let i = 0; i < block.results.length; i++) byCode[block.results[i]]++;
+    for (let code = 0; code < byCode.length; code++) if (byCode[code] > 0) this.metrics.transactions.inc({ result: resultName(code) }, byCode[code]);
   }
 
   /**
@@ -239,9 +268,12 @@ export class Pipeline {
     this.sinkError = null;
     this.sinkRetryMs = SINK_RETRY_MS_MIN;
     const last = blocks[blocks.length - 1].number;
+    const now = process.hrtime.bigint();
     for (let w = this.durableWaiters.peek(); w && w.block <= last; w = this.durableWaiters.peek()) {
       this.durableWaiters.shift();
       w.answer();
+      this.metrics.record('durable', w.sequencedNs, now);
+      this.metrics.record('e2e', w.receivedNs, now);
     }
     this.drain(); // the output ring has room again
   }

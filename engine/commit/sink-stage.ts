@@ -38,6 +38,7 @@ export class SinkStage {
     private readonly options: SinkStageOptions,
     private readonly onDurable: (blocks: CommittedBlock[]) => void,
     private readonly onFailure: (error: Error) => void,
+    private readonly onWriteTimed: (sink: string, fromNs: bigint, toNs: bigint) => void = () => undefined,
   ) {
     this.blocks = new FixedQueue(options.blockRingSlots);
   }
@@ -84,7 +85,9 @@ export class SinkStage {
       }
       const write: Write = { blocks: group, settled: false, error: null };
       this.writes.push(write);
-      Promise.all(this.sinks.map((sink) => sink.write(group, this.ring))).then(
+      const startedNs = process.hrtime.bigint();
+      const timed = (sink: Sink) => sink.write(group, this.ring).then(() => this.onWriteTimed(sink.name, startedNs, process.hrtime.bigint()));
+      Promise.all(this.sinks.map(timed)).then(
         () => { write.settled = true; this.settle(); },
         (error: Error) => { write.settled = true; write.error = error; this.settle(); },
       );

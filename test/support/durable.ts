@@ -21,7 +21,7 @@ export async function serveDurable(pgUrl: string, topic: string, extra: string[]
   const keys = path.join(dir, 'keys.json');
   const hex = (k: { seed: Buffer; publicKey: Buffer }) => ({ seed: k.seed.toString('hex'), publicKey: k.publicKey.toString('hex') });
   writeFileSync(keys, JSON.stringify({ issuer: hex(issuer), signer: hex(signer) }));
-  const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--keys', keys, '--sinks', 'pg,kafka',
+  const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', '--keys', keys, '--sinks', 'pg,kafka',
     '--pg-url', pgUrl, '--kafka-brokers', kafkaBrokers().join(','), '--kafka-topic', topic, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const address = await new Promise<string>((resolve, reject) => {

@@ -13,6 +13,7 @@ export function testConfig(overrides: Partial<EngineConfig> = {}): EngineConfig 
   return {
     ...defaultConfig(),
     grpcPort: 0,
+    metricsPort: 0,
     workers: 2,
     ringSlots: 1 << 14,
     historyEntries: 1 << 12,

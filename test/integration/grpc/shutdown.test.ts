@@ -20,7 +20,7 @@ describe('txe serve', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-shutdown-'));
     const keys = generateKeysFile();
     writeKeysFile(path.join(dir, 'keys.json'), keys);
-    const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--keys', path.join(dir, 'keys.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', '--keys', path.join(dir, 'keys.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const address = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).on('line', (l) => {
       const e = JSON.parse(l) as { msg: string; address?: string };
