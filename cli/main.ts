@@ -7,6 +7,7 @@ import { loadConfig } from '../engine/config.js';
 import { Engine } from '../engine/engine.js';
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { runBench } from '../bench/run.js';
+import { compareReports } from '../bench/compare.js';
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);
@@ -74,12 +75,19 @@ program.command('bench')
   .option('--rate <tps|max>', 'offered transactions per second, or max', 'max')
   .option('--duration <s>', 'measured seconds', positive('--duration'), 10)
   .option('--warmup <s>', 'seconds before measuring', int('--warmup'), 1)
-  .option('--json <file>', 'write the report as JSON')
+  .option('--json <file>', 'write the report as JSON, and the latency distribution beside it as .hgrm')
   .option('--target <host:port>', 'an engine already running (default: start one)')
   .option('--keys <file>', 'keys file shared with the target engine (txe keygen)')
   .option('--workers <n>', 'verify workers of the engine this starts', positive('--workers'))
   .option('--prebuild-mb <n>', 'memory cap for pre-built batches', positive('--prebuild-mb'), 3072)
+  .option('--compare <files...>', 'print the difference between two --json reports (A B) and exit')
   .action(async (flags: Record<string, unknown>) => {
+    if (flags.compare) {
+      const files = flags.compare as string[];
+      if (files.length !== 2) fail('--compare takes two --json reports: A.json B.json');
+      console.log(compareReports(files[0], files[1]));
+      return;
+    }
     const sinks = String(flags.sinks).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
     for (const s of sinks) if (s !== 'pg' && s !== 'kafka') fail(`--sinks: unknown sink ${s}; use none, pg or pg,kafka`);
     if (sinks.includes('kafka') && !sinks.includes('pg')) fail('--sinks kafka needs pg too: use --sinks pg,kafka');

@@ -1,0 +1,38 @@
+// Proves the main job end to end: `txe bench` starts its own engine in a child process, drives it
+// over gRPC at a fixed rate, and writes a JSON report with every field the issue names, the
+// ceilings, and an .hgrm distribution beside it; `--compare` reads two such reports back.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { distFile } from '../../engine/paths.js';
+
+const txe = (...args: string[]) => execFileSync(process.execPath, [distFile('cli/main.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
+
+describe('txe bench', () => {
+  it('runs against its own engine and writes the report, the .hgrm and a comparison', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-bench-test-'));
+    const a = path.join(dir, 'a.json');
+    const out = txe('bench', '--rate', '100000', '--batch', '1000', '--duration', '2', '--warmup', '0', '--json', a);
+    expect(out).toMatch(/^tps [\d,]+ committed over/m);
+    const r = JSON.parse(readFileSync(a, 'utf8'));
+    for (const key of ['mode', 'ack', 'sinks', 'batch_size', 'streams', 'duration_s', 'offered_tps', 'tps', 'txs_committed', 'txs_rejected', 'errors', 'latency_ms', 'ceilings']) expect(r).toHaveProperty(key);
+    expect(r).toMatchObject({ mode: 'batch-signed', ack: 'ordered', sinks: 'none', batch_size: 1000, offered_tps: 100000, errors: 0, txs_rejected: 0 });
+    expect(r.txs_committed).toBeGreaterThan(100_000); // ~2 s at 100k TPS
+    expect(r.tps).toBeGreaterThan(50_000);
+    expect(r.latency_ms.p50).toBeGreaterThan(0);
+    expect(r.latency_ms.p999).toBeGreaterThanOrEqual(r.latency_ms.p50);
+    expect(r.ceilings.ed25519_verify_per_s_core).toBeGreaterThan(1000);
+    expect(r.engine.exit_code).toBe(0);
+    const hgrm = readFileSync(a.replace(/\.json$/, '.hgrm'), 'utf8');
+    expect(hgrm).toMatch(/Value\s+Percentile\s+TotalCount/);
+    expect(hgrm).toMatch(/#\[Max\s+=/);
+    const b = path.join(dir, 'b.json');
+    txe('bench', '--rate', '50000', '--batch', '1000', '--duration', '1', '--warmup', '0', '--json', b);
+    const diff = txe('bench', '--compare', a, b);
+    expect(diff).toMatch(/offered_tps \(100000 vs 50000\)/);
+    expect(diff).toMatch(/^tps\s+[\d,]+\s+[\d,]+\s+-\d+\.\d%\s+worse$/m);
+    expect(existsSync(b.replace(/\.json$/, '.hgrm'))).toBe(true);
+  }, 120_000);
+});
