@@ -4,9 +4,10 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
-import { AckWire, AuthModeWire, Types, TransactionServiceDefinition, u64ToNumber, type SubmitBatchResponseWire, type U64 } from './ingress/codec.js';
+import { AckWire, AuthModeWire, StatsServiceDefinition, Types, TransactionServiceDefinition, u64ToNumber, type SubmitBatchResponseWire, type U64 } from './ingress/codec.js';
 
 const ClientConstructor = grpc.makeGenericClientConstructor(TransactionServiceDefinition, 'TransactionService');
+const StatsClientConstructor = grpc.makeGenericClientConstructor(StatsServiceDefinition, 'StatsService');
 
 export interface SubmitRequest {
   batchId?: U64;
@@ -52,9 +53,20 @@ export const clientOptions = (messageBytesMax = 8 * 1024 * 1024): grpc.ChannelOp
 
 export class TxeClient {
   readonly raw: grpc.Client & Record<string, Function>;
+  private readonly statsRaw: grpc.Client & Record<string, Function>;
 
   constructor(readonly address: string, options: grpc.ChannelOptions = clientOptions()) {
     this.raw = new ClientConstructor(address, grpc.credentials.createInsecure(), options) as grpc.Client & Record<string, Function>;
+    // The same channel: grpc-js shares it when a client is built over another's channel.
+    this.statsRaw = new StatsClientConstructor(address, grpc.credentials.createInsecure(), { ...options, channelOverride: this.raw.getChannel() }) as grpc.Client & Record<string, Function>;
+  }
+
+  getStats(): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => this.statsRaw.GetStats({}, (e: grpc.ServiceError | null, r: Record<string, unknown>) => (e ? reject(e) : resolve(r))));
+  }
+
+  watchStats(intervalMs: number): grpc.ClientReadableStream<Record<string, unknown>> {
+    return this.statsRaw.WatchStats({ intervalMs }) as grpc.ClientReadableStream<Record<string, unknown>>;
   }
 
   waitReady(timeoutMs: number): Promise<void> {

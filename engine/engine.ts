@@ -46,8 +46,9 @@ export class Engine {
   get address(): string { return `${this.config.grpcHost}:${this.ingress.port}`; }
 
   async stop(): Promise<void> {
-    const { server, service, health } = this.ingress;
+    const { server, service, stats, health } = this.ingress;
     health.setStatus('', 'NOT_SERVING');
+    stats.endAll();
     health.setStatus(SERVICE_NAME, 'NOT_SERVING');
     service.beginDrain();
     await this.pipeline.close(this.config.shutdownGraceMs);

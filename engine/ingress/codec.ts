@@ -27,6 +27,9 @@ export const Types = {
   Account: type('Account'),
   StreamCommitsRequest: type('StreamCommitsRequest'),
   Block: type('Block'),
+  GetStatsRequest: type('GetStatsRequest'),
+  WatchStatsRequest: type('WatchStatsRequest'),
+  Stats: type('Stats'),
 };
 
 export const AuthModeWire = { AUTH_MODE_UNSPECIFIED: 0, PER_TX: 1, BATCH_SIGNED: 2 } as const;
@@ -77,11 +80,11 @@ function codec(t: protobuf.Type, safe: boolean) {
   };
 }
 
-function method(name: string, request: protobuf.Type, response: protobuf.Type, requestStream: boolean, responseStream: boolean): grpc.MethodDefinition<unknown, unknown> {
+function method(name: string, request: protobuf.Type, response: protobuf.Type, requestStream: boolean, responseStream: boolean, service = SERVICE_NAME): grpc.MethodDefinition<unknown, unknown> {
   const req = codec(request, true);
   const res = codec(response, false);
   return {
-    path: `/${SERVICE_NAME}/${name}`,
+    path: `/${service}/${name}`,
     requestStream,
     responseStream,
     requestSerialize: req.serialize,
@@ -98,6 +101,13 @@ export const TransactionServiceDefinition: grpc.ServiceDefinition = {
   GetTransaction: method('GetTransaction', Types.GetTransactionRequest, Types.Transaction, false, false),
   GetAccount: method('GetAccount', Types.GetAccountRequest, Types.Account, false, false),
   StreamCommits: method('StreamCommits', Types.StreamCommitsRequest, Types.Block, false, true),
+};
+
+export const STATS_SERVICE_NAME = 'txe.v1.StatsService';
+
+export const StatsServiceDefinition: grpc.ServiceDefinition = {
+  GetStats: method('GetStats', Types.GetStatsRequest, Types.Stats, false, false, STATS_SERVICE_NAME),
+  WatchStats: method('WatchStats', Types.WatchStatsRequest, Types.Stats, false, true, STATS_SERVICE_NAME),
 };
 
 /** Wire shapes as protobufjs decodes them. */

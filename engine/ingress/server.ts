@@ -11,13 +11,15 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { messageBytesMax, type EngineConfig } from '../config.js';
 import type { Pipeline } from '../pipeline.js';
-import { SERVICE_NAME, TRANSACTION_PROTO, TransactionServiceDefinition } from './codec.js';
+import { SERVICE_NAME, STATS_SERVICE_NAME, StatsServiceDefinition, TRANSACTION_PROTO, TransactionServiceDefinition } from './codec.js';
+import { StatsService } from './stats-service.js';
 import { TransactionService } from './transaction-service.js';
 
 export interface IngressServer {
   server: grpc.Server;
   port: number;
   service: TransactionService;
+  stats: StatsService;
   health: HealthImplementation;
 }
 
@@ -29,7 +31,9 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig): Pr
   });
   const service = new TransactionService(pipeline, config);
   server.addService(TransactionServiceDefinition, service.handlers());
-  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  const stats = new StatsService(pipeline, config);
+  server.addService(StatsServiceDefinition, stats.handlers());
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING', [STATS_SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
   new ReflectionService(protoLoader.loadSync(TRANSACTION_PROTO, { keepCase: false })).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
@@ -39,7 +43,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig): Pr
     });
   });
   widenFlowControlWindows(server, config.flowControlWindowBytes);
-  return { server, port, service, health };
+  return { server, port, service, stats, health };
 }
 
 /*

@@ -2,6 +2,7 @@
 // GET /metrics reports the transactions by result, the batches by outcome, the bytes admitted,
 // the ring gauges and per-stage latency histograms in seconds; the HDR summary counts the same
 // batches; anything but GET /metrics is a 404.
+import * as hdr from 'hdr-histogram-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TxeClient } from '../../../engine/client.js';
 import type { Engine } from '../../../engine/engine.js';
@@ -44,5 +45,26 @@ describe('GET /metrics', () => {
     expect(summary.e2e.count).toBe(1);
     expect(summary.verify.p50).toBeGreaterThan(0);
     expect((await fetch(`http://${engine.metrics.address}/other`)).status).toBe(404);
+  });
+});
+
+describe('StatsService', () => {
+  it('GetStats returns every stage as a decodable HDR histogram, and WatchStats streams readings', async () => {
+    const stats = await client.getStats();
+    const stages = stats.stages as { stage: string; hdr: Buffer; count: unknown; p50Ms: number }[];
+    expect(stages.map((s) => s.stage)).toEqual(['verify', 'sequence', 'durable', 'pg_write', 'kafka_ack', 'e2e']);
+    const e2e = stages.find((s) => s.stage === 'e2e')!;
+    const decoded = hdr.decodeFromCompressedBase64(Buffer.from(e2e.hdr).toString('base64'));
+    expect(decoded.totalCount).toBe(1);
+    expect(decoded.getValueAtPercentile(50) / 1000).toBeCloseTo(e2e.p50Ms, 3);
+    expect(Number(stats.batches)).toBe(1);
+    expect(Number(stats.lastBlock)).toBe(1);
+    const watch = client.watchStats(100);
+    const readings: Record<string, unknown>[] = [];
+    await new Promise<void>((resolve) => watch.on('data', (r: Record<string, unknown>) => { readings.push(r); if (readings.length === 3) resolve(); }));
+    watch.on('error', () => undefined);
+    watch.cancel();
+    const at = readings.map((r) => Number(r.atMs));
+    expect(at[2] - at[0]).toBeGreaterThanOrEqual(150); // one reading per 100 ms, not a burst
   });
 });
