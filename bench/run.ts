@@ -16,6 +16,7 @@ import { Result, resultName } from '../engine/wire/result.js';
 import { u64ToNumber, type U64 } from '../engine/ingress/codec.js';
 import { measureCeilings, type Ceilings } from './ceilings.js';
 import { createBenchStores, measureCopyCeiling } from './stores.js';
+import { measureGrpcBytesPerS } from './grpc-ceiling.js';
 import { coresBetween, cpuSnapshot, rssMiB } from './cpu.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { buildPlan, type Mode } from './loadgen/plan.js';
@@ -51,8 +52,9 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
   let engine: EngineProcess | null = null;
   const stores = o.sinks.length > 0 && !o.target ? await createBenchStores(o.sinks) : null;
   try {
-    log(o, 'measuring this machine\'s ceilings (3 s)...');
+    log(o, 'measuring this machine\'s ceilings (4 s)...');
     const ceilings = await measureCeilings(1);
+    const grpcBytesPerS = await measureGrpcBytesPerS(1);
     const copyRowsPerS = stores?.pgUrl ? await measureCopyCeiling(stores.pgUrl) : null;
     const keys = o.keys ? readKeysFile(o.keys) : generateKeysFile();
     if (!o.target) {
@@ -85,7 +87,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     client.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
-    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS);
+    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS);
     if (o.json) {
       writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
       // The standard HdrHistogram percentile distribution (values in ms), readable by its plotters.
@@ -122,7 +124,7 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   return plan;
 }
 
-function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null): Record<string, unknown> {
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, grpcBytesPerS: number): Record<string, unknown> {
   const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
   const tps = r.txsCommitted / r.durationS;
   const perTxCeiling = ceilings.ed25519VerifyPerSCore * workers;
@@ -143,7 +145,9 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
       sha256_bytes_per_s: Math.round(ceilings.sha256BytesPerS),
       per_tx_tps_ceiling: Math.round(perTxCeiling),
       pg_copy_binary_rows_per_s: copyRowsPerS === null ? null : Math.round(copyRowsPerS),
+      grpc_loopback_bytes_per_s: Math.round(grpcBytesPerS),
     },
+    fraction_of_grpc_ceiling: round((tps * (o.mode === 'per-tx' ? 192 : 128)) / grpcBytesPerS, 3),
     fraction_of_copy_ceiling: copyRowsPerS === null ? null : round(tps / copyRowsPerS, 3),
     // per-tx: against verifies/s on one core × worker cores (the target's formula), and against all
     // cores verifying at once (what the machine can really do with ingress and load on it too).

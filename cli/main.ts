@@ -8,6 +8,8 @@ import { Engine } from '../engine/engine.js';
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { runBench } from '../bench/run.js';
 import { compareReports } from '../bench/compare.js';
+import { formatLimits, measureLimits } from '../bench/limits.js';
+import { writeFileSync } from 'node:fs';
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);
@@ -106,6 +108,16 @@ program.command('bench')
     printSummary(report);
   });
 
+program.command('limits')
+  .description("measure this machine's ceilings: Ed25519 verify, SHA-256, loopback gRPC, PostgreSQL COPY")
+  .option('--json <file>', 'also write them as JSON')
+  .option('--no-pg', 'skip PostgreSQL')
+  .action(async (flags: { json?: string; pg: boolean }) => {
+    const limits = await measureLimits(process.stderr.isTTY === true, flags.pg);
+    console.log(formatLimits(limits));
+    if (flags.json) writeFileSync(flags.json, JSON.stringify(limits, null, 2) + '\n');
+  });
+
 program.command('keygen')
   .description('write a keys file: an issuer key (may mint) and a trusted batch-signer key')
   .requiredOption('--out <file>', 'where to write it (mode 0600)')
@@ -124,6 +136,7 @@ function printSummary(r: Record<string, unknown>): void {
     `batch latency ms: p50 ${l.p50} p90 ${l.p90} p95 ${l.p95} p99 ${l.p99} p99.9 ${l.p999} max ${l.max}${r.latency_corrected_for_coordinated_omission ? ' (CO-corrected)' : ''}`,
     `cpu cores used: engine ${(r.cpu_cores_used as Record<string, number | null>).engine ?? 'n/a'}, load generator ${(r.cpu_cores_used as Record<string, number>).loadgen}; engine RSS MiB ${JSON.stringify(r.engine_rss_mib)}`,
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
+    `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
   ];
   if (c.pg_copy_binary_rows_per_s) lines.push(`PostgreSQL COPY BINARY ceiling ${c.pg_copy_binary_rows_per_s} rows/s; durable TPS is ${r.fraction_of_copy_ceiling} of it`);

@@ -34,5 +34,16 @@ describe('txe bench', () => {
     expect(diff).toMatch(/offered_tps \(100000 vs 50000\)/);
     expect(diff).toMatch(/^tps\s+[\d,]+\s+[\d,]+\s+-\d+\.\d%\s+worse$/m);
     expect(existsSync(b.replace(/\.json$/, '.hgrm'))).toBe(true);
+    expect(r.ceilings.grpc_loopback_bytes_per_s).toBeGreaterThan(10_000_000);
   }, 120_000);
+
+  it('txe limits measures and prints the ceilings', () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'txe-limits-')), 'limits.json');
+    const out = txe('limits', '--json', file);
+    expect(out).toMatch(/^Ed25519 verify .*\/s on one core/m);
+    expect(out).toMatch(/^gRPC loopback, ~1 MB messages: \d+ MB\/s/m);
+    const limits = JSON.parse(readFileSync(file, 'utf8'));
+    expect(limits.sha256_bytes_per_s).toBeGreaterThan(100_000_000);
+    expect(limits.pg_copy_binary_rows_per_s).toBeGreaterThan(10_000); // the real server, scratch database
+  }, 60_000);
 });
