@@ -17,6 +17,7 @@ import { u64ToNumber, type U64 } from '../engine/ingress/codec.js';
 import { measureCeilings, type Ceilings } from './ceilings.js';
 import { createBenchStores, measureCopyCeiling } from './stores.js';
 import { measureGrpcBytesPerS } from './grpc-ceiling.js';
+import { percentilePoints, renderReport } from './report.js';
 import { coresBetween, cpuSnapshot, rssMiB } from './cpu.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { buildPlan, type Mode } from './loadgen/plan.js';
@@ -82,16 +83,19 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
     const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid));
+    const stages = await engineStages(client);
     rss.end = rssMiB(enginePid);
     bar?.stop();
     client.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
     const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS);
+    report.engine_stages_ms = stages;
     if (o.json) {
       writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
       // The standard HdrHistogram percentile distribution (values in ms), readable by its plotters.
       writeFileSync(o.json.replace(/\.json$/, '') + '.hgrm', result.latencyUs.outputPercentileDistribution(5, 1000));
+      writeFileSync(o.json.replace(/\.json$/, '') + '.html', renderReport(report, percentilePoints(result.latencyUs)));
     }
     return report;
   } finally {
@@ -160,6 +164,17 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
     command: o.command,
     at: new Date().toISOString(),
   };
+}
+
+/** The engine's own per-stage percentiles (StatsService), or null for an engine without it. */
+async function engineStages(client: TxeClient): Promise<Record<string, unknown> | null> {
+  try {
+    const stats = await client.getStats();
+    const stages = stats.stages as { stage: string; count: unknown; p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number }[];
+    return Object.fromEntries(stages.filter((s) => Number(s.count) > 0).map((s) => [s.stage, { count: Number(s.count), p50: s.p50Ms, p99: s.p99Ms, p999: s.p999Ms, max: s.maxMs }]));
+  } catch {
+    return null;
+  }
 }
 
 function round(x: number, digits: number): number {

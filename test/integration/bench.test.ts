@@ -1,12 +1,20 @@
 // Proves the main job end to end: `txe bench` starts its own engine in a child process, drives it
 // over gRPC at a fixed rate, and writes a JSON report with every field the issue names, the
-// ceilings, and an .hgrm distribution beside it; `--compare` reads two such reports back.
+// ceilings, an .hgrm distribution and an HTML report beside it (rendered in headless Chromium:
+// its charts are drawn); `--compare` reads two such reports back.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { distFile } from '../../engine/paths.js';
+
+/** The DOM of a page after headless Chromium (Debian's package, infra/ensure-chromium.sh) ran it. */
+function renderInChromium(file: string): string {
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'txe-chromium-'));
+  return execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--dump-dom', `file://${file}`], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
+}
 
 const txe = (...args: string[]) => execFileSync(process.execPath, [distFile('cli/main.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
 
@@ -25,6 +33,12 @@ describe('txe bench', () => {
     expect(r.latency_ms.p999).toBeGreaterThanOrEqual(r.latency_ms.p50);
     expect(r.ceilings.ed25519_verify_per_s_core).toBeGreaterThan(1000);
     expect(r.engine.exit_code).toBe(0);
+    const html = a.replace(/\.json$/, '.html');
+    const dom = renderInChromium(html);
+    expect(dom).toContain('data-rendered="yes"'); // the page's script ran to the end
+    expect(dom).toMatch(/<svg id="percentiles"[^>]*>.*<polyline class="line" points="[\d., ]+"/s); // the percentile curve
+    expect((dom.match(/<rect class="bar"/g) ?? []).length).toBeGreaterThanOrEqual(2); // one TPS bar a second
+    expect(dom).toMatch(/<td>e2e<\/td><td>\d+<\/td>/); // the engine's stages came from GetStats
     const hgrm = readFileSync(a.replace(/\.json$/, '.hgrm'), 'utf8');
     expect(hgrm).toMatch(/Value\s+Percentile\s+TotalCount/);
     expect(hgrm).toMatch(/#\[Max\s+=/);
