@@ -10,6 +10,7 @@ import { runBench } from '../bench/run.js';
 import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
 import { writeFileSync } from 'node:fs';
+import crypto from 'node:crypto';
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);
@@ -38,7 +39,8 @@ program.command('serve')
   .option('--kafka-brokers <list>', 'Kafka brokers for the kafka sink (default 127.0.0.1:19092, or TXE_KAFKA_BROKERS)')
   .option('--kafka-topic <name>', 'topic of committed blocks (default txe.blocks)')
   .action(async (flags: Record<string, string | number | undefined>) => {
-    const log = pino({ base: { service: 'txe', pid: process.pid } });
+    // One line per event worth knowing, never per transaction; run_id ties the lines of one run.
+    const log = pino({ base: { service: 'txe', pid: process.pid, run_id: crypto.randomBytes(6).toString('hex') } });
     const keys = flags.keys ? readKeysFile(String(flags.keys)) : null;
     const config = loadConfig({
       grpcHost: flags.host, grpcPort: flags.port, metricsPort: flags.metricsPort, workers: flags.workers, ack: flags.ack,

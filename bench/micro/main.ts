@@ -1,6 +1,7 @@
 /*
  * `npm run bench:micro`: each stage of the path on its own (tinybench), per transaction, printed
- * next to this machine's ceiling for that kind of work. Run alone: on 2 cores anything else
+ * next to this machine's ceiling for that kind of work: protobuf decode, ring hand-off, verify
+ * checks and SHA-256, sequencer apply, and the sink's COPY BINARY encoding. Run alone: on 2 cores anything else
  * running skews it.
  */
 
@@ -16,6 +17,8 @@ import { KeySet, checkBody } from '../../engine/verify/checks.js';
 import { keypairFromLabel } from '../../engine/wire/keys.js';
 import { measureCeilings } from '../ceilings.js';
 import { defaultConfig } from '../../engine/config.js';
+import { CopyWriter } from '../../engine/commit/pg/copy-binary.js';
+import { writeTransaction } from '../../engine/commit/pg/pg-sink.js';
 
 const BATCH = 8190;
 const SENDERS = 65_536;
@@ -74,7 +77,12 @@ async function main(): Promise<void> {
     })
     .add('verify: structure checks of 8190 bodies', () => { for (let j = 0; j < BATCH; j++) checkBody(words0, rounds[0], j * BODY_BYTES, issuers); })
     .add('verify: SHA-256 of 8190 bodies (batch-signed digest)', () => { crypto.createHash('sha256').update(rounds[0]).digest(); })
-    .add('sequencer: apply 8190 transfers + cut a block', () => { sequence(seq, ring, rounds[round % 64], BATCH); round++; });
+    .add('sequencer: apply 8190 transfers + cut a block', () => { sequence(seq, ring, rounds[round % 64], BATCH); round++; })
+    .add('sink: COPY BINARY encoding of 8190 transaction rows', () => {
+      const out = new CopyWriter(BATCH * 220);
+      for (let j = 0; j < BATCH; j++) writeTransaction(out, rounds[1], j * BODY_BYTES, j + 1, 1, j, 0);
+      out.finish();
+    });
   await bench.run();
   console.log(`ceilings: SHA-256 ${(ceilings.sha256BytesPerS / 1e9).toFixed(2)} GB/s = ${Math.round(ceilings.sha256BytesPerS / BODY_BYTES / 1e6)}M bodies/s; Ed25519 verify ${Math.round(ceilings.ed25519VerifyPerSCore)}/s/core; ring copy ~90M slots/s (DESIGN.md)`);
   for (const task of bench.tasks) {
