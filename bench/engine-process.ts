@@ -1,12 +1,21 @@
-/* Starts `txe serve` as a child process for `txe bench`, and stops it with SIGTERM afterwards. */
+/*
+ * Starts `txe serve` as a child process (for `txe bench`, and for the tests that need a real
+ * process to kill), waits for its 'listening' log line, and stops it with SIGTERM.
+ */
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { distFile } from '../engine/paths.js';
 
-export interface EngineProcess { child: ChildProcess; address: string; stop(): Promise<number | null> }
+export interface EngineProcess { child: ChildProcess; address: string; exited: Promise<number | null>; stop(): Promise<number | null> }
 
-export async function startEngineProcess(args: string[], startTimeoutMs = 30_000): Promise<EngineProcess> {
+export interface EngineProcessOptions {
+  startTimeoutMs?: number; // default 30 s
+  reportUnexpectedExit?: boolean; // print stderr when it exits without stop(); default true
+}
+
+export async function startEngineProcess(args: string[], options: EngineProcessOptions = {}): Promise<EngineProcess> {
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   child.stderr!.on('data', (d: Buffer) => { stderr.push(d.toString()); if (stderr.length > 50) stderr.shift(); });
@@ -23,11 +32,11 @@ export async function startEngineProcess(args: string[], startTimeoutMs = 30_000
   child.stdout!.resume();
   let stopping = false;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`txe bench: the engine exited unexpectedly (${code ?? signal}):\n${stderr.join('')}\n`);
+    if (!stopping && options.reportUnexpectedExit !== false) process.stderr.write(`txe bench: the engine exited unexpectedly (${code ?? signal}):\n${stderr.join('')}\n`);
     resolve(code);
   }));
   return {
-    child, address,
+    child, address, exited,
     async stop() {
       stopping = true;
       child.kill('SIGTERM');

@@ -6,7 +6,7 @@
 
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { TRANSACTION_COLUMNS, copyIn } from '../engine/commit/pg/client.js';
 import { CopyWriter } from '../engine/commit/pg/copy-binary.js';
 import { writeTransaction } from '../engine/commit/pg/pg-sink.js';
 import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../engine/wire/record.js';
@@ -55,12 +55,7 @@ export async function measureCopyCeiling(pgUrl: string, rows = 200_000): Promise
     const payload = transactionRows(rows);
     const started = performance.now();
     await client.query('begin');
-    await new Promise<void>((resolve, reject) => {
-      const stream = client.query(copyFrom(`copy ${table} (seq, block, position, kind, result, sender, recipient, nonce, amount, client_timestamp_ms, memo) from stdin (format binary)`));
-      stream.on('error', reject);
-      stream.on('finish', () => resolve());
-      stream.end(payload);
-    });
+    await copyIn(client, `copy ${table} (${TRANSACTION_COLUMNS}) from stdin (format binary)`, payload);
     await client.query('commit');
     return rows / ((performance.now() - started) / 1000);
   } finally {

@@ -1,37 +1,27 @@
 /* Helpers for tests of the durable path: a `txe serve` child process on fresh stores, and readers
  * that pull the whole history back out of PostgreSQL and Kafka for checking. */
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { distFile } from '../../engine/paths.js';
+import { startEngineProcess, type EngineProcess } from '../../bench/engine-process.js';
 import { decodeBlockRecord, type DecodedBlockRecord } from '../../engine/commit/kafka/block-record.js';
+import { writeKeysFile } from '../../engine/keys-file.js';
 import { kafkaBrokers } from './servers.js';
 import { issuer, signer } from './fixtures.js';
 
-export interface ServeProcess { child: ChildProcess; address: string; exited: Promise<number | null> }
+export type ServeProcess = EngineProcess;
 
 /** Starts `txe serve --sinks pg,kafka` on the given stores with the test issuer and signer. */
 export async function serveDurable(pgUrl: string, topic: string, extra: string[] = []): Promise<ServeProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-durable-'));
   const keys = path.join(dir, 'keys.json');
-  const hex = (k: { seed: Buffer; publicKey: Buffer }) => ({ seed: k.seed.toString('hex'), publicKey: k.publicKey.toString('hex') });
-  writeFileSync(keys, JSON.stringify({ issuer: hex(issuer), signer: hex(signer) }));
-  const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', '--keys', keys, '--sinks', 'pg,kafka',
-    '--pg-url', pgUrl, '--kafka-brokers', kafkaBrokers().join(','), '--kafka-topic', topic, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const address = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`txe serve exited with ${code} before listening`)));
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      const event = JSON.parse(line) as { msg: string; address?: string };
-      if (event.msg === 'listening') resolve(event.address!);
-    });
-  });
-  return { child, address, exited };
+  writeKeysFile(keys, { issuer, signer });
+  // The tests kill it themselves (kill -9 included): no report of an unexpected exit.
+  return startEngineProcess(['--keys', keys, '--sinks', 'pg,kafka', '--pg-url', pgUrl, '--kafka-brokers', kafkaBrokers().join(','), '--kafka-topic', topic, ...extra],
+    { reportUnexpectedExit: false });
 }
 
 export interface PgHistory {

@@ -6,6 +6,7 @@ import type { Sink } from '../sink.js';
 import type { StoredBlock } from '../stored-block.js';
 import kafkajs from 'kafkajs';
 import { KafkaSink } from './kafka-sink.js';
+import { Serial } from '../serial.js';
 import { BODY_BYTES } from '../../wire/record.js';
 
 // A BlockRecord is the bodies, one result byte a transaction, and a header of three hashes and a
@@ -31,16 +32,11 @@ export async function openKafkaSink(config: EngineConfig): Promise<Sink & BlockL
   }
   // The sink stage may hand over a group while the previous one is still being sent; the Kafka
   // sink tracks the topic end between sends, so its writes run one after the other.
-  let tail: Promise<void> = Promise.resolve();
-  const serial = (send: () => Promise<void>): Promise<void> => {
-    const run = tail.then(send);
-    tail = run.catch(() => undefined);
-    return run;
-  };
+  const serial = new Serial();
   const write = sink.write.bind(sink);
   return Object.assign(sink, {
-    write: (blocks: Parameters<typeof write>[0], ring: Parameters<typeof write>[1]) => serial(() => write(blocks, ring)),
+    write: (blocks: Parameters<typeof write>[0], ring: Parameters<typeof write>[1]) => serial.run(() => write(blocks, ring)),
     readStored: (from: number, to: number): Promise<StoredBlock[]> => sink.readBlocks(from, to),
-    publishStored: (blocks: StoredBlock[]): Promise<void> => serial(() => sink.publishRecords(blocks)),
+    publishStored: (blocks: StoredBlock[]): Promise<void> => serial.run(() => sink.publishRecords(blocks)),
   });
 }

@@ -7,7 +7,8 @@
 import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../../wire/record.js';
 import { Result } from '../../wire/result.js';
 import type { StoredBlock } from '../stored-block.js';
-import { pgClient } from './snapshots.js';
+import { pgClient } from './client.js';
+import { PG_CONNECT_TIMEOUT_MS } from './snapshots.js';
 
 // Blocks per query: 8 full blocks are ~65k transaction rows held as JS objects at once, a few tens
 // of MB; more would make recovery's memory grow with the batch size.
@@ -17,7 +18,7 @@ interface TxRow { seq: string; position: number; kind: number; sender: Buffer; r
 
 /** Blocks [from, to] (to = newest when null), in order, READ_BLOCKS_MAX at a time. */
 export async function* readStoredBlocks(url: string, from: number, to: number | null): AsyncGenerator<StoredBlock> {
-  const client = pgClient(url, 60_000, 'txe-recovery');
+  const client = pgClient(url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: 60_000, name: 'txe-recovery' });
   await client.connect();
   try {
     for (let next = from; ;) {

@@ -11,7 +11,8 @@
  */
 
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { TRANSACTION_COLUMNS, copyIn, pgClient } from './client.js';
+import { Serial } from '../serial.js';
 import type { InputRing } from '../../ring/input-ring.js';
 import type { CommittedBlock } from '../../sequencer/block.js';
 import type { Sink } from '../sink.js';
@@ -41,7 +42,7 @@ interface Encoded { blocks: Buffer; txs: Buffer; rejections: Buffer | null }
 export class PgSink implements Sink {
   readonly name = 'pg';
   private client: pg.Client | null = null;
-  private tail: Promise<void> = Promise.resolve();
+  private readonly serial = new Serial();
   private closed = false;
 
   private constructor(private readonly options: PgSinkOptions) {}
@@ -68,9 +69,7 @@ export class PgSink implements Sink {
 
   private enqueue(group: Group): Promise<void> {
     const encoded = encodeGroup(group);
-    const run = this.tail.then(() => this.writeGroup(group, encoded));
-    this.tail = run.catch(() => undefined); // a failed write does not block the ones after it from failing fast
-    return run;
+    return this.serial.run(() => this.writeGroup(group, encoded));
   }
 
   async lastBlock(): Promise<number> {
@@ -101,14 +100,7 @@ export class PgSink implements Sink {
   private async connection(): Promise<pg.Client> {
     if (this.closed) throw new Error('pg sink is closed');
     if (this.client) return this.client;
-    const client = new pg.Client({
-      connectionString: this.options.url,
-      connectionTimeoutMillis: this.options.connectTimeoutMs,
-      statement_timeout: this.options.statementTimeoutMs,
-      query_timeout: this.options.statementTimeoutMs,
-      keepAlive: true,
-      application_name: 'txe-sink',
-    });
+    const client = pgClient(this.options.url, { connectTimeoutMs: this.options.connectTimeoutMs, statementTimeoutMs: this.options.statementTimeoutMs, name: 'txe-sink' });
     client.on('error', () => this.drop(client)); // a lost connection is replaced on the next write
     await client.connect();
     await this.takeWriterLock(client);
@@ -172,9 +164,9 @@ function encodeGroup(group: Group): Encoded {
 }
 
 async function copyEncoded(client: pg.Client, e: Encoded): Promise<void> {
-  await copy(client, 'copy txe_blocks (number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, sequenced_at) from stdin (format binary)', e.blocks);
-  await copy(client, 'copy txe_transactions (seq, block, position, kind, result, sender, recipient, nonce, amount, client_timestamp_ms, memo) from stdin (format binary)', e.txs);
-  if (e.rejections) await copy(client, 'copy txe_rejections (block, position, result, body) from stdin (format binary)', e.rejections);
+  await copyIn(client, 'copy txe_blocks (number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, sequenced_at) from stdin (format binary)', e.blocks);
+  await copyIn(client, `copy txe_transactions (${TRANSACTION_COLUMNS}) from stdin (format binary)`, e.txs);
+  if (e.rejections) await copyIn(client, 'copy txe_rejections (block, position, result, body) from stdin (format binary)', e.rejections);
 }
 
 export function writeTransaction(out: CopyWriter, bodies: Buffer, at: number, seq: number, block: number, position: number, result: number): void {
@@ -185,13 +177,4 @@ export function writeTransaction(out: CopyWriter, bodies: Buffer, at: number, se
     .numericU64(bodies.readUInt32LE(at + OFFSET_AMOUNT + 4), bodies.readUInt32LE(at + OFFSET_AMOUNT))
     .numericU64(bodies.readUInt32LE(at + OFFSET_TIMESTAMP_MS + 4), bodies.readUInt32LE(at + OFFSET_TIMESTAMP_MS))
     .bytea(bodies, at + OFFSET_MEMO, at + OFFSET_MEMO + MEMO_BYTES);
-}
-
-function copy(client: pg.Client, sql: string, payload: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stream = client.query(copyFrom(sql));
-    stream.on('error', reject);
-    stream.on('finish', () => resolve());
-    stream.end(payload);
-  });
 }

@@ -12,7 +12,7 @@
  * of a block that never became durable is ignored.
  */
 
-import pg from 'pg';
+import { pgClient } from './client.js';
 import type { PendingApproval, SequencerState } from '../../sequencer/sequencer.js';
 
 const FORMAT_VERSION = 1;
@@ -20,6 +20,7 @@ const HEADER_BYTES = 76;
 const ACCOUNT_BYTES = 64;
 const PENDING_BYTES = 64;
 export const SNAPSHOTS_KEPT = 2;
+export const PG_CONNECT_TIMEOUT_MS = 10_000; // snapshots and recovery: off the hot path, patient
 
 export function encodeState(s: SequencerState): Buffer {
   const accounts = Buffer.from(s.accounts.buffer, s.accounts.byteOffset, s.accounts.byteLength);
@@ -88,7 +89,7 @@ export class SnapshotWriter {
   }
 
   private async store(block: number, data: Buffer): Promise<void> {
-    const client = pgClient(this.url, this.statementTimeoutMs, 'txe-snapshots');
+    const client = pgClient(this.url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: this.statementTimeoutMs, name: 'txe-snapshots' });
     await client.connect();
     try {
       await client.query('insert into txe_snapshots (block, data) values ($1, $2) on conflict do nothing', [block, data]);
@@ -99,23 +100,9 @@ export class SnapshotWriter {
   }
 }
 
-/**
- * A pg client for the background and recovery paths, with the sink's timeouts and an 'error'
- * listener: pg emits 'error' when the server goes away, and an unheard 'error' would end the
- * process. The failure still reaches the caller through the query it awaits.
- */
-export function pgClient(url: string, statementTimeoutMs: number, name: string): pg.Client {
-  const client = new pg.Client({
-    connectionString: url, application_name: name, connectionTimeoutMillis: 10_000,
-    statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs, keepAlive: true,
-  });
-  client.on('error', () => undefined);
-  return client;
-}
-
 /** The newest snapshot whose block is durable with the same hash, or null. */
 export async function loadSnapshot(url: string, statementTimeoutMs: number): Promise<SequencerState | null> {
-  const client = pgClient(url, statementTimeoutMs, 'txe-recovery');
+  const client = pgClient(url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs, name: 'txe-recovery' });
   await client.connect();
   try {
     // Headers first: only the one snapshot chosen is read whole (each can be hundreds of MB).

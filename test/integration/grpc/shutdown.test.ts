@@ -1,15 +1,13 @@
 // Proves graceful shutdown of a real `txe serve` process: on SIGTERM with batches in flight on an
 // open stream, every admitted batch is answered in full, the server closes the stream with
 // UNAVAILABLE (so the client knows unanswered batches were not admitted), and the process exits 0.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { TxeClient, fromWireResponse, toWireRequest } from '../../../engine/client.js';
 import type { SubmitBatchResponseWire } from '../../../engine/ingress/codec.js';
-import { distFile } from '../../../engine/paths.js';
+import { startEngineProcess } from '../../../bench/engine-process.js';
 import { generateKeysFile, writeKeysFile } from '../../../engine/keys-file.js';
 import { packBodies, signBatch } from '../../../engine/wire/batch.js';
 import { KIND_MINT } from '../../../engine/wire/record.js';
@@ -20,12 +18,7 @@ describe('txe serve', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-shutdown-'));
     const keys = generateKeysFile();
     writeKeysFile(path.join(dir, 'keys.json'), keys);
-    const child = spawn(process.execPath, [distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', '--keys', path.join(dir, 'keys.json')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const address = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-      const e = JSON.parse(l) as { msg: string; address?: string };
-      if (e.msg === 'listening') resolve(e.address!);
-    }));
+    const { child, address, exited } = await startEngineProcess(['--keys', path.join(dir, 'keys.json')], { reportUnexpectedExit: false });
     const client = new TxeClient(address);
     const stream = client.submitStream();
     const responses: ReturnType<typeof fromWireResponse>[] = [];

@@ -23,6 +23,7 @@ import {
 } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers } from '../../support/servers.js';
+import { cleanUp, withTimeout } from '../../support/async.js';
 
 // Chosen so murmur2 (the Java-compatible DefaultPartitioner) spreads them over all 3 partitions.
 const KEYS = ['acct-alpha', 'acct-charlie', 'acct-echo'] as const;
@@ -45,14 +46,6 @@ const quietLogs: logCreator = () => (entry: LogEntry) => {
   if (entry.namespace === 'Connection' && entry.log.message.startsWith('Response ')) return;
   console.error(`[kafkajs] ${entry.namespace} ${entry.log.message}`, entry.log);
 };
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 describe('Kafka plumbing (kafkajs): idempotent producer, keyed ordering, fresh consumer group', () => {
   const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -121,15 +114,7 @@ describe('Kafka plumbing (kafkajs): idempotent producer, keyed ordering, fresh c
       ['admin.deleteTopics', () => (topicCreated ? admin.deleteTopics({ topics: [topic], timeout: 10_000 }) : Promise.resolve())],
       ['admin.disconnect', () => admin.disconnect()],
     ];
-    const errors: string[] = [];
-    for (const [name, step] of steps) {
-      try {
-        await withTimeout(step(), 15_000, name);
-      } catch (e) {
-        errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    if (errors.length > 0) throw new Error(`kafka test cleanup failed: ${errors.join('; ')}`);
+    await cleanUp('kafka test', steps);
   });
 
   it('created the topic with 3 partitions, RF 1 and the explicit config', async () => {

@@ -29,6 +29,7 @@ import type { RecordFields } from '../../../engine/wire/record.js';
 import { Result } from '../../../engine/wire/result.js';
 import { issuer, mint, transfer, user } from '../../support/fixtures.js';
 import { kafkaBrokers } from '../../support/servers.js';
+import { cleanUp, withTimeout } from '../../support/async.js';
 
 const WAIT_MS = 30_000;
 const RING_SLOTS = 1024;
@@ -37,14 +38,6 @@ const GROUPS = [[5, 200], [1, 400, 300], [150, 7]];
 const SMALL_MESSAGE_BYTES = 64 * 1024; // (f): group 2's blocks (~51 + 39 KB) cannot share a send
 
 const recipients = [user('alice').publicKey, user('bob').publicKey, user('carol').publicKey];
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 /** Real blocks: batches through a real ring and the real Sequencer, without workers. */
 class BlockMaker {
@@ -156,15 +149,7 @@ describe('KafkaSink against the real broker', () => {
       ['admin.deleteTopics', () => admin.deleteTopics({ topics: [topic, smallTopic], timeout: 10_000 })],
       ['admin.disconnect', () => admin.disconnect()],
     ];
-    const errors: string[] = [];
-    for (const [name, step] of steps) {
-      try {
-        await withTimeout(step(), 15_000, name);
-      } catch (e) {
-        errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    if (errors.length > 0) throw new Error(`kafka sink test cleanup failed: ${errors.join('; ')}`);
+    await cleanUp('kafka sink test', steps);
   });
 
   it('creates a one-partition topic with explicit settings and starts at block 0', async () => {

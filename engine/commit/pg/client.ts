@@ -1,0 +1,36 @@
+/*
+ * How txe opens PostgreSQL connections and streams COPY into them, for the sink, snapshots,
+ * recovery and the bench's COPY ceiling alike.
+ */
+
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+
+export interface PgClientOptions { connectTimeoutMs: number; statementTimeoutMs: number; name: string }
+
+/**
+ * A client with explicit timeouts and an 'error' listener: pg emits 'error' when the server goes
+ * away, and an unheard 'error' would end the process. The failure still reaches the caller through
+ * the query it awaits.
+ */
+export function pgClient(url: string, o: PgClientOptions): pg.Client {
+  const client = new pg.Client({
+    connectionString: url, application_name: o.name, connectionTimeoutMillis: o.connectTimeoutMs,
+    statement_timeout: o.statementTimeoutMs, query_timeout: o.statementTimeoutMs, keepAlive: true,
+  });
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** The columns of a txe_transactions row, in the order writeTransaction encodes them. */
+export const TRANSACTION_COLUMNS = 'seq, block, position, kind, result, sender, recipient, nonce, amount, client_timestamp_ms, memo';
+
+/** Streams one COPY ... FROM STDIN payload and resolves when the server has taken it all. */
+export function copyIn(client: pg.Client, sql: string, payload: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query(copyFrom(sql));
+    stream.on('error', reject);
+    stream.on('finish', () => resolve());
+    stream.end(payload);
+  });
+}
