@@ -52,6 +52,7 @@ program.command('serve')
     const engine = await Engine.start(config, {
       onSinkDown: (error) => log.warn({ error: error.message }, 'durable storage failing: refusing new batches with UNAVAILABLE, retrying'),
       onSinkUp: () => log.info('durable storage back: admitting batches again'),
+      log: (level, message, fields) => log[level](fields ?? {}, message),
     });
     if (engine.recovery) log.info(engine.recovery, 'recovered');
     log.info({ address: engine.address, metrics: engine.metrics.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');

@@ -6,6 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { parseApprovalPolicies, type ApprovalPolicy } from './approvals/policy.js';
 
 export type AckMode = 'ordered' | 'durable';
 
@@ -31,10 +32,19 @@ export interface EngineConfig {
   keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
   issuers: string[]; // hex Ed25519 public keys allowed to mint
   trustedSigners: string[]; // hex public keys allowed to submit batch-signed batches
-  // Transfers >= this are held and answered pending_approval; 0 = off (default). Deciding a hold
-  // (approve, reject, expire) belongs to the ApprovalService, not built yet: leave it off in use.
-  approvalThreshold: bigint;
-  approvalsPendingMax: number; // default 65536
+  approvalPolicies: ApprovalPolicy[]; // approvals/policy.ts; [] = no transfer is held (default)
+  approvalsPendingMax: number; // holds waiting at once, default 65536
+  approvalsDecidedKept: number; // decided approvals kept in memory for Get/List/Watch, default 65536
+  approvalSweepMs: number; // how often expiries and undelivered decisions are looked for, default 1000
+  webhooks: boolean; // deliver webhooks (needs sinks pg and kafka), default true where they are set
+  webhookTopicPrefix: string; // Kafka topics <prefix>.events, .retries, .dead-letters; default 'txe.webhooks'
+  webhookAttemptsMax: number; // tries of one event before it is dead-lettered, default 8
+  webhookBackoffMs: number; // first retry delay; doubles each try, +-20% jitter; default 5000
+  webhookBackoffMaxMs: number; // longest delay between tries, Retry-After included; default 3600000
+  webhookTimeoutMs: number; // one POST, default 10000
+  webhookConcurrency: number; // POSTs in flight per consumer (one per partition), default 8
+  webhookSecretGraceMs: number; // RotateSecret keeps the old secret valid this long, default 86400000
+  webhooksMax: number; // registered webhooks, default 1000
   ack: AckMode; // default for requests that do not choose: 'durable' when sinks are configured, else 'ordered'
   sinks: string[]; // durable sinks: [] (none, default), ['pg'] or ['pg', 'kafka']
   pgUrl: string; // default postgres://txe:txe@127.0.0.1:55432/txe (infra/pg-start.sh)
@@ -69,8 +79,19 @@ export const defaultConfig = (): EngineConfig => ({
   keyCacheEntriesMax: 65536,
   issuers: [],
   trustedSigners: [],
-  approvalThreshold: 0n,
+  approvalPolicies: [],
   approvalsPendingMax: 65536,
+  approvalsDecidedKept: 65536,
+  approvalSweepMs: 1000,
+  webhooks: true,
+  webhookTopicPrefix: 'txe.webhooks',
+  webhookAttemptsMax: 8,
+  webhookBackoffMs: 5000,
+  webhookBackoffMaxMs: 3_600_000,
+  webhookTimeoutMs: 10_000,
+  webhookConcurrency: 8,
+  webhookSecretGraceMs: 86_400_000,
+  webhooksMax: 1000,
   ack: 'ordered',
   sinks: [],
   pgUrl: 'postgres://txe:txe@127.0.0.1:55432/txe',
@@ -144,6 +165,12 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
 }
 
 function coerce(key: string, value: unknown, like: unknown): unknown {
+  if (key === 'approvalPolicies') return parseApprovalPolicies(typeof value === 'string' ? JSON.parse(value) : value);
+  if (typeof like === 'boolean') {
+    if (value === true || value === 'true' || value === '1') return true;
+    if (value === false || value === 'false' || value === '0') return false;
+    throw new Error(`config ${key} must be true or false, got ${String(value)}`);
+  }
   if (typeof like === 'number') {
     const n = typeof value === 'string' ? Number(value) : value;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`config ${key} must be a non-negative integer, got ${String(value)}`);

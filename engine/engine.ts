@@ -12,14 +12,19 @@ import { SnapshotWriter } from './commit/pg/snapshots.js';
 import { recover, type RecoveryReport } from './commit/recovery.js';
 import { SERVICE_NAME } from './ingress/codec.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http.js';
+import { Approvals } from './approvals/approvals.js';
+import type { Webhooks } from './webhooks/webhooks.js';
 
 export class Engine {
-  private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null, readonly metrics: MetricsServer) {}
+  private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null,
+    readonly metrics: MetricsServer, readonly approvals: Approvals, readonly webhooks: Webhooks | null) {}
 
   /** Opens the configured sinks, recovers state from them, then starts serving. */
   static async start(config: EngineConfig, hooks: PipelineHooks = {}): Promise<Engine> {
     const sinks: Sink[] = [];
     let pipeline: Pipeline | null = null;
+    let approvals: Approvals | null = null;
+    let webhooks: Webhooks | null = null;
     try {
       const pg = config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs }) : null;
       if (pg) sinks.push(pg);
@@ -29,13 +34,18 @@ export class Engine {
       pipeline = new Pipeline(config, sinks, hooks);
       if (pg && config.snapshotEveryBlocks > 0) pipeline.useSnapshots(new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs));
       const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs) : null;
-      const ingress = await startIngress(pipeline, config);
+      approvals = await Approvals.open(pipeline, config, hooks.log);
+      // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.
+      if (config.webhooks && pg && kafka) webhooks = await (await import('./webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);
+      const ingress = await startIngress(pipeline, config, approvals, webhooks);
       const metrics = await startMetricsServer(pipeline.metrics.registry, config.metricsHost, config.metricsPort).catch(async (error: Error) => {
         ingress.server.forceShutdown();
         throw error;
       });
-      return new Engine(config, pipeline, ingress, recovery, metrics);
+      return new Engine(config, pipeline, ingress, recovery, metrics, approvals, webhooks);
     } catch (error) {
+      await webhooks?.close();
+      await approvals?.close();
       if (pipeline) await pipeline.close(0);
       await Promise.all(sinks.map((s) => s.close()));
       throw error;
@@ -49,6 +59,9 @@ export class Engine {
     const { server, service, stats, health } = this.ingress;
     health.setStatus('', 'NOT_SERVING');
     stats.endAll();
+    this.ingress.approvals.endAll();
+    await this.webhooks?.close();
+    await this.approvals.close();
     health.setStatus(SERVICE_NAME, 'NOT_SERVING');
     service.beginDrain();
     await this.pipeline.close(this.config.shutdownGraceMs);

@@ -48,7 +48,6 @@ interface InFlight {
   verifiedNs: bigint;
   start: number;
   count: number;
-  mode: AuthMode;
   ack: AckMode;
   verified: boolean;
   digest: Buffer | null;
@@ -60,6 +59,7 @@ export interface PipelineHooks {
   onFatal?: (error: Error) => void;
   onSinkDown?: (error: Error) => void; // first failed write of an outage
   onSinkUp?: () => void; // the first write that succeeds after it
+  log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void; // services' events
 }
 
 interface DurableWaiter { block: number; receivedNs: bigint; sequencedNs: bigint; answer: () => void; fail: (message: string) => void }
@@ -94,7 +94,7 @@ export class Pipeline {
     this.sequencer = new Sequencer({
       accountsMax: config.accountsMax,
       issuers: config.issuers.map((h) => Buffer.from(h, 'hex')),
-      approvalThreshold: config.approvalThreshold,
+      approvalPolicies: config.approvalPolicies,
       approvalsPendingMax: config.approvalsPendingMax,
     }, this.history);
     this.verifyStage = new VerifyStage(this.ring, {
@@ -156,7 +156,7 @@ export class Pipeline {
     this.metrics.bytes.inc(batch.txs.length);
     const receivedNs = process.hrtime.bigint();
     return new Promise<BatchAnswer>((answer) => {
-      const entry: InFlight = { receivedNs, verifiedNs: 0n, start, count, mode: batch.mode, ack: batch.ack, verified: false, digest: null, answer };
+      const entry: InFlight = { receivedNs, verifiedNs: 0n, start, count, ack: batch.ack, verified: false, digest: null, answer };
       this.inFlight.push(entry);
       this.verifyStage.verify(start, count, batch.mode, batch.signer, batch.signature).then((digest) => {
         entry.digest = digest ? Buffer.from(digest) : this.digestOf(start, count);
@@ -164,6 +164,27 @@ export class Pipeline {
         entry.verified = true;
         this.drain();
       }, (error: Error) => this.fatal(new Error(`verify worker failed on ring slots [${start}, ${start + count}): ${error.message}`)));
+    });
+  }
+
+  /**
+   * Admits entries the engine wrote itself (approval decisions, approvals/decision.ts): 128-byte
+   * bodies that skip the verify workers but take the same ring, order and bounds as any batch, so
+   * they are sequenced between client batches exactly where they arrived.
+   */
+  submitEntries(bodies: Buffer, ack: AckMode): Promise<BatchAnswer> {
+    const count = bodies.length / BODY_BYTES;
+    if (!Number.isInteger(count) || count < 1 || count > this.config.batchTxsMax) throw new Error(`engine entries: ${bodies.length} bytes is not 1..batchTxsMax bodies`);
+    if (this.closing) return this.refuse('UNAVAILABLE', 'engine is shutting down');
+    if (this.sinkError !== null) return this.refuse('UNAVAILABLE', `durable storage is failing (${this.sinkError.message})`);
+    const start = this.inFlight.full ? -1 : this.ring.tryClaim(count);
+    if (start < 0) return this.refuse('RESOURCE_EXHAUSTED', 'engine is at capacity; the decision is retried');
+    this.ring.writeBodies(start, bodies, count, BODY_BYTES);
+    for (let i = 0; i < count; i++) Atomics.store(this.ring.verdicts, (start + i) & this.ring.mask, VERDICT_VALID);
+    const receivedNs = process.hrtime.bigint();
+    return new Promise<BatchAnswer>((answer) => {
+      this.inFlight.push({ receivedNs, verifiedNs: receivedNs, start, count, ack, verified: true, digest: this.digestOf(start, count), answer });
+      this.drain();
     });
   }
 

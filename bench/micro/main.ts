@@ -36,7 +36,7 @@ function transfers(round: number): Buffer {
 
 function funded(): { seq: Sequencer; ring: InputRing } {
   const ring = new InputRing(createRingBuffers(1 << 16));
-  const seq = new Sequencer({ accountsMax: defaultConfig().accountsMax, issuers: [issuer.publicKey], approvalThreshold: 0n, approvalsPendingMax: 1 }, new HistoryWindow(1 << 18, 1024));
+  const seq = new Sequencer({ accountsMax: defaultConfig().accountsMax, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 1 }, new HistoryWindow(1 << 18, 1024));
   for (let first = 0; first < SENDERS; first += BATCH) {
     const n = Math.min(BATCH, SENDERS - first);
     const bodies = Buffer.alloc(n * BODY_BYTES);

@@ -45,8 +45,8 @@ export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kaf
     if (published > 0 && published <= last) await sameBlock(pgUrl, published, kafka.lastPublishedHash);
     for (let from = last + 1; from <= published; from += RECONCILE_BLOCKS_PER_STEP) {
       const blocks = await kafka.readStored(from, Math.min(published, from + RECONCILE_BLOCKS_PER_STEP - 1));
-      for (const block of blocks) pipeline.restore(block);
-      await pg.writeStored(blocks);
+      const replayed = blocks.map((block) => pipeline.restore(block));
+      await pg.writeStored(blocks, replayed.map((b) => b.approvals));
       report.fromKafka += blocks.length;
     }
     for (let from = published + 1; from <= last; from += RECONCILE_BLOCKS_PER_STEP) {

@@ -7,9 +7,9 @@
 export class Serial {
   private tail: Promise<void> = Promise.resolve();
 
-  run(task: () => Promise<void>): Promise<void> {
+  run<T>(task: () => Promise<T>): Promise<T> {
     const run = this.tail.then(task);
-    this.tail = run.catch(() => undefined);
+    this.tail = run.then(() => undefined, () => undefined);
     return run;
   }
 }

@@ -11,7 +11,7 @@
  * ring-copy speed.
  */
 
-import { BODY_BYTES, OFFSET_NONCE, OFFSET_SENDER } from '../wire/record.js';
+import { BODY_BYTES, KIND_MINT, OFFSET_NONCE, OFFSET_SENDER } from '../wire/record.js';
 
 const BODY_WORDS = BODY_BYTES / 4;
 const W_NONCE = OFFSET_NONCE / 4;
@@ -104,6 +104,7 @@ export class HistoryWindow {
     for (let seq = this.newestSeq; seq >= this.oldestSeq; seq--) {
       const w = (seq & this.mask) * BODY_WORDS;
       if (words[w + W_NONCE] !== nonceLo || words[w + W_NONCE + 1] !== nonceHi) continue;
+      if (((words[w] >>> 8) & 0xff) > KIND_MINT) continue; // an approval decision: its nonce field is a seq
       let same = true;
       for (let i = 0; i < 8 && same; i++) same = words[w + W_SENDER + i] === key[i];
       if (same) return this.get(seq);

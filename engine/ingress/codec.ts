@@ -13,9 +13,12 @@ import type * as grpc from '@grpc/grpc-js';
 import { protoRoot } from '../paths.js';
 
 export const TRANSACTION_PROTO = path.join(protoRoot, 'txe', 'v1', 'transaction.proto');
+export const PROTO_FILES = ['transaction.proto', 'approval.proto', 'webhook.proto'].map((f) => path.join(protoRoot, 'txe', 'v1', f));
 export const SERVICE_NAME = 'txe.v1.TransactionService';
+export const APPROVAL_SERVICE_NAME = 'txe.v1.ApprovalService';
+export const WEBHOOK_SERVICE_NAME = 'txe.v1.WebhookService';
 
-const root = protobuf.loadSync(TRANSACTION_PROTO);
+const root = protobuf.loadSync(PROTO_FILES);
 const type = (name: string): protobuf.Type => root.lookupType(`txe.v1.${name}`);
 
 export const Types = {
@@ -30,6 +33,25 @@ export const Types = {
   GetStatsRequest: type('GetStatsRequest'),
   WatchStatsRequest: type('WatchStatsRequest'),
   Stats: type('Stats'),
+  Approval: type('Approval'),
+  GetApprovalRequest: type('GetApprovalRequest'),
+  ListApprovalsRequest: type('ListApprovalsRequest'),
+  ListApprovalsResponse: type('ListApprovalsResponse'),
+  VoteRequest: type('VoteRequest'),
+  WatchApprovalsRequest: type('WatchApprovalsRequest'),
+  ApprovalEvent: type('ApprovalEvent'),
+  CreateWebhookRequest: type('CreateWebhookRequest'),
+  CreateWebhookResponse: type('CreateWebhookResponse'),
+  ListWebhooksRequest: type('ListWebhooksRequest'),
+  ListWebhooksResponse: type('ListWebhooksResponse'),
+  UpdateWebhookRequest: type('UpdateWebhookRequest'),
+  Webhook: type('Webhook'),
+  DeleteWebhookRequest: type('DeleteWebhookRequest'),
+  DeleteWebhookResponse: type('DeleteWebhookResponse'),
+  RotateSecretRequest: type('RotateSecretRequest'),
+  RotateSecretResponse: type('RotateSecretResponse'),
+  ListDeliveriesRequest: type('ListDeliveriesRequest'),
+  ListDeliveriesResponse: type('ListDeliveriesResponse'),
 };
 
 export const AuthModeWire = { AUTH_MODE_UNSPECIFIED: 0, PER_TX: 1, BATCH_SIGNED: 2 } as const;
@@ -108,6 +130,25 @@ export const STATS_SERVICE_NAME = 'txe.v1.StatsService';
 export const StatsServiceDefinition: grpc.ServiceDefinition = {
   GetStats: method('GetStats', Types.GetStatsRequest, Types.Stats, false, false, STATS_SERVICE_NAME),
   WatchStats: method('WatchStats', Types.WatchStatsRequest, Types.Stats, false, true, STATS_SERVICE_NAME),
+};
+
+const A = APPROVAL_SERVICE_NAME;
+export const ApprovalServiceDefinition: grpc.ServiceDefinition = {
+  GetApproval: method('GetApproval', Types.GetApprovalRequest, Types.Approval, false, false, A),
+  ListApprovals: method('ListApprovals', Types.ListApprovalsRequest, Types.ListApprovalsResponse, false, false, A),
+  Approve: method('Approve', Types.VoteRequest, Types.Approval, false, false, A),
+  Reject: method('Reject', Types.VoteRequest, Types.Approval, false, false, A),
+  WatchApprovals: method('WatchApprovals', Types.WatchApprovalsRequest, Types.ApprovalEvent, false, true, A),
+};
+
+const W = WEBHOOK_SERVICE_NAME;
+export const WebhookServiceDefinition: grpc.ServiceDefinition = {
+  CreateWebhook: method('CreateWebhook', Types.CreateWebhookRequest, Types.CreateWebhookResponse, false, false, W),
+  ListWebhooks: method('ListWebhooks', Types.ListWebhooksRequest, Types.ListWebhooksResponse, false, false, W),
+  UpdateWebhook: method('UpdateWebhook', Types.UpdateWebhookRequest, Types.Webhook, false, false, W),
+  DeleteWebhook: method('DeleteWebhook', Types.DeleteWebhookRequest, Types.DeleteWebhookResponse, false, false, W),
+  RotateSecret: method('RotateSecret', Types.RotateSecretRequest, Types.RotateSecretResponse, false, false, W),
+  ListDeliveries: method('ListDeliveries', Types.ListDeliveriesRequest, Types.ListDeliveriesResponse, false, false, W),
 };
 
 /** Wire shapes as protobufjs decodes them. */

@@ -11,9 +11,16 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { messageBytesMax, type EngineConfig } from '../config.js';
 import type { Pipeline } from '../pipeline.js';
-import { SERVICE_NAME, STATS_SERVICE_NAME, StatsServiceDefinition, TRANSACTION_PROTO, TransactionServiceDefinition } from './codec.js';
+import {
+  APPROVAL_SERVICE_NAME, ApprovalServiceDefinition, PROTO_FILES, SERVICE_NAME, STATS_SERVICE_NAME, StatsServiceDefinition,
+  TransactionServiceDefinition, WEBHOOK_SERVICE_NAME, WebhookServiceDefinition,
+} from './codec.js';
 import { StatsService } from './stats-service.js';
 import { TransactionService } from './transaction-service.js';
+import { ApprovalService } from './approval-service.js';
+import type { Approvals } from '../approvals/approvals.js';
+import { WebhookService } from './webhook-service.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 
 export interface IngressServer {
   server: grpc.Server;
@@ -21,9 +28,11 @@ export interface IngressServer {
   service: TransactionService;
   stats: StatsService;
   health: HealthImplementation;
+  approvals: ApprovalService;
+  webhooks: WebhookService;
 }
 
-export async function startIngress(pipeline: Pipeline, config: EngineConfig): Promise<IngressServer> {
+export async function startIngress(pipeline: Pipeline, config: EngineConfig, approvals: Approvals, webhooks: Webhooks | null): Promise<IngressServer> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': messageBytesMax(config),
     'grpc.max_send_message_length': messageBytesMax(config),
@@ -33,9 +42,16 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig): Pr
   server.addService(TransactionServiceDefinition, service.handlers());
   const stats = new StatsService(pipeline, config);
   server.addService(StatsServiceDefinition, stats.handlers());
-  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING', [STATS_SERVICE_NAME]: 'SERVING' });
+  const approvalService = new ApprovalService(approvals, config);
+  server.addService(ApprovalServiceDefinition, approvalService.handlers());
+  const webhookService = new WebhookService(webhooks, config);
+  server.addService(WebhookServiceDefinition, webhookService.handlers());
+  const health = new HealthImplementation({
+    '': 'SERVING', [SERVICE_NAME]: 'SERVING', [STATS_SERVICE_NAME]: 'SERVING', [APPROVAL_SERVICE_NAME]: 'SERVING',
+    [WEBHOOK_SERVICE_NAME]: webhooks ? 'SERVING' : 'NOT_SERVING',
+  });
   health.addToServer(server);
-  new ReflectionService(protoLoader.loadSync(TRANSACTION_PROTO, { keepCase: false })).addToServer(server);
+  new ReflectionService(protoLoader.loadSync(PROTO_FILES, { keepCase: false })).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.grpcHost}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
       if (error) reject(new Error(`cannot listen on ${config.grpcHost}:${config.grpcPort}: ${error.message}`));
@@ -43,7 +59,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig): Pr
     });
   });
   widenFlowControlWindows(server, config.flowControlWindowBytes);
-  return { server, port, service, stats, health };
+  return { server, port, service, stats, health, approvals: approvalService, webhooks: webhookService };
 }
 
 /*

@@ -13,6 +13,7 @@
  */
 
 import crypto from 'node:crypto';
+import type { ApprovalChange } from './sequencer.js';
 
 export const HASH_BYTES = 32;
 export const GENESIS_HASH = Buffer.alloc(HASH_BYTES);
@@ -30,6 +31,7 @@ export interface CommittedBlock {
   hash: Buffer;
   sequencedAtNs: bigint; // monotonic clock, for latency
   sequencedAtMs: number; // wall clock, for the record; not hashed
+  approvals: ApprovalChange[] | null; // holds placed and decided in this block; null when none
 }
 
 export function blockHash(prevHash: Uint8Array, number: number, firstSeq: number, entries: number, results: Uint8Array, bodiesDigest: Uint8Array): Buffer {

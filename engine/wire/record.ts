@@ -3,7 +3,7 @@
  *
  *   offset  size  field
  *        0     1  version        = 1
- *        1     1  kind           1 = transfer, 2 = mint
+ *        1     1  kind           1 = transfer, 2 = mint; 3-5 = approval decisions (engine only)
  *        2     6  reserved       zero
  *        8    32  sender         Ed25519 public key = account id
  *       40    32  recipient      account id
@@ -37,6 +37,11 @@ export const MEMO_BYTES = 32;
 
 export const KIND_TRANSFER = 1;
 export const KIND_MINT = 2;
+// Approval decisions: history entries the engine itself writes when an approval is decided
+// (engine/approvals/decision.ts). A client record of these kinds is malformed.
+export const KIND_APPROVE = 3; // post the held transfer
+export const KIND_REJECT = 4; // void it: an approver rejected
+export const KIND_EXPIRE = 5; // void it: the policy's timeout passed
 
 export const U64_MAX = (1n << 64n) - 1n;
 

@@ -16,11 +16,14 @@ export const Result = {
   // Added beyond DESIGN.md: a bounded table (accounts, pending approvals) is full. Without it a
   // full table would have to crash the sequencer or grow without limit.
   capacity_exceeded: 9,
+  // Added beyond DESIGN.md: an approval decision names a hold that is no longer pending (decided
+  // already, or never held). Only the engine writes decisions; it answers the vote from this.
+  approval_not_pending: 10,
 } as const;
 
 export type ResultCode = (typeof Result)[keyof typeof Result];
 export const RESULT_NAMES: readonly string[] = Object.keys(Result);
-export const RESULT_CODE_MAX = 9;
+export const RESULT_CODE_MAX = 10;
 
 export function isAccepted(code: number): boolean {
   return code === Result.committed || code === Result.pending_approval;

@@ -11,7 +11,7 @@ import { Pipeline, type BatchAnswer } from '../../engine/pipeline.js';
 import { KIND_MINT, KIND_TRANSFER, type RecordFields } from '../../engine/wire/record.js';
 import { Result } from '../../engine/wire/result.js';
 import { readBody } from '../../engine/wire/record.js';
-import { issuer, perTxBatch, signedBatch, testConfig, user } from '../support/fixtures.js';
+import { globalPolicy, issuer, perTxBatch, signedBatch, testConfig, user } from '../support/fixtures.js';
 import { Model } from '../support/model.js';
 import type { Keypair } from '../../engine/wire/keys.js';
 
@@ -70,7 +70,7 @@ function plan(seed: number, batches: number): { planned: Planned[]; model: Model
 }
 
 async function runThrough(planned: Planned[], workers: number, perTxTaskTxsMax: number) {
-  const pipeline = new Pipeline(testConfig({ workers, perTxTaskTxsMax, approvalThreshold: THRESHOLD, invariantCheckEveryBlocks: 1 }));
+  const pipeline = new Pipeline(testConfig({ workers, perTxTaskTxsMax, approvalPolicies: [globalPolicy(THRESHOLD)], invariantCheckEveryBlocks: 1 }));
   try {
     // Submit everything at once so verification overlaps and finishes out of order.
     const answers: BatchAnswer[] = await Promise.all(planned.map((p) => pipeline.submit({ mode: p.mode, txs: p.submission.txs, signer: 'signer' in p.submission ? p.submission.signer : null, signature: 'signature' in p.submission ? p.submission.signature : null, ack: 'ordered' })));

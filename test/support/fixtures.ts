@@ -4,6 +4,7 @@ import { keypairFromLabel, type Keypair } from '../../engine/wire/keys.js';
 import { packBodies, packSigned, signBatch } from '../../engine/wire/batch.js';
 import { KIND_MINT, KIND_TRANSFER, type RecordFields } from '../../engine/wire/record.js';
 import { defaultConfig, type EngineConfig } from '../../engine/config.js';
+import type { ApprovalPolicy } from '../../engine/approvals/policy.js';
 
 export const issuer = keypairFromLabel('test-issuer');
 export const signer = keypairFromLabel('test-signer');
@@ -45,4 +46,15 @@ export function signedBatch(records: RecordFields[], by: Keypair = signer) {
 export function perTxBatch(records: RecordFields[], keys: Keypair[]) {
   const byKey = new Map(keys.map((k) => [k.publicKey.toString('hex'), k.privateKey]));
   return { auth: 'per-tx' as const, txs: packSigned(records, (r) => byKey.get(Buffer.from(r.sender).toString('hex'))!) };
+}
+
+export const approver = (name: string): Keypair => keypairFromLabel(`test-approver-${name}`);
+
+/** An approval policy for every sender: transfers >= threshold wait for `required` of the approvers. */
+export function globalPolicy(threshold: bigint, o: { approvers?: Keypair[]; required?: number; timeoutMs?: number; account?: Buffer } = {}): ApprovalPolicy {
+  const approvers = o.approvers ?? [approver('a'), approver('b'), approver('c')];
+  return {
+    name: o.account ? `account-${o.account.toString('hex').slice(0, 8)}` : 'default', account: o.account ? o.account.toString('hex') : null,
+    thresholdAmount: threshold, approvers: approvers.map((k) => k.publicKey.toString('hex')), required: o.required ?? 2, timeoutMs: o.timeoutMs ?? 3_600_000,
+  };
 }

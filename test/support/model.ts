@@ -36,6 +36,7 @@ export class Model {
     }
     if (!sender || sender.balance - sender.held < r.amount) return Result.insufficient_funds;
     if (this.threshold > 0n && r.amount >= this.threshold) {
+      if (!this.credit(r.recipient)) return Result.capacity_exceeded; // a hold opens the recipient's account
       sender.held += r.amount;
       sender.nonce++;
       return Result.pending_approval;

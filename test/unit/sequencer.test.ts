@@ -9,7 +9,7 @@ import { HistoryWindow } from '../../engine/history/history-window.js';
 import { packBodies, batchDigest } from '../../engine/wire/batch.js';
 import { U64_MAX, type RecordFields } from '../../engine/wire/record.js';
 import { Result } from '../../engine/wire/result.js';
-import { issuer, mint, transfer, user } from '../support/fixtures.js';
+import { globalPolicy, issuer, mint, transfer, user } from '../support/fixtures.js';
 
 const alice = user('alice').publicKey;
 const bob = user('bob').publicKey;
@@ -18,7 +18,7 @@ const carol = user('carol').publicKey;
 function setup(o: { accountsMax?: number; threshold?: bigint; pendingMax?: number } = {}) {
   const ring = new InputRing(createRingBuffers(64));
   const history = new HistoryWindow(64, 16);
-  const seq = new Sequencer({ accountsMax: o.accountsMax ?? 16, issuers: [issuer.publicKey], approvalThreshold: o.threshold ?? 0n, approvalsPendingMax: o.pendingMax ?? 8 }, history);
+  const seq = new Sequencer({ accountsMax: o.accountsMax ?? 16, issuers: [issuer.publicKey], approvalPolicies: o.threshold ? [globalPolicy(o.threshold)] : [], approvalsPendingMax: o.pendingMax ?? 8 }, history);
   const run = (records: RecordFields[], rejected: Record<number, number> = {}) => {
     const txs = packBodies(records);
     const start = ring.tryClaim(records.length);

@@ -34,3 +34,16 @@ export function copyIn(client: pg.Client, sql: string, payload: Buffer): Promise
     stream.end(payload);
   });
 }
+
+/**
+ * A small pool for the services' occasional queries (approvals, webhooks): pg.Pool replaces a
+ * connection the server dropped, and `max` bounds the connections.
+ */
+export function pgPool(url: string, o: PgClientOptions & { max: number }): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url, application_name: o.name, connectionTimeoutMillis: o.connectTimeoutMs,
+    statement_timeout: o.statementTimeoutMs, query_timeout: o.statementTimeoutMs, max: o.max, keepAlive: true,
+  });
+  pool.on('error', () => undefined); // an idle client's lost connection; the pool replaces it
+  return pool;
+}

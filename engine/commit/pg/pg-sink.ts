@@ -20,7 +20,9 @@ import type { StoredBlock } from '../stored-block.js';
 import { CopyWriter } from './copy-binary.js';
 import { MIGRATIONS } from './schema.js';
 import { BODY_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, MEMO_BYTES, PUBLIC_KEY_BYTES } from '../../wire/record.js';
-import { Result } from '../../wire/result.js';
+import { isAccepted } from '../../wire/result.js';
+import type { ApprovalChange } from '../../sequencer/sequencer.js';
+import { writeApprovalChanges } from '../../approvals/approval-rows.js';
 
 export interface PgSinkOptions {
   url: string;
@@ -34,7 +36,7 @@ const TX_ROW_BYTES_HINT = 220;
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */
 interface BodySource { bytes: Buffer; offsetOf: (position: number) => number }
-type BlockHeader = Pick<CommittedBlock, 'number' | 'firstSeq' | 'entries' | 'txs' | 'hash' | 'prevHash' | 'bodiesDigest' | 'results' | 'sequencedAtMs'>;
+type BlockHeader = Pick<CommittedBlock, 'number' | 'firstSeq' | 'entries' | 'txs' | 'hash' | 'prevHash' | 'bodiesDigest' | 'results' | 'sequencedAtMs' | 'approvals'>;
 type Group = { block: BlockHeader; source: BodySource }[];
 /** COPY BINARY payloads for the three tables; rejections null when the group has none. */
 interface Encoded { blocks: Buffer; txs: Buffer; rejections: Buffer | null }
@@ -62,9 +64,12 @@ export class PgSink implements Sink {
     return this.enqueue(blocks.map((b) => ({ block: b, source: { bytes: ring.bodies, offsetOf: (i: number) => ring.bodyOffset(b.ringStart + i) } })));
   }
 
-  /** Writes blocks rebuilt from another store (recovery); the same no-duplicate rule applies. */
-  writeStored(blocks: StoredBlock[]): Promise<void> {
-    return this.enqueue(blocks.map((b) => ({ block: b, source: { bytes: b.bodies, offsetOf: (i: number) => i * BODY_BYTES } })));
+  /**
+   * Writes blocks rebuilt from another store (recovery), with the approval changes their replay
+   * produced; the same no-duplicate rule applies.
+   */
+  writeStored(blocks: StoredBlock[], approvals: (ApprovalChange[] | null)[]): Promise<void> {
+    return this.enqueue(blocks.map((b, i) => ({ block: { ...b, approvals: approvals[i] }, source: { bytes: b.bodies, offsetOf: (at: number) => at * BODY_BYTES } })));
   }
 
   private enqueue(group: Group): Promise<void> {
@@ -89,6 +94,7 @@ export class PgSink implements Sink {
       });
       // A retry after a commit whose answer was lost: some blocks are in already, so re-encode the rest.
       if (fresh.length > 0) await copyEncoded(client, fresh.length === group.length ? encoded : encodeGroup(fresh));
+      for (const { block } of fresh) if (block.approvals) await writeApprovalChanges(client, block.number, block.sequencedAtMs, block.approvals);
       await client.query('commit');
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
@@ -151,7 +157,7 @@ function encodeGroup(group: Group): Encoded {
     for (let i = 0; i < block.txs; i++) {
       const at = source.offsetOf(i);
       const result = block.results[i];
-      if (result === Result.committed || result === Result.pending_approval) {
+      if (isAccepted(result)) {
         writeTransaction(txs, source.bytes, at, seq++, block.number, i, result);
       } else {
         rejections.tuple(4).int8(block.number).int4(i).int2(result).bytea(source.bytes, at, at + BODY_BYTES);

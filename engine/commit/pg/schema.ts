@@ -10,7 +10,7 @@
  * and the hash chain can be re-verified from SQL alone, rejected transactions included.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2; // 2: approvals, votes, webhooks, deliveries
 
 export const MIGRATIONS: string[] = [
   `create table if not exists txe_schema (version int primary key, applied_at timestamptz not null default now())`,
@@ -44,5 +44,68 @@ export const MIGRATIONS: string[] = [
      body bytea not null,
      primary key (block, position))`,
   `create table if not exists txe_snapshots (block bigint primary key, taken_at timestamptz not null default now(), data bytea not null)`,
+  // Approvals: one row per hold, written by the pg sink in the same transaction as the block that
+  // held it, and updated in the transaction of the block that decided it (approvals/approval-rows.ts).
+  `create table if not exists txe_approvals (
+     id bytea primary key,
+     seq bigint not null unique,
+     block bigint not null,
+     position int not null,
+     sender bytea not null,
+     recipient bytea not null,
+     nonce numeric(20,0) not null,
+     amount numeric(20,0) not null,
+     policy text not null,
+     required int not null,
+     approvers bytea[] not null,
+     requested_at timestamptz not null,
+     expires_at timestamptz not null,
+     status text not null,
+     decided_seq bigint,
+     decided_at timestamptz)`,
+  `create index if not exists txe_approvals_pending on txe_approvals (seq) where status = 'pending'`,
+  // Votes are written by the ApprovalService before it acts on them, one per approver.
+  `create table if not exists txe_approval_votes (
+     approval_id bytea not null,
+     approver bytea not null,
+     decision text not null,
+     signature bytea not null,
+     voted_at timestamptz not null,
+     primary key (approval_id, approver))`,
+  // Webhooks and every delivery try (webhooks/). Secrets are kept as written: HMAC signing needs
+  // the key itself, so access to this table is access to the secrets.
+  `create table if not exists txe_webhooks (
+     id text primary key,
+     url text not null,
+     event_types text[] not null,
+     accounts bytea[] not null,
+     description text not null,
+     enabled boolean not null,
+     disabled_reason text not null,
+     secret text not null,
+     previous_secret text,
+     previous_secret_expires_at timestamptz,
+     secret_rotated_at timestamptz not null,
+     from_block bigint not null,
+     created_at timestamptz not null,
+     updated_at timestamptz not null,
+     deleted boolean not null default false)`,
+  `create table if not exists txe_webhook_deliveries (
+     id bigserial primary key,
+     webhook_id text not null,
+     event_id text not null,
+     event_type text not null,
+     block bigint not null,
+     attempt int not null,
+     attempted_at timestamptz not null,
+     status_code int not null,
+     error text not null,
+     duration_ms int not null,
+     outcome text not null,
+     next_attempt_at timestamptz)`,
+  `create index if not exists txe_webhook_deliveries_by_webhook on txe_webhook_deliveries (webhook_id, id)`,
+  // At most one successful delivery of an event to a webhook: the guard against a redelivery
+  // after a crash between the POST and the Kafka offset commit.
+  `create unique index if not exists txe_webhook_delivered_once on txe_webhook_deliveries (webhook_id, event_id) where outcome = 'delivered'`,
   `insert into txe_schema (version) values (${SCHEMA_VERSION}) on conflict do nothing`,
 ];

@@ -4,9 +4,11 @@
  * sequencer's turn (a copy of 64 B an account) and written in the background on a connection of
  * its own, never in the way of the sink's group commits. Only the newest SNAPSHOTS_KEPT are kept.
  *
- *   data = header 76 B | accounts × 64 B | pending approvals × 64 B
+ *   data = header 76 B | accounts × 64 B | pending approvals × 96 B
  *   header: version u32 | block u64 | nextSeq u64 | supply hi,lo u32 | lastHash 32 | accounts u32 | pending u32 | spare 4
- *   pending: seq u64 | block u64 | sender u32 | amount hi,lo u32 | recipient 32 | spare 4
+ *   pending: seq u64 | block u64 | sender u32 | amount hi,lo u32 | recipient 32 | approval id 32 | spare 4
+ * A snapshot of an older format is skipped (recovery then replays from an older one, or from
+ * genesis): it costs time, never correctness.
  *
  * Recovery takes the newest snapshot whose block is in txe_blocks with the same hash, so a snapshot
  * of a block that never became durable is ignored.
@@ -15,10 +17,10 @@
 import { pgClient } from './client.js';
 import type { PendingApproval, SequencerState } from '../../sequencer/sequencer.js';
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2; // 2: pending approvals carry their id
 const HEADER_BYTES = 76;
 const ACCOUNT_BYTES = 64;
-const PENDING_BYTES = 64;
+const PENDING_BYTES = 96;
 export const SNAPSHOTS_KEPT = 2;
 export const PG_CONNECT_TIMEOUT_MS = 10_000; // snapshots and recovery: off the hot path, patient
 
@@ -42,6 +44,7 @@ export function encodeState(s: SequencerState): Buffer {
     out.writeUInt32LE(p.amountHi, at + 20);
     out.writeUInt32LE(p.amountLo, at + 24);
     p.recipient.copy(out, at + 28);
+    p.id.copy(out, at + 60);
     at += PENDING_BYTES;
   }
   return out;
@@ -58,6 +61,7 @@ export function decodeState(data: Buffer): SequencerState {
     pending.push({
       seq: Number(data.readBigUInt64LE(at)), block: Number(data.readBigUInt64LE(at + 8)), sender: data.readUInt32LE(at + 16),
       amountHi: data.readUInt32LE(at + 20), amountLo: data.readUInt32LE(at + 24), recipient: Buffer.from(data.subarray(at + 28, at + 60)),
+      id: Buffer.from(data.subarray(at + 60, at + 92)),
     });
   }
   return {
@@ -112,6 +116,7 @@ export async function loadSnapshot(url: string, statementTimeoutMs: number): Pro
       if (!row.hash) continue;
       const data = (await client.query<{ data: Buffer }>('select data from txe_snapshots where block = $1', [row.block])).rows[0]?.data;
       if (!data) continue;
+      if (data.readUInt32LE(0) !== FORMAT_VERSION) continue; // an older format: replay further instead
       const state = decodeState(data);
       if (state.lastHash.equals(row.hash) && state.block === Number(row.block)) return state;
     }

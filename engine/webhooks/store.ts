@@ -1,0 +1,124 @@
+/*
+ * Webhooks and their delivery log in PostgreSQL (tables in commit/pg/schema.ts). Webhooks are few
+ * (webhooksMax) and read once at start; every change goes through here first, then to the
+ * in-memory copy the router and the deliverers read.
+ */
+
+import crypto from 'node:crypto';
+import type pg from 'pg';
+import type { EventType } from './events.js';
+
+export interface WebhookRecord {
+  id: string;
+  url: string;
+  eventTypes: EventType[];
+  accounts: Buffer[];
+  description: string;
+  enabled: boolean;
+  disabledReason: string;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAtMs: number;
+  secretRotatedAtMs: number;
+  fromBlock: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead_lettered' | 'gone' | 'skipped';
+
+export interface DeliveryRecord {
+  id?: number;
+  webhookId: string;
+  eventId: string;
+  eventType: string;
+  block: number;
+  attempt: number;
+  attemptedAtMs: number;
+  statusCode: number;
+  error: string;
+  durationMs: number;
+  outcome: DeliveryOutcome;
+  nextAttemptAtMs: number;
+}
+
+export function newWebhookId(): string {
+  return `wh_${crypto.randomBytes(12).toString('hex')}`;
+}
+
+interface WebhookRow {
+  id: string; url: string; event_types: EventType[]; accounts: Buffer[]; description: string; enabled: boolean; disabled_reason: string;
+  secret: string; previous_secret: string | null; previous_secret_expires_at: Date | null; secret_rotated_at: Date; from_block: string;
+  created_at: Date; updated_at: Date;
+}
+
+const fromRow = (r: WebhookRow): WebhookRecord => ({
+  id: r.id, url: r.url, eventTypes: r.event_types, accounts: r.accounts, description: r.description, enabled: r.enabled,
+  disabledReason: r.disabled_reason, secret: r.secret, previousSecret: r.previous_secret,
+  previousSecretExpiresAtMs: r.previous_secret_expires_at?.getTime() ?? 0, secretRotatedAtMs: r.secret_rotated_at.getTime(),
+  fromBlock: Number(r.from_block), createdAtMs: r.created_at.getTime(), updatedAtMs: r.updated_at.getTime(),
+});
+
+export class WebhookStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async all(): Promise<WebhookRecord[]> {
+    const r = await this.pool.query<WebhookRow>('select * from txe_webhooks where not deleted order by created_at, id');
+    return r.rows.map(fromRow);
+  }
+
+  async insert(w: WebhookRecord): Promise<void> {
+    await this.pool.query(
+      `insert into txe_webhooks (id, url, event_types, accounts, description, enabled, disabled_reason, secret, previous_secret,
+         previous_secret_expires_at, secret_rotated_at, from_block, created_at, updated_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+      [w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
+        w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), w.fromBlock,
+        new Date(w.createdAtMs), new Date(w.updatedAtMs)]);
+  }
+
+  async update(w: WebhookRecord): Promise<void> {
+    await this.pool.query(
+      `update txe_webhooks set url = $2, event_types = $3, accounts = $4, description = $5, enabled = $6, disabled_reason = $7,
+         secret = $8, previous_secret = $9, previous_secret_expires_at = $10, secret_rotated_at = $11, updated_at = $12
+       where id = $1 and not deleted`,
+      [w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
+        w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), new Date(w.updatedAtMs)]);
+  }
+
+  /** Marks deleted (the delivery log keeps naming it); its queued events are skipped. */
+  async delete(id: string): Promise<void> {
+    await this.pool.query('update txe_webhooks set deleted = true, enabled = false, updated_at = now() where id = $1', [id]);
+  }
+
+  /** Logs one try. A second 'delivered' row for the same event is refused by a unique index: false. */
+  async logDelivery(d: DeliveryRecord): Promise<boolean> {
+    const r = await this.pool.query(
+      `insert into txe_webhook_deliveries (webhook_id, event_id, event_type, block, attempt, attempted_at, status_code, error, duration_ms, outcome, next_attempt_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       on conflict (webhook_id, event_id) where outcome = 'delivered' do nothing`,
+      [d.webhookId, d.eventId, d.eventType, d.block, d.attempt, new Date(d.attemptedAtMs), d.statusCode, d.error.slice(0, 1000), d.durationMs, d.outcome,
+        d.nextAttemptAtMs ? new Date(d.nextAttemptAtMs) : null]);
+    return r.rowCount === 1;
+  }
+
+  async delivered(webhookId: string, eventId: string): Promise<boolean> {
+    const r = await this.pool.query(`select 1 from txe_webhook_deliveries where webhook_id = $1 and event_id = $2 and outcome = 'delivered'`, [webhookId, eventId]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** Newest first; `beforeId` 0 = from the newest. */
+  async deliveries(webhookId: string, eventId: string | null, beforeId: number, limit: number): Promise<DeliveryRecord[]> {
+    const r = await this.pool.query<{
+      id: string; webhook_id: string; event_id: string; event_type: string; block: string; attempt: number; attempted_at: Date;
+      status_code: number; error: string; duration_ms: number; outcome: DeliveryOutcome; next_attempt_at: Date | null;
+    }>(
+      `select * from txe_webhook_deliveries where webhook_id = $1 and ($2::text is null or event_id = $2) and ($3 = 0 or id < $3)
+       order by id desc limit $4`, [webhookId, eventId, beforeId, limit]);
+    return r.rows.map((d) => ({
+      id: Number(d.id), webhookId: d.webhook_id, eventId: d.event_id, eventType: d.event_type, block: Number(d.block), attempt: d.attempt,
+      attemptedAtMs: d.attempted_at.getTime(), statusCode: d.status_code, error: d.error, durationMs: d.duration_ms, outcome: d.outcome,
+      nextAttemptAtMs: d.next_attempt_at?.getTime() ?? 0,
+    }));
+  }
+}
