@@ -4,10 +4,26 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
-import { AckWire, AuthModeWire, StatsServiceDefinition, Types, TransactionServiceDefinition, u64ToNumber, type SubmitBatchResponseWire, type U64 } from './ingress/codec.js';
+import type { KeyObject } from 'node:crypto';
+import {
+  AckWire, ApprovalServiceDefinition, AuthModeWire, StatsServiceDefinition, Types, TransactionServiceDefinition, WebhookServiceDefinition,
+  u64ToNumber, type SubmitBatchResponseWire, type U64,
+} from './ingress/codec.js';
+import { voteMessage, type VoteDecision } from './approvals/decision.js';
+import { sign } from './wire/keys.js';
 
 const ClientConstructor = grpc.makeGenericClientConstructor(TransactionServiceDefinition, 'TransactionService');
 const StatsClientConstructor = grpc.makeGenericClientConstructor(StatsServiceDefinition, 'StatsService');
+const ApprovalClientConstructor = grpc.makeGenericClientConstructor(ApprovalServiceDefinition, 'ApprovalService');
+const WebhookClientConstructor = grpc.makeGenericClientConstructor(WebhookServiceDefinition, 'WebhookService');
+
+type RawClient = grpc.Client & Record<string, Function>;
+type Message = Record<string, unknown>;
+
+/** An approver's vote signature: Ed25519 over "txe/approval-vote/v1" | id | decision. */
+export function signVote(id: Uint8Array, decision: VoteDecision, key: KeyObject): Buffer {
+  return sign(voteMessage(id, decision), key);
+}
 
 export interface SubmitRequest {
   batchId?: U64;
@@ -52,13 +68,75 @@ export const clientOptions = (messageBytesMax = 8 * 1024 * 1024): grpc.ChannelOp
 });
 
 export class TxeClient {
-  readonly raw: grpc.Client & Record<string, Function>;
-  private readonly statsRaw: grpc.Client & Record<string, Function>;
+  readonly raw: RawClient;
+  private readonly statsRaw: RawClient;
+  private readonly approvalsRaw: RawClient;
+  private readonly webhooksRaw: RawClient;
 
   constructor(readonly address: string, options: grpc.ChannelOptions = clientOptions()) {
     this.raw = new ClientConstructor(address, grpc.credentials.createInsecure(), options) as grpc.Client & Record<string, Function>;
     // The same channel: grpc-js shares it when a client is built over another's channel.
-    this.statsRaw = new StatsClientConstructor(address, grpc.credentials.createInsecure(), { ...options, channelOverride: this.raw.getChannel() }) as grpc.Client & Record<string, Function>;
+    const shared = { ...options, channelOverride: this.raw.getChannel() };
+    this.statsRaw = new StatsClientConstructor(address, grpc.credentials.createInsecure(), shared) as RawClient;
+    this.approvalsRaw = new ApprovalClientConstructor(address, grpc.credentials.createInsecure(), shared) as RawClient;
+    this.webhooksRaw = new WebhookClientConstructor(address, grpc.credentials.createInsecure(), shared) as RawClient;
+  }
+
+  // --- ApprovalService ---
+
+  getApproval(key: { id: Uint8Array } | { seq: number }): Promise<Message> {
+    return this.call(this.approvalsRaw, 'GetApproval', key);
+  }
+
+  listApprovals(request: { status?: number; sender?: Uint8Array; approver?: Uint8Array; limit?: number; afterSeq?: number } = {}): Promise<Message> {
+    return this.call(this.approvalsRaw, 'ListApprovals', request);
+  }
+
+  /** Sends a vote; `signature` defaults to one made with `key` (the approver's private key). */
+  vote(decision: VoteDecision, id: Uint8Array, approver: Uint8Array, signature: Uint8Array): Promise<Message> {
+    return this.call(this.approvalsRaw, decision === 'approve' ? 'Approve' : 'Reject', { id, approver, signature });
+  }
+
+  approve(id: Uint8Array, approver: { publicKey: Uint8Array; privateKey: KeyObject }): Promise<Message> {
+    return this.vote('approve', id, approver.publicKey, signVote(id, 'approve', approver.privateKey));
+  }
+
+  reject(id: Uint8Array, approver: { publicKey: Uint8Array; privateKey: KeyObject }): Promise<Message> {
+    return this.vote('reject', id, approver.publicKey, signVote(id, 'reject', approver.privateKey));
+  }
+
+  watchApprovals(includePending: boolean): grpc.ClientReadableStream<Message> {
+    return this.approvalsRaw.WatchApprovals({ includePending }) as grpc.ClientReadableStream<Message>;
+  }
+
+  // --- WebhookService ---
+
+  createWebhook(request: { url: string; eventTypes: number[]; accounts?: Uint8Array[]; description?: string }): Promise<Message> {
+    return this.call(this.webhooksRaw, 'CreateWebhook', request);
+  }
+
+  listWebhooks(): Promise<Message> {
+    return this.call(this.webhooksRaw, 'ListWebhooks', {});
+  }
+
+  updateWebhook(request: { id: string; updateMask: string[]; url?: string; eventTypes?: number[]; accounts?: Uint8Array[]; enabled?: boolean; description?: string }): Promise<Message> {
+    return this.call(this.webhooksRaw, 'UpdateWebhook', request);
+  }
+
+  deleteWebhook(id: string): Promise<Message> {
+    return this.call(this.webhooksRaw, 'DeleteWebhook', { id });
+  }
+
+  rotateSecret(id: string, graceMs = 0): Promise<Message> {
+    return this.call(this.webhooksRaw, 'RotateSecret', { id, graceMs });
+  }
+
+  listDeliveries(request: { webhookId: string; eventId?: string; limit?: number; beforeId?: number }): Promise<Message> {
+    return this.call(this.webhooksRaw, 'ListDeliveries', request);
+  }
+
+  private call(client: RawClient, name: string, request: object): Promise<Message> {
+    return new Promise((resolve, reject) => client[name](request, (e: grpc.ServiceError | null, r: Message) => (e ? reject(e) : resolve(r))));
   }
 
   getStats(): Promise<Record<string, unknown>> {

@@ -7,7 +7,8 @@ import { Sequencer } from '../../engine/sequencer/sequencer.js';
 import { GENESIS_HASH, blockHash } from '../../engine/sequencer/block.js';
 import { HistoryWindow } from '../../engine/history/history-window.js';
 import { packBodies, batchDigest } from '../../engine/wire/batch.js';
-import { U64_MAX, type RecordFields } from '../../engine/wire/record.js';
+import { U64_MAX, readBody, type RecordFields } from '../../engine/wire/record.js';
+import { decisionBody } from '../../engine/approvals/decision.js';
 import { Result } from '../../engine/wire/result.js';
 import { globalPolicy, issuer, mint, transfer, user } from '../support/fixtures.js';
 
@@ -127,5 +128,81 @@ describe('Sequencer rules', () => {
     expect(history.get(2)?.block).toBe(2);
     expect(history.get(3)).toBeNull();
     expect(history.findBySenderNonce(alice, 1n)?.seq).toBe(2);
+  });
+});
+
+describe('Sequencer approval decisions', () => {
+  const decision = (outcome: 'approved' | 'rejected' | 'expired', seq: Sequencer, heldSeq: number, over: Partial<{ amount: bigint; recipient: Buffer; id: Buffer }> = {}): RecordFields => {
+    const p = seq.pending.get(heldSeq)!;
+    const body = decisionBody({
+      outcome, sender: alice, recipient: over.recipient ?? p.recipient, heldSeq, amount: over.amount ?? (BigInt(p.amountHi) << 32n) + BigInt(p.amountLo),
+      decidedAtMs: 1234, id: over.id ?? p.id,
+    });
+    return readBody(body);
+  };
+
+  it('posts an approved hold: debit, credit, hold released, one new seq and no nonce', () => {
+    const { run, balance, seq, history } = setup({ threshold: 50n });
+    run([mint(alice, 1n, 100n)]);
+    const held = run([transfer(alice, bob, 1n, 60n)]);
+    expect(balance(bob)).toEqual({ balance: 0n, held: 0n, nonce: 0n }); // the hold opened bob's account
+    const heldSeq = held.firstSeq;
+    const id = seq.pending.get(heldSeq)!.id;
+    expect(held.approvals).toMatchObject([{ type: 'requested', seq: heldSeq, position: 0, amount: 60n }]);
+    const posted = run([decision('approved', seq, heldSeq)]);
+    expect(Array.from(posted.results)).toEqual([Result.committed]);
+    expect(posted.firstSeq).toBe(heldSeq + 1);
+    expect(posted.approvals).toMatchObject([{ type: 'decided', heldSeq, outcome: 'approved', seq: heldSeq + 1 }]);
+    expect(posted.approvals![0].id.equals(id)).toBe(true);
+    expect(balance(alice)).toEqual({ balance: 40n, held: 0n, nonce: 1n });
+    expect(balance(bob)?.balance).toBe(60n);
+    expect(seq.pending.size).toBe(0);
+    // The decision's nonce field is the held seq: a lookup by (alice, 2) must not find it.
+    expect(history.findBySenderNonce(alice, BigInt(heldSeq))).toBeNull();
+    expect(history.get(heldSeq + 1)?.body[1]).toBe(3);
+  });
+
+  it('voids a rejected or expired hold, and refuses a decision that does not match a pending hold', () => {
+    const { run, balance, seq } = setup({ threshold: 50n });
+    run([mint(alice, 1n, 100n)]);
+    const b = run([transfer(alice, bob, 1n, 60n), transfer(alice, carol, 2n, 50n)]);
+    expect(Array.from(b.results)).toEqual([Result.pending_approval, Result.insufficient_funds]);
+    const [first] = [b.firstSeq];
+    const wrong = run([
+      decision('rejected', seq, first, { amount: 59n }),
+      decision('rejected', seq, first, { recipient: carol }),
+      decision('rejected', seq, first, { id: Buffer.alloc(32, 7) }),
+    ]);
+    expect(Array.from(wrong.results)).toEqual([Result.approval_not_pending, Result.approval_not_pending, Result.approval_not_pending]);
+    expect(wrong.entries).toBe(0);
+    const voided = run([decision('rejected', seq, first)]);
+    expect(Array.from(voided.results)).toEqual([Result.committed]);
+    expect(balance(alice)).toEqual({ balance: 100n, held: 0n, nonce: 1n });
+    expect(balance(bob)?.balance).toBe(0n);
+    const again = run([readBody(decisionBody({ outcome: 'approved', sender: alice, recipient: bob, heldSeq: first, amount: 60n, decidedAtMs: 1, id: voided.approvals![0].id }))]);
+    expect(Array.from(again.results)).toEqual([Result.approval_not_pending]);
+    const held = run([transfer(alice, carol, 2n, 70n)]);
+    const expired = run([decision('expired', seq, held.firstSeq)]);
+    expect(expired.approvals).toMatchObject([{ outcome: 'expired' }]);
+    expect(balance(alice)).toEqual({ balance: 100n, held: 0n, nonce: 2n });
+  });
+
+  it('applies the sender\'s own policy over the global one', () => {
+    const ring = new InputRing(createRingBuffers(64));
+    const seq = new Sequencer({ accountsMax: 16, issuers: [issuer.publicKey], approvalsPendingMax: 8, approvalPolicies: [globalPolicy(50n), globalPolicy(1000n, { account: alice })] }, null);
+    const run = (records: RecordFields[]) => {
+      const txs = packBodies(records);
+      const start = ring.tryClaim(records.length);
+      ring.writeBodies(start, txs, records.length, 128);
+      records.forEach((_, i) => Atomics.store(ring.verdicts, (start + i) & ring.mask, VERDICT_VALID));
+      const block = seq.sequenceBatch(ring, start, records.length, batchDigest(txs));
+      ring.markSequenced(start + records.length);
+      ring.release(start + records.length);
+      return block;
+    };
+    run([mint(alice, 1n, 5000n), mint(bob, 2n, 5000n)]);
+    const b = run([transfer(alice, carol, 1n, 500n), transfer(bob, carol, 1n, 500n), transfer(alice, carol, 2n, 1000n)]);
+    expect(Array.from(b.results)).toEqual([Result.committed, Result.pending_approval, Result.pending_approval]);
+    expect(b.approvals!.map((c) => c.type === 'requested' && c.policy.account)).toEqual([null, alice.toString('hex')]);
   });
 });
