@@ -1,0 +1,240 @@
+// Webhook delivery with the real servers: an engine with the pg and kafka sinks, events queued
+// through Kafka, and a real local HTTP receiver that checks every signature. Each webhook here is
+// filtered to accounts of its own, so the tests do not see each other's events.
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { Kafka, logLevel } from 'kafkajs';
+import { Engine } from '../../../engine/engine.js';
+import { TxeClient } from '../../../engine/client.js';
+import { verifyWebhook } from '../../../engine/webhooks/signature.js';
+import { Result } from '../../../engine/wire/result.js';
+import { approver, globalPolicy, mint, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
+import { dropDatabase, freshDatabase, kafkaBrokers } from '../../support/servers.js';
+import { deleteTopic } from '../../support/durable.js';
+
+const EVENT = { committed: 1, rejected: 2, approvalRequested: 3, approvalDecided: 4 };
+const ATTEMPTS_MAX = 3;
+
+interface Received { path: string; headers: IncomingHttpHeaders; body: Buffer; atMs: number }
+type Answer = { status: number; headers?: Record<string, string> };
+
+let url: string;
+let engine: Engine;
+let client: TxeClient;
+let receiver: Server;
+let base: string;
+const received: Received[] = [];
+const answers = new Map<string, (n: number) => Answer>(); // path -> answer for its n-th request (1-based)
+const suffix = Math.random().toString(36).slice(2, 8);
+const blocksTopic = `txe.test.webhooks.${suffix}`;
+const prefix = `txe.test.wh.${suffix}`;
+const nonces = new Map<string, bigint>();
+
+function onPath(path: string): Received[] {
+  return received.filter((r) => r.path === path);
+}
+
+async function until<T>(what: string, probe: () => T | null | Promise<T | null>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Mints to a fresh account, so each test's events involve accounts of its own. */
+let issuerNonce = 0n;
+async function fundedAccount(name: string, amount = 1_000_000n) {
+  const k = user(`${name}-${suffix}`);
+  const r = await client.submitBatch({ ...signedBatch([mint(k.publicKey, ++issuerNonce, amount)]), ack: 'durable' });
+  expect(Array.from(r.results)).toEqual([Result.committed]);
+  return k;
+}
+
+async function send(from: Buffer, to: Buffer, amounts: bigint[]) {
+  const key = from.toString('hex');
+  const last = nonces.get(key) ?? 0n;
+  const records = amounts.map((amount, i) => transfer(from, to, last + 1n + BigInt(i), amount));
+  const r = await client.submitBatch({ ...signedBatch(records), ack: 'durable' });
+  nonces.set(key, last + BigInt(r.accepted)); // a rejection consumes no nonce (here they come last)
+  return r;
+}
+
+async function createHook(path: string, eventTypes: number[], accounts: Buffer[]) {
+  const r = await client.createWebhook({ url: `${base}${path}`, eventTypes, accounts }) as { webhook: { id: string }; secret: string };
+  return { id: r.webhook.id, secret: r.secret };
+}
+
+const deliveries = async (webhookId: string) =>
+  ((await client.listDeliveries({ webhookId })) as { deliveries: { eventId: string; attempt: number; statusCode: number; outcome: string; attemptedAtMs: unknown; nextAttemptAtMs: unknown }[] }).deliveries;
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      received.push({ path, headers: req.headers, body: Buffer.concat(chunks), atMs: Date.now() });
+      const answer = answers.get(path)?.(onPath(path).length) ?? { status: 200 };
+      res.writeHead(answer.status, answer.headers).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  url = await freshDatabase('webhooks');
+  engine = await Engine.start(testConfig({
+    sinks: ['pg', 'kafka'], pgUrl: url, kafkaTopic: blocksTopic, webhookTopicPrefix: prefix, ack: 'durable',
+    webhookAttemptsMax: ATTEMPTS_MAX, webhookBackoffMs: 100, webhookBackoffMaxMs: 5000, webhookTimeoutMs: 2000, approvalSweepMs: 100,
+    approvalPolicies: [globalPolicy(500_000n, { approvers: [approver('a')], required: 1 })],
+  }));
+  client = new TxeClient(engine.address);
+  await client.waitReady(5000);
+}, 90_000);
+
+afterAll(async () => {
+  client?.close();
+  await engine?.stop();
+  receiver?.close();
+  await dropDatabase(url);
+  for (const t of [blocksTopic, `${prefix}.events`, `${prefix}.retries`, `${prefix}.dead-letters`]) await deleteTopic(t);
+}, 60_000);
+
+describe('WebhookService', () => {
+  it('delivers each event exactly once per webhook, in block order, signed, with approvals too', async () => {
+    const alice = await fundedAccount('alice');
+    const bob = user(`bob-${suffix}`).publicKey;
+    const hook = await createHook('/healthy', [EVENT.committed, EVENT.rejected, EVENT.approvalRequested, EVENT.approvalDecided], [alice.publicKey]);
+    const second = await createHook('/healthy-2', [EVENT.committed], [bob]);
+    for (let i = 0; i < 3; i++) await send(alice.publicKey, bob, [1n, 2n, 3n, 10_000_000n]); // the last is rejected: insufficient funds
+    const held = await send(alice.publicKey, bob, [600_000n]);
+    expect(Array.from(held.results)).toEqual([Result.pending_approval]);
+    const approval = await client.getApproval({ seq: Number(String(held.firstSeq)) });
+    await client.approve(approval.id as Buffer, approver('a'));
+    // 3 × (3 committed + 1 rejected) + requested + decided
+    const got = await until('14 events', () => (onPath('/healthy').length >= 14 ? onPath('/healthy') : null));
+    const bobs = await until('9 events on the second webhook', () => (onPath('/healthy-2').length >= 9 ? onPath('/healthy-2') : null));
+    await new Promise((r) => setTimeout(r, 500)); // nothing more may arrive
+    expect(onPath('/healthy')).toHaveLength(14);
+    expect(onPath('/healthy-2')).toHaveLength(9);
+    const ids = got.map((r) => verifyWebhook(hook.secret, r.headers, r.body).id);
+    expect(new Set(ids).size).toBe(14);
+    const order = ids.map((id) => id.split('_').slice(1).map(Number));
+    expect(order).toEqual([...order].sort((x, y) => x[0] - y[0] || x[1] - y[1]));
+    const types = got.map((r) => JSON.parse(r.body.toString()).type);
+    expect(types.filter((t) => t === 'transaction.rejected')).toHaveLength(3);
+    expect(types.slice(-2)).toEqual(['approval.requested', 'approval.decided']);
+    const decided = JSON.parse(got[13].body.toString());
+    expect(decided.data).toMatchObject({ outcome: 'approved', approvalId: (approval.id as Buffer).toString('hex') });
+    for (const r of bobs) verifyWebhook(second.secret, r.headers, r.body);
+    expect(() => verifyWebhook(hook.secret, bobs[0].headers, bobs[0].body)).toThrow(/signature/);
+    const log = await deliveries(hook.id);
+    expect(log.filter((d) => d.outcome === 'delivered')).toHaveLength(14);
+  }, 60_000);
+
+  it('retries after 500, honours 429 Retry-After, and logs every try', async () => {
+    const carol = await fundedAccount('carol');
+    answers.set('/flaky', (n) => (n === 1 ? { status: 500 } : n === 2 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
+    const hook = await createHook('/flaky', [EVENT.committed], [carol.publicKey]);
+    await send(carol.publicKey, user(`dan-${suffix}`).publicKey, [5n]);
+    const tries = await until('3 tries', () => (onPath('/flaky').length >= 3 ? onPath('/flaky') : null));
+    expect(new Set(tries.map((t) => t.headers['webhook-id'])).size).toBe(1); // one event, three tries
+    expect(tries[2].atMs - tries[1].atMs).toBeGreaterThanOrEqual(950); // Retry-After: 1 s
+    for (const t of tries) verifyWebhook(hook.secret, t.headers, t.body);
+    const log = await until('the third try logged', async () => {
+      const rows = await deliveries(hook.id);
+      return rows.length >= 3 ? rows : null;
+    });
+    expect(log.map((d) => [d.attempt, d.statusCode, d.outcome]).reverse()).toEqual([[1, 500, 'retrying'], [2, 429, 'retrying'], [3, 200, 'delivered']]);
+    const retryAfterRow = log.find((d) => d.attempt === 2)!;
+    expect(Number(String(retryAfterRow.nextAttemptAtMs)) - Number(String(retryAfterRow.attemptedAtMs))).toBeGreaterThanOrEqual(1000);
+  }, 60_000);
+
+  it('dead-letters an event after the last try to a receiver that always fails', async () => {
+    const erin = await fundedAccount('erin');
+    answers.set('/dead', () => ({ status: 503 }));
+    const hook = await createHook('/dead', [EVENT.committed], [erin.publicKey]);
+    await send(erin.publicKey, user(`fay-${suffix}`).publicKey, [7n]);
+    await until(`${ATTEMPTS_MAX} tries`, () => (onPath('/dead').length >= ATTEMPTS_MAX ? true : null));
+    const kafka = new Kafka({ brokers: kafkaBrokers(), clientId: 'txe-test-dead', logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `txe-test-dead-${suffix}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${prefix}.dead-letters`, fromBeginning: true });
+    const dead: { webhookId: string; attempt: number; lastStatusCode: number }[] = [];
+    void consumer.run({ eachMessage: async ({ message }) => { dead.push(JSON.parse(message.value!.toString())); } });
+    try {
+      await until('the dead letter', () => (dead.some((d) => d.webhookId === hook.id) ? true : null));
+    } finally {
+      await consumer.disconnect();
+    }
+    expect(dead.find((d) => d.webhookId === hook.id)).toMatchObject({ attempt: ATTEMPTS_MAX, lastStatusCode: 503 });
+    const log = await deliveries(hook.id);
+    expect(log.map((d) => d.outcome)).toEqual(['dead_lettered', 'retrying', 'retrying']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(onPath('/dead')).toHaveLength(ATTEMPTS_MAX);
+  }, 60_000);
+
+  it('signs with the old and the new secret during a rotation grace period, then only with the new one', async () => {
+    const gus = await fundedAccount('gus');
+    const hook = await createHook('/rotate', [EVENT.committed], [gus.publicKey]);
+    const rotated = await client.rotateSecret(hook.id, 60_000) as { secret: string; webhook: { previousSecretExpiresAtMs: unknown } };
+    expect(rotated.secret).not.toBe(hook.secret);
+    expect(Number(String(rotated.webhook.previousSecretExpiresAtMs))).toBeGreaterThan(Date.now());
+    await send(gus.publicKey, user(`hal-${suffix}`).publicKey, [1n]);
+    const [during] = await until('the delivery in the grace period', () => (onPath('/rotate').length >= 1 ? onPath('/rotate') : null));
+    verifyWebhook(hook.secret, during.headers, during.body);
+    verifyWebhook(rotated.secret, during.headers, during.body);
+    const again = await client.rotateSecret(hook.id, 1) as { secret: string };
+    await new Promise((r) => setTimeout(r, 10));
+    await send(gus.publicKey, user(`hal-${suffix}`).publicKey, [2n]);
+    const after = await until('the delivery after the grace period', () => (onPath('/rotate').length >= 2 ? onPath('/rotate')[1] : null));
+    verifyWebhook(again.secret, after.headers, after.body);
+    expect(() => verifyWebhook(rotated.secret, after.headers, after.body)).toThrow(/signature/);
+  }, 60_000);
+
+  it('disables a webhook whose receiver answers 410 Gone', async () => {
+    const ida = await fundedAccount('ida');
+    answers.set('/gone', () => ({ status: 410 }));
+    const hook = await createHook('/gone', [EVENT.committed], [ida.publicKey]);
+    await send(ida.publicKey, user(`jo-${suffix}`).publicKey, [1n]);
+    const listed = await until('the webhook disabled', async () => {
+      const all = (await client.listWebhooks()) as { webhooks: { id: string; enabled: boolean; disabledReason: string }[] };
+      const w = all.webhooks.find((x) => x.id === hook.id)!;
+      return w.enabled ? null : w;
+    });
+    expect(listed.disabledReason).toMatch(/410/);
+    expect((await deliveries(hook.id)).map((d) => d.outcome)).toEqual(['gone']);
+  }, 60_000);
+
+  it('keeps answering transactions while a receiver hangs', async () => {
+    const kim = await fundedAccount('kim');
+    const hanging = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hang`;
+      await client.createWebhook({ url, eventTypes: [EVENT.committed], accounts: [kim.publicKey] });
+      const answered = [];
+      for (let i = 0; i < 20; i++) answered.push(await send(kim.publicKey, user(`lee-${suffix}`).publicKey, [1n, 1n]));
+      expect(answered.every((r) => r.accepted === 2)).toBe(true);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+  }, 60_000);
+
+  it('refuses bad webhook input with clear errors', async () => {
+    const code = (p: Promise<unknown>) => p.then(() => 'OK', (e: grpc.ServiceError) => `${grpc.status[e.code]}: ${e.details}`);
+    expect(await code(client.createWebhook({ url: 'ftp://example.invalid/x', eventTypes: [1] }))).toMatch(/^INVALID_ARGUMENT: url must be http/);
+    expect(await code(client.createWebhook({ url: `${base}/x`, eventTypes: [] }))).toMatch(/^INVALID_ARGUMENT: event_types/);
+    expect(await code(client.createWebhook({ url: `${base}/x`, eventTypes: [1], accounts: [Buffer.alloc(5)] }))).toMatch(/^INVALID_ARGUMENT: accounts\[0\]/);
+    expect(await code(client.updateWebhook({ id: 'wh_nope', updateMask: ['url'], url: `${base}/y` }))).toMatch(/^NOT_FOUND/);
+    expect(await code(client.listDeliveries({ webhookId: 'wh_nope' }))).toMatch(/^NOT_FOUND/);
+    const hook = await createHook('/tmp', [EVENT.committed], [user(`nobody-${suffix}`).publicKey]);
+    expect(await code(client.updateWebhook({ id: hook.id, updateMask: ['colour'] }))).toMatch(/^INVALID_ARGUMENT: update_mask/);
+    expect(await code(client.deleteWebhook(hook.id))).toBe('OK');
+    expect(await code(client.deleteWebhook(hook.id))).toMatch(/^NOT_FOUND/);
+  });
+});
