@@ -104,6 +104,8 @@ export const defaultConfig = (): EngineConfig => ({
   shutdownGraceMs: 10_000,
 });
 
+export const WEBHOOK_TIMEOUT_MS_MAX = 12_000;
+
 /** Largest gRPC message: a full per-tx batch plus room for the other fields. */
 export function messageBytesMax(config: EngineConfig): number {
   return config.batchTxsMax * 192 + 4096;
@@ -158,6 +160,10 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);
   for (const sink of config.sinks) if (sink !== 'pg' && sink !== 'kafka') throw new Error(`config sinks: unknown sink ${sink}; use pg or pg,kafka`);
   if (config.sinks.includes('kafka') && !config.sinks.includes('pg')) throw new Error('config sinks: kafka needs pg too (recovery rebuilds state from PostgreSQL)');
+  // A POST runs inside a Kafka consumer's turn, which must end before its session times out (15 s).
+  if (config.webhookTimeoutMs > WEBHOOK_TIMEOUT_MS_MAX) throw new Error(`config webhookTimeoutMs must be at most ${WEBHOOK_TIMEOUT_MS_MAX}, got ${config.webhookTimeoutMs}`);
+  if (config.webhookBackoffMaxMs < config.webhookBackoffMs) throw new Error(`config webhookBackoffMaxMs (${config.webhookBackoffMaxMs}) must be at least webhookBackoffMs (${config.webhookBackoffMs})`);
+  if (config.webhookTopicPrefix === config.kafkaTopic || !/^[A-Za-z0-9._-]+$/.test(config.webhookTopicPrefix)) throw new Error(`config webhookTopicPrefix must be a Kafka topic name prefix (letters, digits, . _ -), got ${config.webhookTopicPrefix}`);
   for (const key of ['issuers', 'trustedSigners'] as const) {
     for (const hex of config[key]) if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`config ${key}: ${hex} is not a 32-byte hex public key`);
   }

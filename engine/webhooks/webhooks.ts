@@ -65,7 +65,10 @@ const ROUTE_SEND_MESSAGES_MAX = 500; // one produce request: ≤ 500 events × ~
 const ACCOUNTS_PER_WEBHOOK_MAX = 1000;
 const DESCRIPTION_CHARS_MAX = 1000;
 const URL_CHARS_MAX = 2048;
-const WAIT_SLICE_MS = 1000; // a not-yet-due retry heartbeats this often while it waits
+const WAIT_SLICE_MS = 1000;
+// How long a crashed engine's consumers keep their partitions before the group moves on. A POST
+// (webhookTimeoutMs) and a retry's wait (heartbeats every WAIT_SLICE_MS) fit well inside it.
+const CONSUMER_SESSION_TIMEOUT_MS = 15_000; // a not-yet-due retry heartbeats this often while it waits
 
 type Log = (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 
@@ -117,6 +120,11 @@ export class Webhooks {
     }
   }
 
+  /**
+   * Starts the three consumer groups without waiting for them to join: after a crash, a group waits
+   * for the dead process's members to time out (sessionTimeout) before it rebalances, and the
+   * engine must not wait with it. Events wait in Kafka meanwhile.
+   */
   private async startConsumers(): Promise<void> {
     const p = this.config.webhookTopicPrefix;
     await this.consume(`${p}.router`, this.config.kafkaTopic, 1, ({ message }) => this.route(decodeBlockRecord(message.value!)));
@@ -129,11 +137,11 @@ export class Webhooks {
   }
 
   private async consume(groupId: string, topic: string, concurrency: number, each: (p: EachMessagePayload) => Promise<void>): Promise<void> {
-    const consumer = this.kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: 8 * 1024 * 1024 });
+    const consumer = this.kafka.consumer({ groupId, sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS, heartbeatInterval: 1_000, maxBytesPerPartition: 8 * 1024 * 1024 });
     this.consumers.push(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
+    void consumer.run({
       partitionsConsumedConcurrently: concurrency,
       eachMessage: async (payload) => {
         if (this.stopped) throw new Error('webhooks stopping'); // not committed: read again at the next start
@@ -144,7 +152,7 @@ export class Webhooks {
           throw error;
         }
       },
-    });
+    }).catch((error: Error) => this.log('warn', 'webhook consumer did not start', { group: groupId, error: error.message }));
   }
 
   // --- routing ---------------------------------------------------------------------------------

@@ -103,14 +103,15 @@ describe('bad input', () => {
   });
 
   it('a stream with too many batches in flight gets RESOURCE_EXHAUSTED for the extra ones, and bad requests on a stream do not close it', async () => {
-    // Its own engine: per-tx batches of 256 signatures take milliseconds to verify, so four written
-    // back to back are all in flight when the third and fourth arrive.
-    const other = await startOther({ ringSlots: 4096, batchTxsMax: 512, streamBatchesInFlightMax: 2 });
+    // Its own engine with one verify worker: a per-tx batch of 1024 signatures takes ~80 ms to
+    // verify, so four written back to back are all in flight when the third and fourth arrive, even
+    // on a loaded machine.
+    const other = await startOther({ workers: 1, ringSlots: 8192, batchTxsMax: 1024, streamBatchesInFlightMax: 2 });
     try {
       const stream = other.client.submitStream();
       const responses: ReturnType<typeof fromWireResponse>[] = [];
       const got = new Promise<void>((resolve) => stream.on('data', (w: SubmitBatchResponseWire) => { responses.push(fromWireResponse(w)); if (responses.length === 6) resolve(); }));
-      const slow = (id: number) => toWireRequest({ ...perTxBatch(Array.from({ length: 256 }, (_, i) => transfer(alice, bob.publicKey, BigInt(i + 1), 1n)), [alice]), batchId: id });
+      const slow = (id: number) => toWireRequest({ ...perTxBatch(Array.from({ length: 1024 }, (_, i) => transfer(alice, bob.publicKey, BigInt(i + 1), 1n)), [alice]), batchId: id });
       for (let id = 1; id <= 4; id++) stream.write(slow(id));
       await new Promise((r) => setTimeout(r, 300));
       stream.write({ batchId: 5, auth: 0, txs: Buffer.alloc(128) });
