@@ -355,11 +355,11 @@ export class Pipeline {
       const code = stored.results[i];
       Atomics.store(this.ring.verdicts, (start + i) & this.ring.mask, isAccepted(code) ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
     }
-    const block = this.sequencer.sequenceBatch(this.ring, start, stored.txs, stored.bodiesDigest);
+    const block = this.sequencer.sequenceBatch(this.ring, start, stored.txs, stored.bodiesDigest, stored.results);
     this.ring.markSequenced(start + stored.txs);
     this.ring.release(start + stored.txs);
     const same = block.number === stored.number && block.firstSeq === stored.firstSeq && block.hash.equals(stored.hash) && Buffer.from(block.results).equals(stored.results);
-    if (!same) throw new Error(`recovery: block ${stored.number} does not replay to its stored hash (got block ${block.number}, hash ${block.hash.toString('hex')}); the durable history or the config (issuers, approval threshold) differs`);
+    if (!same) throw new Error(`recovery: block ${stored.number} does not replay to its stored hash (got block ${block.number}, hash ${block.hash.toString('hex')}); the durable history differs from what this engine computes (another history in the same database, or a different issuer set)`);
     this.count(block);
     this.sinkStage.markDurable(block.number);
     return block;

@@ -96,10 +96,10 @@ export class PolicyIndex {
 
   get enabled(): boolean { return this.policies.length > 0; }
 
-  /** The index of the policy that holds this transfer, or -1 when it goes through at once. */
-  holdingPolicy(bodies: Buffer, senderAt: number, amount: bigint): number {
+  /** The policy that holds this transfer, or null when it goes through at once. */
+  holdingPolicy(bodies: Buffer, senderAt: number, amount: bigint): ApprovalPolicy | null {
     const own = this.byAccount.size > 0 ? this.byAccount.get(bodies.toString('latin1', senderAt, senderAt + PUBLIC_KEY_BYTES)) : undefined;
     const p = own ?? this.global;
-    return p >= 0 && amount >= this.policies[p].thresholdAmount ? p : -1;
+    return p >= 0 && amount >= this.policies[p].thresholdAmount ? this.policies[p] : null;
   }
 }

@@ -36,6 +36,7 @@ const W_SENDER = 2;
 const W_RECIPIENT = 10;
 const W_NONCE = 18;
 const W_TIMESTAMP = 22;
+const REMOVED_POLICY: ApprovalPolicy = { name: '(no policy holds this any more)', account: null, thresholdAmount: 1n, approvers: [], required: 1, timeoutMs: 0 };
 const W_AMOUNT = 20;
 const W_MEMO = OFFSET_MEMO / 4;
 const BODY_WORDS = BODY_BYTES / 4;
@@ -81,6 +82,7 @@ export class Sequencer {
   private changes: ApprovalChange[] = [];
   private bodies: Buffer = Buffer.alloc(0); // the ring's bodies, during sequenceBatch
   private position = 0; // index in the batch of the record being applied
+  private replayed: Uint8Array | null = null; // stored results, during a recovery replay
   private supplyHi = 0;
   private supplyLo = 0;
   private nextSeqValue = 1;
@@ -103,8 +105,13 @@ export class Sequencer {
   get blocksCount(): number { return this.nextBlockNumber - 1; }
   get supply(): bigint { return toBigInt(this.supplyHi, this.supplyLo); }
 
-  /** Applies the verified batch at ring [start, start+count) and returns its block. */
-  sequenceBatch(ring: InputRing, start: number, count: number, bodiesDigest: Buffer): CommittedBlock {
+  /**
+   * Applies the verified batch at ring [start, start+count) and returns its block. `replayed` is
+   * the stored results when recovery replays a block: whether a transfer was held then follows
+   * the history, not today's policies, so editing a policy never stops the engine from restarting.
+   */
+  sequenceBatch(ring: InputRing, start: number, count: number, bodiesDigest: Buffer, replayed: Uint8Array | null = null): CommittedBlock {
+    this.replayed = replayed;
     const results = new Uint8Array(count);
     const firstSeq = this.nextSeqValue;
     const words = ring.words;
@@ -190,9 +197,11 @@ export class Sequencer {
     const needHi = addHi(a[s + W_HELD_HI], a[s + W_HELD_LO], amountHi, amountLo);
     const needLo = addLo(a[s + W_HELD_LO], amountLo);
     if (!geq(a[s + W_BALANCE_HI], a[s + W_BALANCE_LO], needHi, needLo)) return Result.insufficient_funds;
-    if (this.policies.enabled && geq(amountHi, amountLo, this.thresholdHi, this.thresholdLo)) {
+    if (this.replayed !== null) {
+      if (this.replayed[this.position] === Result.pending_approval) return this.hold(words, at, s, this.replayPolicy(at, amountHi, amountLo), recipientHome, needHi, needLo);
+    } else if (this.policies.enabled && geq(amountHi, amountLo, this.thresholdHi, this.thresholdLo)) {
       const policy = this.policies.holdingPolicy(this.bodies, at * 4 + OFFSET_SENDER, toBigInt(amountHi, amountLo));
-      if (policy >= 0) return this.hold(words, at, s, policy, recipientHome, needHi, needLo);
+      if (policy !== null) return this.hold(words, at, s, policy, recipientHome, needHi, needLo);
     }
     const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome);
     if (recipient < 0) return Result.capacity_exceeded;
@@ -205,8 +214,18 @@ export class Sequencer {
     return Result.committed;
   }
 
+  /**
+   * The policy a replayed hold is reported under: today's for its sender, or, when no policy would
+   * hold it now, a stand-in that no one may vote on and that expires at once. Its approval row was
+   * written when it was held, so the stand-in reaches PostgreSQL only for a block that recovery
+   * copies from Kafka after the policy was removed.
+   */
+  private replayPolicy(at: number, amountHi: number, amountLo: number): ApprovalPolicy {
+    return this.policies.holdingPolicy(this.bodies, at * 4 + OFFSET_SENDER, toBigInt(amountHi, amountLo)) ?? REMOVED_POLICY;
+  }
+
   /** Holds a transfer for approval. Rare (large transfers only), so it may allocate. */
-  private hold(words: Uint32Array, at: number, s: number, policy: number, recipientHome: number, heldHi: number, heldLo: number): number {
+  private hold(words: Uint32Array, at: number, s: number, policy: ApprovalPolicy, recipientHome: number, heldHi: number, heldLo: number): number {
     if (this.pending.size >= this.options.approvalsPendingMax) return Result.capacity_exceeded;
     if (this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome) < 0) return Result.capacity_exceeded;
     const body = this.bodies.subarray(at * 4, at * 4 + BODY_BYTES);
@@ -214,7 +233,7 @@ export class Sequencer {
     const id = approvalId(body);
     const seq = this.nextSeqValue;
     this.pending.set(seq, { seq, block: this.nextBlockNumber, sender: s / SLOT_WORDS, recipient: r.recipient, amountHi: words[at + W_AMOUNT + 1], amountLo: words[at + W_AMOUNT], id });
-    this.changes.push({ type: 'requested', position: this.position, seq, id, policy: this.options.approvalPolicies[policy], sender: r.sender, recipient: r.recipient, nonce: r.nonce, amount: r.amount });
+    this.changes.push({ type: 'requested', position: this.position, seq, id, policy, sender: r.sender, recipient: r.recipient, nonce: r.nonce, amount: r.amount });
     const a = this.accounts.words;
     a[s + W_HELD_HI] = heldHi;
     a[s + W_HELD_LO] = heldLo;

@@ -184,6 +184,15 @@ describe('ApprovalService', () => {
     expect(issuer.publicKey.length).toBe(32);
   }, 30_000);
 
+  it('restarts after the policies change: the replay follows the history, new transfers the new policy', async () => {
+    config = { ...config, approvalPolicies: [globalPolicy(1_000_000n, { approvers: [a], required: 1 })] };
+    await restart(); // replays every block from genesis (no snapshot yet): the old holds must replay as holds
+    const all = await client.listApprovals({}) as { approvals: { status: number }[] };
+    expect(all.approvals.map((x) => x.status)).toEqual([STATUS.approved, STATUS.rejected, STATUS.expired]);
+    const r = await submit([transfer(alice, bob, 5n, 3000n)]);
+    expect(Array.from(r.results)).toEqual([Result.committed]);
+  }, 30_000);
+
   it('refuses webhooks without the kafka sink, saying why', async () => {
     const e = await withTimeout(client.listWebhooks().catch((error: grpc.ServiceError) => error), 5000, 'ListWebhooks') as grpc.ServiceError;
     expect(grpc.status[e.code]).toBe('FAILED_PRECONDITION');
