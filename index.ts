@@ -1,9 +1,15 @@
 /*
  * What a service embedding or calling txe imports: the client, the record format, batch signing,
- * result codes, and the engine itself with its config.
+ * result codes, approval votes, the webhook receiver's verify function, and the engine itself
+ * with its config.
  */
 
-export { TxeClient, type SubmitRequest, type SubmitResponse } from './engine/client.js';
+export { TxeClient, signVote, type SubmitRequest, type SubmitResponse } from './engine/client.js';
+export { approvalId, voteMessage, type VoteDecision } from './engine/approvals/decision.js';
+export type { ApprovalPolicy } from './engine/approvals/policy.js';
+export {
+  verifyWebhook, WebhookVerificationError, webhookHeaders, signatureFor, generateWebhookSecret,
+} from './engine/webhooks/signature.js';
 export * from './engine/wire/record.js';
 export { Result, resultName, isAccepted, type ResultCode } from './engine/wire/result.js';
 export { batchDigest, signBatch, packBodies, packSigned } from './engine/wire/batch.js';
