@@ -37,7 +37,9 @@ export interface EngineConfig {
   approvalsDecidedKept: number; // decided approvals kept in memory for Get/List/Watch, default 65536
   approvalSweepMs: number; // how often expiries and undelivered decisions are looked for, default 1000
   webhooks: boolean; // deliver webhooks (needs sinks pg and kafka), default true where they are set
-  webhookTopicPrefix: string; // Kafka topics <prefix>.events, .retries, .dead-letters; default 'txe.webhooks'
+  // Kafka topics <prefix>.events, .retries, .dead-letters and consumer groups <prefix>.router,
+  // .delivery, .retry; default '' = '<kafkaTopic>.webhooks', so each history has its own
+  webhookTopicPrefix: string;
   webhookAttemptsMax: number; // tries of one event before it is dead-lettered, default 8
   webhookBackoffMs: number; // first retry delay; doubles each try, +-20% jitter; default 5000
   webhookBackoffMaxMs: number; // longest delay between tries, Retry-After included; default 3600000
@@ -84,7 +86,7 @@ export const defaultConfig = (): EngineConfig => ({
   approvalsDecidedKept: 65536,
   approvalSweepMs: 1000,
   webhooks: true,
-  webhookTopicPrefix: 'txe.webhooks',
+  webhookTopicPrefix: '',
   webhookAttemptsMax: 8,
   webhookBackoffMs: 5000,
   webhookBackoffMaxMs: 3_600_000,
@@ -105,6 +107,11 @@ export const defaultConfig = (): EngineConfig => ({
 });
 
 export const WEBHOOK_TIMEOUT_MS_MAX = 12_000;
+
+/** The webhook topics' and groups' prefix: the configured one, else '<kafkaTopic>.webhooks'. */
+export function webhookTopicPrefix(config: EngineConfig): string {
+  return config.webhookTopicPrefix || `${config.kafkaTopic}.webhooks`;
+}
 
 /** Largest gRPC message: a full per-tx batch plus room for the other fields. */
 export function messageBytesMax(config: EngineConfig): number {
@@ -163,7 +170,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   // A POST runs inside a Kafka consumer's turn, which must end before its session times out (15 s).
   if (config.webhookTimeoutMs > WEBHOOK_TIMEOUT_MS_MAX) throw new Error(`config webhookTimeoutMs must be at most ${WEBHOOK_TIMEOUT_MS_MAX}, got ${config.webhookTimeoutMs}`);
   if (config.webhookBackoffMaxMs < config.webhookBackoffMs) throw new Error(`config webhookBackoffMaxMs (${config.webhookBackoffMaxMs}) must be at least webhookBackoffMs (${config.webhookBackoffMs})`);
-  if (config.webhookTopicPrefix === config.kafkaTopic || !/^[A-Za-z0-9._-]+$/.test(config.webhookTopicPrefix)) throw new Error(`config webhookTopicPrefix must be a Kafka topic name prefix (letters, digits, . _ -), got ${config.webhookTopicPrefix}`);
+  if (webhookTopicPrefix(config) === config.kafkaTopic || !/^[A-Za-z0-9._-]+$/.test(webhookTopicPrefix(config))) throw new Error(`config webhookTopicPrefix must be a Kafka topic name prefix (letters, digits, . _ -), got ${config.webhookTopicPrefix}`);
   for (const key of ['issuers', 'trustedSigners'] as const) {
     for (const hex of config[key]) if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`config ${key}: ${hex} is not a 32-byte hex public key`);
   }

@@ -27,7 +27,7 @@
 
 import kafkajs, { type Admin, type Consumer, type EachMessagePayload, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 import type pg from 'pg';
-import type { EngineConfig } from '../config.js';
+import { webhookTopicPrefix, type EngineConfig } from '../config.js';
 import type { Pipeline } from '../pipeline.js';
 import { pgPool } from '../commit/pg/client.js';
 import { decodeBlockRecord } from '../commit/kafka/block-record.js';
@@ -68,19 +68,23 @@ const URL_CHARS_MAX = 2048;
 const WAIT_SLICE_MS = 1000;
 // How long a crashed engine's consumers keep their partitions before the group moves on. A POST
 // (webhookTimeoutMs) and a retry's wait (heartbeats every WAIT_SLICE_MS) fit well inside it.
-const CONSUMER_SESSION_TIMEOUT_MS = 15_000; // a not-yet-due retry heartbeats this often while it waits
+const CONSUMER_SESSION_TIMEOUT_MS = 15_000;
+// A fetch returns as soon as a record arrives; this bounds how long a consumer whose partitions
+// were just resumed sleeps in an empty fetch first (kafkajs's default is 5 s).
+const FETCH_WAIT_MS = 500; // a not-yet-due retry heartbeats this often while it waits
 
 type Log = (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 
 export class Webhooks {
   private readonly hooks = new Map<string, WebhookRecord>();
   private readonly consumers: Consumer[] = [];
+  private router: Consumer | null = null;
   private stopped = false;
   readonly topics: { events: string; retries: string; deadLetters: string };
 
   private constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly pool: pg.Pool,
     private readonly store: WebhookStore, private readonly kafka: KafkaClient, private readonly producer: Producer, private readonly log: Log) {
-    const p = config.webhookTopicPrefix;
+    const p = webhookTopicPrefix(config);
     this.topics = { events: `${p}.events`, retries: `${p}.retries`, deadLetters: `${p}.dead-letters` };
   }
 
@@ -126,8 +130,9 @@ export class Webhooks {
    * engine must not wait with it. Events wait in Kafka meanwhile.
    */
   private async startConsumers(): Promise<void> {
-    const p = this.config.webhookTopicPrefix;
-    await this.consume(`${p}.router`, this.config.kafkaTopic, 1, ({ message }) => this.route(decodeBlockRecord(message.value!)));
+    const p = webhookTopicPrefix(this.config);
+    this.router = await this.consume(`${p}.router`, this.config.kafkaTopic, 1, ({ message }) => this.route(message.key!, message.value!));
+    this.syncRouter();
     await this.consume(`${p}.delivery`, this.topics.events, this.config.webhookConcurrency, ({ message }) => this.deliver(JSON.parse(message.value!.toString()) as QueuedEvent));
     await this.consume(`${p}.retry`, this.topics.retries, this.config.webhookConcurrency, async ({ message, heartbeat }) => {
       const queued = JSON.parse(message.value!.toString()) as QueuedEvent;
@@ -136,8 +141,8 @@ export class Webhooks {
     });
   }
 
-  private async consume(groupId: string, topic: string, concurrency: number, each: (p: EachMessagePayload) => Promise<void>): Promise<void> {
-    const consumer = this.kafka.consumer({ groupId, sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS, heartbeatInterval: 1_000, maxBytesPerPartition: 8 * 1024 * 1024 });
+  private async consume(groupId: string, topic: string, concurrency: number, each: (p: EachMessagePayload) => Promise<void>): Promise<Consumer> {
+    const consumer = this.kafka.consumer({ groupId, sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS, heartbeatInterval: 1_000, maxBytesPerPartition: 8 * 1024 * 1024, maxWaitTimeInMs: FETCH_WAIT_MS });
     this.consumers.push(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -153,14 +158,29 @@ export class Webhooks {
         }
       },
     }).catch((error: Error) => this.log('warn', 'webhook consumer did not start', { group: groupId, error: error.message }));
+    return consumer;
+  }
+
+  /**
+   * The router reads every block (~1 MB each at full batches) only while some webhook is enabled:
+   * otherwise it is paused and costs the durable path nothing. Resumed, it catches up from its
+   * committed offset and skips blocks no webhook wants by their key, without decoding them.
+   */
+  private syncRouter(): void {
+    if (!this.router) return;
+    const topics = [{ topic: this.config.kafkaTopic }];
+    if ([...this.hooks.values()].some((h) => h.enabled)) this.router.resume(topics);
+    else this.router.pause(topics);
   }
 
   // --- routing ---------------------------------------------------------------------------------
 
   /** Fans a block's events out to the webhooks that want them, in block order. */
-  private async route(block: StoredBlock): Promise<void> {
-    const hooks = [...this.hooks.values()].filter((h) => h.enabled && h.fromBlock < block.number);
-    if (hooks.length === 0) return;
+  private async route(key: Buffer, value: Buffer): Promise<void> {
+    const number = Number(key.readBigUInt64BE(0));
+    const hooks = [...this.hooks.values()].filter((h) => h.enabled && h.fromBlock < number);
+    if (hooks.length === 0) return; // decoding a 1 MB block for nobody is skipped
+    const block: StoredBlock = decodeBlockRecord(value);
     const events = blockEvents(block, new Set(hooks.flatMap((h) => h.eventTypes)));
     const messages = [];
     for (const event of events) {
@@ -219,11 +239,21 @@ export class Webhooks {
   private async disable(hook: WebhookRecord, reason: string): Promise<void> {
     const next = { ...hook, enabled: false, disabledReason: reason, updatedAtMs: Date.now() };
     await this.store.update(next);
-    this.hooks.set(hook.id, next);
+    this.putHook(next);
     this.log('warn', 'webhook disabled', { webhook: hook.id, reason });
   }
 
   // --- management (WebhookService) ----------------------------------------------------------------
+
+  private putHook(hook: WebhookRecord): void {
+    this.hooks.set(hook.id, hook);
+    this.syncRouter();
+  }
+
+  private dropHook(id: string): void {
+    this.hooks.delete(id);
+    this.syncRouter();
+  }
 
   list(): WebhookRecord[] {
     return [...this.hooks.values()];
@@ -244,11 +274,11 @@ export class Webhooks {
       secretRotatedAtMs: now, fromBlock: this.pipeline.sequencer.blocksCount, createdAtMs: now, updatedAtMs: now,
     };
     // In the routing table before the first await: no block after fromBlock can be routed without it.
-    this.hooks.set(hook.id, hook);
+    this.putHook(hook);
     try {
       await this.store.insert(hook);
     } catch (error) {
-      this.hooks.delete(hook.id);
+      this.dropHook(hook.id);
       throw error;
     }
     return hook;
@@ -269,14 +299,14 @@ export class Webhooks {
     if (has('enabled') && input.enabled) next.disabledReason = '';
     checkInput(next);
     await this.store.update(next);
-    this.hooks.set(id, next);
+    this.putHook(next);
     return next;
   }
 
   async delete(id: string): Promise<void> {
     this.get(id);
     await this.store.delete(id);
-    this.hooks.delete(id);
+    this.dropHook(id);
   }
 
   /** A new secret; the old one stays valid (deliveries are signed with both) for `graceMs`. */
@@ -286,7 +316,7 @@ export class Webhooks {
     const grace = graceMs || this.config.webhookSecretGraceMs;
     const next: WebhookRecord = { ...hook, previousSecret: hook.secret, previousSecretExpiresAtMs: now + grace, secret: generateWebhookSecret(), secretRotatedAtMs: now, updatedAtMs: now };
     await this.store.update(next);
-    this.hooks.set(id, next);
+    this.putHook(next);
     return next;
   }
 
