@@ -80,10 +80,10 @@ export class WebhookStore {
   async update(w: WebhookRecord): Promise<void> {
     await this.pool.query(
       `update txe_webhooks set url = $2, event_types = $3, accounts = $4, description = $5, enabled = $6, disabled_reason = $7,
-         secret = $8, previous_secret = $9, previous_secret_expires_at = $10, secret_rotated_at = $11, updated_at = $12
+         secret = $8, previous_secret = $9, previous_secret_expires_at = $10, secret_rotated_at = $11, updated_at = $12, from_block = $13
        where id = $1 and not deleted`,
       [w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
-        w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), new Date(w.updatedAtMs)]);
+        w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), new Date(w.updatedAtMs), w.fromBlock]);
   }
 
   /** Marks deleted (the delivery log keeps naming it); its queued events are skipped. */
@@ -91,20 +91,30 @@ export class WebhookStore {
     await this.pool.query('update txe_webhooks set deleted = true, enabled = false, updated_at = now() where id = $1', [id]);
   }
 
-  /** Logs one try. A second 'delivered' row for the same event is refused by a unique index: false. */
-  async logDelivery(d: DeliveryRecord): Promise<boolean> {
-    const r = await this.pool.query(
+  /**
+   * Logs a batch of tries in one statement. A second 'delivered' row for the same event is dropped
+   * by the unique index (a redelivery after a crash between the POST and its log row).
+   */
+  async logDeliveries(rows: DeliveryRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values: unknown[] = [];
+    const tuples = rows.map((d, i) => {
+      values.push(d.webhookId, d.eventId, d.eventType, d.block, d.attempt, new Date(d.attemptedAtMs), d.statusCode, d.error.slice(0, 1000), d.durationMs, d.outcome,
+        d.nextAttemptAtMs ? new Date(d.nextAttemptAtMs) : null);
+      return `(${Array.from({ length: 11 }, (_, k) => `$${i * 11 + k + 1}`).join(', ')})`;
+    });
+    await this.pool.query(
       `insert into txe_webhook_deliveries (webhook_id, event_id, event_type, block, attempt, attempted_at, status_code, error, duration_ms, outcome, next_attempt_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-       on conflict (webhook_id, event_id) where outcome = 'delivered' do nothing`,
-      [d.webhookId, d.eventId, d.eventType, d.block, d.attempt, new Date(d.attemptedAtMs), d.statusCode, d.error.slice(0, 1000), d.durationMs, d.outcome,
-        d.nextAttemptAtMs ? new Date(d.nextAttemptAtMs) : null]);
-    return r.rowCount === 1;
+       values ${tuples.join(', ')} on conflict (webhook_id, event_id) where outcome = 'delivered' do nothing`, values);
   }
 
-  async delivered(webhookId: string, eventId: string): Promise<boolean> {
-    const r = await this.pool.query(`select 1 from txe_webhook_deliveries where webhook_id = $1 and event_id = $2 and outcome = 'delivered'`, [webhookId, eventId]);
-    return (r.rowCount ?? 0) > 0;
+  /** Which of these (webhook, event) pairs were delivered already: one query for a whole batch. */
+  async deliveredAmong(pairs: { webhookId: string; eventId: string }[]): Promise<Set<string>> {
+    if (pairs.length === 0) return new Set();
+    const r = await this.pool.query<{ webhook_id: string; event_id: string }>(
+      `select webhook_id, event_id from txe_webhook_deliveries where outcome = 'delivered' and (webhook_id, event_id) in (select * from unnest($1::text[], $2::text[]))`,
+      [pairs.map((p) => p.webhookId), pairs.map((p) => p.eventId)]);
+    return new Set(r.rows.map((x) => `${x.webhook_id}/${x.event_id}`));
   }
 
   /** Newest first; `beforeId` 0 = from the newest. */
@@ -121,4 +131,15 @@ export class WebhookStore {
       nextAttemptAtMs: d.next_attempt_at?.getTime() ?? 0,
     }));
   }
+}
+
+/** A webhook as it crosses to the delivery thread: structured clone turns Buffers into Uint8Arrays. */
+export type TransferableHook = Omit<WebhookRecord, 'accounts'> & { accounts: Uint8Array[] };
+
+export function toTransferable(w: WebhookRecord): TransferableHook {
+  return { ...w, accounts: w.accounts.map((a) => new Uint8Array(a)) };
+}
+
+export function fromTransferable(w: TransferableHook): WebhookRecord {
+  return { ...w, accounts: w.accounts.map((a) => Buffer.from(a)) };
 }

@@ -1,55 +1,22 @@
 /*
- * Webhook delivery: events derived from committed blocks, queued through Kafka, POSTed signed,
- * retried, dead-lettered, and every try logged in PostgreSQL.
- *
- *   txe.blocks ──router (group <prefix>.router)──> <prefix>.events   key = webhook id
- *   <prefix>.events ──delivery (group <prefix>.delivery)──> POST ──2xx──> log delivered
- *                                                              ├─410──> log gone, disable the webhook
- *                                                              ├─else, tries left──> <prefix>.retries
- *                                                              └─else──> <prefix>.dead-letters
- *   <prefix>.retries ──retry (group <prefix>.retry)──> wait until due ──> POST (same outcomes)
- *
- * Why this shape:
- * - The router reads blocks from Kafka, never from the pipeline: the transaction path does not
- *   wait for it, and a webhook sees only blocks that are durable (in Kafka) already.
- * - Events of one webhook share a key, so one partition: in block order while the receiver is
- *   healthy. A failed event waits in the retry topic while later ones go on (so order holds only
- *   for a healthy receiver), and a slow receiver holds up only its own partition.
- * - At least once through Kafka, exactly once to the receiver in the normal case: before a POST
- *   the delivery log is checked for a 'delivered' row (unique per webhook and event), which covers
- *   a redelivery after a crash between the POST and the offset commit. webhook-id lets a receiver
- *   drop the rarer repeat (a crash between the POST and its log row).
- * - Bounded: the consumers hold one message per partition in flight (webhookConcurrency
- *   partitions at once); lag waits in Kafka, not in memory. Tries are bounded (webhookAttemptsMax).
- * A retry that is not due yet is waited for in its partition (the consumer heartbeats meanwhile):
- * retries of one webhook are in due order anyway, since each waits longer than the one before.
+ * Webhooks, the engine's side: the WebhookService's operations on the webhook table (PostgreSQL
+ * first, then memory), and the delivery thread (workers/webhook-delivery.ts, engine/webhooks/
+ * delivery.ts) that routes events through Kafka and POSTs them. Every change to a webhook is sent
+ * to the thread, and the call answers once the thread has it, so a webhook created here gets
+ * every event of the blocks after its fromBlock.
  */
 
-import kafkajs, { type Admin, type Consumer, type EachMessagePayload, type Kafka as KafkaClient, type Producer } from 'kafkajs';
+import { Worker } from 'node:worker_threads';
 import type pg from 'pg';
-import { webhookTopicPrefix, type EngineConfig } from '../config.js';
+import type { EngineConfig } from '../config.js';
 import type { Pipeline } from '../pipeline.js';
 import { pgPool } from '../commit/pg/client.js';
-import { decodeBlockRecord } from '../commit/kafka/block-record.js';
-import type { StoredBlock } from '../commit/stored-block.js';
+import { distFile } from '../paths.js';
 import { PUBLIC_KEY_BYTES } from '../wire/record.js';
-import { EVENT_TYPES, blockEvents, type EventType, type WebhookEvent } from './events.js';
+import { EVENT_TYPES, type EventType } from './events.js';
 import { generateWebhookSecret } from './signature.js';
-import { postEvent, retryDelayMs } from './post.js';
-import { WebhookStore, newWebhookId, type DeliveryRecord, type WebhookRecord } from './store.js';
-
-const { Kafka, logLevel } = kafkajs;
-
-/** One event for one webhook, as it waits in the events and retry topics (JSON). */
-export interface QueuedEvent {
-  eventId: string;
-  webhookId: string;
-  type: EventType;
-  block: number;
-  body: string;
-  attempt: number; // the try this message is for, 1-based
-  notBeforeMs: number;
-}
+import { WebhookStore, fromTransferable, newWebhookId, toTransferable, type DeliveryRecord, type TransferableHook, type WebhookRecord } from './store.js';
+import type { Log } from './delivery.js';
 
 export class WebhookError extends Error {
   constructor(readonly code: 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'RESOURCE_EXHAUSTED', message: string) {
@@ -59,48 +26,32 @@ export class WebhookError extends Error {
 
 export interface WebhookInput { url: string; eventTypes: EventType[]; accounts: Buffer[]; description: string; enabled: boolean }
 
-const EVENT_PARTITIONS = 8;
-const DEAD_LETTER_PARTITIONS = 1;
-const ROUTE_SEND_MESSAGES_MAX = 500; // one produce request: ≤ 500 events × ~0.7 KB
 const ACCOUNTS_PER_WEBHOOK_MAX = 1000;
 const DESCRIPTION_CHARS_MAX = 1000;
 const URL_CHARS_MAX = 2048;
-const WAIT_SLICE_MS = 1000;
-// How long a crashed engine's consumers keep their partitions before the group moves on. A POST
-// (webhookTimeoutMs) and a retry's wait (heartbeats every WAIT_SLICE_MS) fit well inside it.
-const CONSUMER_SESSION_TIMEOUT_MS = 15_000;
-// A fetch returns as soon as a record arrives; this bounds how long a consumer whose partitions
-// were just resumed sleeps in an empty fetch first (kafkajs's default is 5 s).
-const FETCH_WAIT_MS = 500; // a not-yet-due retry heartbeats this often while it waits
+const THREAD_START_TIMEOUT_MS = 60_000;
+const THREAD_ACK_TIMEOUT_MS = 10_000;
 
-type Log = (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
+type ThreadMessage =
+  | { op: 'ready' } | { op: 'failed'; error: string } | { op: 'ack'; request: number }
+  | { op: 'log'; level: 'info' | 'warn'; message: string; fields?: Record<string, unknown> } | { op: 'disabled'; hook: TransferableHook };
 
 export class Webhooks {
   private readonly hooks = new Map<string, WebhookRecord>();
-  private readonly consumers: Consumer[] = [];
-  private router: Consumer | null = null;
-  private stopped = false;
-  readonly topics: { events: string; retries: string; deadLetters: string };
+  private readonly acks = new Map<number, () => void>();
+  private nextRequest = 1;
 
   private constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly pool: pg.Pool,
-    private readonly store: WebhookStore, private readonly kafka: KafkaClient, private readonly producer: Producer, private readonly log: Log) {
-    const p = webhookTopicPrefix(config);
-    this.topics = { events: `${p}.events`, retries: `${p}.retries`, deadLetters: `${p}.dead-letters` };
-  }
+    private readonly store: WebhookStore, private readonly thread: Worker, private readonly log: Log) {}
 
   static async open(pipeline: Pipeline, config: EngineConfig, log: Log = () => undefined): Promise<Webhooks> {
-    const pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhooks', max: 4 });
-    const kafka = new Kafka({
-      clientId: 'txe-webhooks', brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING,
-      connectionTimeout: config.sinkConnectTimeoutMs, requestTimeout: config.sinkStatementTimeoutMs,
-    });
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    const webhooks = new Webhooks(pipeline, config, pool, new WebhookStore(pool), kafka, producer, log);
+    const pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhooks', max: 2 });
+    const store = new WebhookStore(pool);
+    const thread = new Worker(distFile('workers/webhook-delivery.js'), { workerData: { config }, execArgv: ['--no-experimental-require-module'] });
+    const webhooks = new Webhooks(pipeline, config, pool, store, thread, log);
     try {
-      await webhooks.createTopics();
-      await producer.connect();
-      for (const h of await webhooks.store.all()) webhooks.hooks.set(h.id, h);
-      await webhooks.startConsumers();
+      for (const h of await store.all()) webhooks.hooks.set(h.id, h);
+      await webhooks.started();
     } catch (error) {
       await webhooks.close();
       throw error;
@@ -108,151 +59,41 @@ export class Webhooks {
     return webhooks;
   }
 
-  private async createTopics(): Promise<void> {
-    const admin: Admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const existing = new Set(await admin.listTopics());
-      const wanted = [
-        { topic: this.topics.events, numPartitions: EVENT_PARTITIONS },
-        { topic: this.topics.retries, numPartitions: EVENT_PARTITIONS },
-        { topic: this.topics.deadLetters, numPartitions: DEAD_LETTER_PARTITIONS },
-      ].filter((t) => !existing.has(t.topic));
-      if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
-  /**
-   * Starts the three consumer groups without waiting for them to join: after a crash, a group waits
-   * for the dead process's members to time out (sessionTimeout) before it rebalances, and the
-   * engine must not wait with it. Events wait in Kafka meanwhile.
-   */
-  private async startConsumers(): Promise<void> {
-    const p = webhookTopicPrefix(this.config);
-    this.router = await this.consume(`${p}.router`, this.config.kafkaTopic, 1, ({ message }) => this.route(message.key!, message.value!));
-    this.syncRouter();
-    await this.consume(`${p}.delivery`, this.topics.events, this.config.webhookConcurrency, ({ message }) => this.deliver(JSON.parse(message.value!.toString()) as QueuedEvent));
-    await this.consume(`${p}.retry`, this.topics.retries, this.config.webhookConcurrency, async ({ message, heartbeat }) => {
-      const queued = JSON.parse(message.value!.toString()) as QueuedEvent;
-      await this.waitUntil(queued.notBeforeMs, heartbeat);
-      await this.deliver(queued);
+  /** Resolves when the thread has its topics, webhooks and consumers; rejects if it cannot. */
+  private started(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`webhook delivery thread did not start within ${THREAD_START_TIMEOUT_MS} ms`)), THREAD_START_TIMEOUT_MS);
+      this.thread.on('error', (error) => { clearTimeout(timer); reject(error); this.log('warn', 'webhook delivery thread failed', { error: error.message }); });
+      this.thread.on('message', (m: ThreadMessage) => {
+        if (m.op === 'ready') { clearTimeout(timer); resolve(); }
+        else if (m.op === 'failed') { clearTimeout(timer); reject(new Error(`webhooks: ${m.error}`)); }
+        else if (m.op === 'ack') { this.acks.get(m.request)?.(); this.acks.delete(m.request); }
+        else if (m.op === 'log') this.log(m.level, m.message, m.fields);
+        else if (m.op === 'disabled') { const h = fromTransferable(m.hook); if (this.hooks.has(h.id)) this.hooks.set(h.id, h); }
+      });
     });
   }
 
-  private async consume(groupId: string, topic: string, concurrency: number, each: (p: EachMessagePayload) => Promise<void>): Promise<Consumer> {
-    const consumer = this.kafka.consumer({ groupId, sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS, heartbeatInterval: 1_000, maxBytesPerPartition: 8 * 1024 * 1024, maxWaitTimeInMs: FETCH_WAIT_MS });
-    this.consumers.push(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    void consumer.run({
-      partitionsConsumedConcurrently: concurrency,
-      eachMessage: async (payload) => {
-        if (this.stopped) throw new Error('webhooks stopping'); // not committed: read again at the next start
-        try {
-          await each(payload);
-        } catch (error) {
-          this.log('warn', 'webhook consumer: message not processed, Kafka redelivers it', { group: groupId, offset: payload.message.offset, error: (error as Error).message });
-          throw error;
-        }
-      },
-    }).catch((error: Error) => this.log('warn', 'webhook consumer did not start', { group: groupId, error: error.message }));
-    return consumer;
-  }
-
-  /**
-   * The router reads every block (~1 MB each at full batches) only while some webhook is enabled:
-   * otherwise it is paused and costs the durable path nothing. Resumed, it catches up from its
-   * committed offset and skips blocks no webhook wants by their key, without decoding them.
-   */
-  private syncRouter(): void {
-    if (!this.router) return;
-    const topics = [{ topic: this.config.kafkaTopic }];
-    if ([...this.hooks.values()].some((h) => h.enabled)) this.router.resume(topics);
-    else this.router.pause(topics);
-  }
-
-  // --- routing ---------------------------------------------------------------------------------
-
-  /** Fans a block's events out to the webhooks that want them, in block order. */
-  private async route(key: Buffer, value: Buffer): Promise<void> {
-    const number = Number(key.readBigUInt64BE(0));
-    const hooks = [...this.hooks.values()].filter((h) => h.enabled && h.fromBlock < number);
-    if (hooks.length === 0) return; // decoding a 1 MB block for nobody is skipped
-    const block: StoredBlock = decodeBlockRecord(value);
-    const events = blockEvents(block, new Set(hooks.flatMap((h) => h.eventTypes)));
-    const messages = [];
-    for (const event of events) {
-      for (const h of hooks) {
-        if (!wants(h, event)) continue;
-        const queued: QueuedEvent = { eventId: event.id, webhookId: h.id, type: event.type, block: event.block, body: event.body, attempt: 1, notBeforeMs: 0 };
-        messages.push({ key: h.id, value: JSON.stringify(queued) });
-      }
-    }
-    for (let i = 0; i < messages.length; i += ROUTE_SEND_MESSAGES_MAX) {
-      await this.producer.send({ topic: this.topics.events, acks: -1, messages: messages.slice(i, i + ROUTE_SEND_MESSAGES_MAX) });
-    }
-  }
-
-  // --- delivery --------------------------------------------------------------------------------
-
-  private async deliver(q: QueuedEvent): Promise<void> {
-    const hook = this.hooks.get(q.webhookId);
-    if (!hook) return; // deleted: its queued events are dropped
-    const record: DeliveryRecord = {
-      webhookId: q.webhookId, eventId: q.eventId, eventType: q.type, block: q.block, attempt: q.attempt, attemptedAtMs: Date.now(),
-      statusCode: 0, error: '', durationMs: 0, outcome: 'skipped', nextAttemptAtMs: 0,
-    };
-    if (!hook.enabled) {
-      await this.store.logDelivery({ ...record, error: `webhook disabled${hook.disabledReason ? `: ${hook.disabledReason}` : ''}` });
-      return;
-    }
-    if (await this.store.delivered(q.webhookId, q.eventId)) return; // a redelivery after a crash
-    const r = await postEvent(hook.url, activeSecrets(hook, record.attemptedAtMs), q.eventId, q.body, this.config.webhookTimeoutMs);
-    Object.assign(record, { statusCode: r.statusCode, error: r.error, durationMs: r.durationMs });
-    if (r.statusCode >= 200 && r.statusCode < 300) {
-      await this.store.logDelivery({ ...record, outcome: 'delivered' });
-    } else if (r.statusCode === 410) {
-      await this.store.logDelivery({ ...record, outcome: 'gone' });
-      await this.disable(hook, `the receiver answered 410 Gone at ${new Date(record.attemptedAtMs).toISOString()}`);
-    } else if (q.attempt < this.config.webhookAttemptsMax) {
-      const next = record.attemptedAtMs + retryDelayMs(q.attempt, { backoffMs: this.config.webhookBackoffMs, backoffMaxMs: this.config.webhookBackoffMaxMs }, r.retryAfterMs);
-      await this.store.logDelivery({ ...record, outcome: 'retrying', nextAttemptAtMs: next });
-      await this.producer.send({ topic: this.topics.retries, acks: -1, messages: [{ key: q.webhookId, value: JSON.stringify({ ...q, attempt: q.attempt + 1, notBeforeMs: next }) }] });
-    } else {
-      await this.store.logDelivery({ ...record, outcome: 'dead_lettered' });
-      const dead = { ...q, lastStatusCode: r.statusCode, lastError: r.error, deadLetteredAtMs: Date.now() };
-      await this.producer.send({ topic: this.topics.deadLetters, acks: -1, messages: [{ key: q.webhookId, value: JSON.stringify(dead) }] });
-      this.log('warn', 'webhook event dead-lettered', { webhook: q.webhookId, event: q.eventId, attempts: q.attempt, error: r.error });
-    }
-  }
-
-  private async waitUntil(atMs: number, heartbeat: () => Promise<void>): Promise<void> {
-    for (let left = atMs - Date.now(); left > 0; left = atMs - Date.now()) {
-      if (this.stopped) throw new Error('webhooks stopping');
-      await new Promise((resolve) => setTimeout(resolve, Math.min(left, WAIT_SLICE_MS)));
-      await heartbeat();
-    }
-  }
-
-  private async disable(hook: WebhookRecord, reason: string): Promise<void> {
-    const next = { ...hook, enabled: false, disabledReason: reason, updatedAtMs: Date.now() };
-    await this.store.update(next);
-    this.putHook(next);
-    this.log('warn', 'webhook disabled', { webhook: hook.id, reason });
+  /** Sends a change to the delivery thread and waits until it has applied it. */
+  private tell(message: { op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'close' }): Promise<void> {
+    const request = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.acks.delete(request); reject(new Error('webhook delivery thread did not answer')); }, THREAD_ACK_TIMEOUT_MS);
+      this.acks.set(request, () => { clearTimeout(timer); resolve(); });
+      this.thread.postMessage({ ...message, request });
+    });
   }
 
   // --- management (WebhookService) ----------------------------------------------------------------
 
-  private putHook(hook: WebhookRecord): void {
+  private async putHook(hook: WebhookRecord): Promise<void> {
     this.hooks.set(hook.id, hook);
-    this.syncRouter();
+    await this.tell({ op: 'put', hook: toTransferable(hook) });
   }
 
-  private dropHook(id: string): void {
+  private async dropHook(id: string): Promise<void> {
     this.hooks.delete(id);
-    this.syncRouter();
+    await this.tell({ op: 'drop', id });
   }
 
   list(): WebhookRecord[] {
@@ -273,14 +114,8 @@ export class Webhooks {
       id: newWebhookId(), ...input, disabledReason: '', secret: generateWebhookSecret(), previousSecret: null, previousSecretExpiresAtMs: 0,
       secretRotatedAtMs: now, fromBlock: this.pipeline.sequencer.blocksCount, createdAtMs: now, updatedAtMs: now,
     };
-    // In the routing table before the first await: no block after fromBlock can be routed without it.
-    this.putHook(hook);
-    try {
-      await this.store.insert(hook);
-    } catch (error) {
-      this.dropHook(hook.id);
-      throw error;
-    }
+    await this.store.insert(hook);
+    await this.putHook(hook); // the router reads again whatever it passed since fromBlock
     return hook;
   }
 
@@ -296,17 +131,17 @@ export class Webhooks {
       accounts: has('accounts') ? input.accounts : hook.accounts, description: has('description') ? input.description : hook.description,
       enabled: has('enabled') ? input.enabled : hook.enabled,
     };
-    if (has('enabled') && input.enabled) next.disabledReason = '';
+    if (next.enabled && !hook.enabled) Object.assign(next, { disabledReason: '', fromBlock: this.pipeline.sequencer.blocksCount }); // no events of the disabled time
     checkInput(next);
     await this.store.update(next);
-    this.putHook(next);
+    await this.putHook(next);
     return next;
   }
 
   async delete(id: string): Promise<void> {
     this.get(id);
     await this.store.delete(id);
-    this.dropHook(id);
+    await this.dropHook(id);
   }
 
   /** A new secret; the old one stays valid (deliveries are signed with both) for `graceMs`. */
@@ -316,7 +151,7 @@ export class Webhooks {
     const grace = graceMs || this.config.webhookSecretGraceMs;
     const next: WebhookRecord = { ...hook, previousSecret: hook.secret, previousSecretExpiresAtMs: now + grace, secret: generateWebhookSecret(), secretRotatedAtMs: now, updatedAtMs: now };
     await this.store.update(next);
-    this.putHook(next);
+    await this.putHook(next);
     return next;
   }
 
@@ -325,21 +160,10 @@ export class Webhooks {
   }
 
   async close(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
-    await this.producer.disconnect().catch(() => undefined);
+    await this.tell({ op: 'close' }).catch(() => undefined);
+    await this.thread.terminate();
     await this.pool.end().catch(() => undefined);
   }
-}
-
-/** The secrets a delivery is signed with now: the current one, and the previous one in its grace. */
-export function activeSecrets(hook: WebhookRecord, nowMs: number): string[] {
-  return hook.previousSecret !== null && nowMs < hook.previousSecretExpiresAtMs ? [hook.secret, hook.previousSecret] : [hook.secret];
-}
-
-function wants(hook: WebhookRecord, event: WebhookEvent): boolean {
-  if (!hook.eventTypes.includes(event.type)) return false;
-  return hook.accounts.length === 0 || hook.accounts.some((a) => a.equals(event.sender) || a.equals(event.recipient));
 }
 
 function checkInput(w: WebhookInput): void {

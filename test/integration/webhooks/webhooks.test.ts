@@ -135,6 +135,27 @@ describe('WebhookService', () => {
     expect(log.filter((d) => d.outcome === 'delivered')).toHaveLength(14);
   }, 60_000);
 
+  it('gives a webhook created under load every event after its fromBlock, and none before', async () => {
+    const ned = user(`ned-${suffix}`).publicKey;
+    const lanes = await Promise.all([0, 1, 2, 3].map((i) => fundedAccount(`lane${i}`)));
+    await createHook('/busy-a', [EVENT.committed], [ned]); // keeps the router busy and ahead
+    const blocks: number[] = [];
+    const load = Promise.all(lanes.map(async (lane) => {
+      for (let i = 0; i < 40; i++) blocks.push((await send(lane.publicKey, ned, [1n])).block);
+    }));
+    await new Promise((r) => setTimeout(r, 150)); // in the middle of the load
+    const w = await client.createWebhook({ url: `${base}/busy-b`, eventTypes: [EVENT.committed], accounts: [ned] }) as { webhook: { fromBlock: unknown } };
+    const fromBlock = Number(String(w.webhook.fromBlock));
+    await load;
+    const expected = blocks.filter((n) => n > fromBlock).sort((x, y) => x - y);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected.length).toBeLessThan(160);
+    const got = await until('every event after fromBlock', () => (onPath('/busy-b').length >= expected.length ? onPath('/busy-b') : null));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(onPath('/busy-b')).toHaveLength(expected.length);
+    expect(got.map((r) => Number(String(r.headers['webhook-id']).split('_')[1]))).toEqual(expected);
+  }, 60_000);
+
   it('retries after 500, honours 429 Retry-After, and logs every try', async () => {
     const carol = await fundedAccount('carol');
     answers.set('/flaky', (n) => (n === 1 ? { status: 500 } : n === 2 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));

@@ -1,0 +1,38 @@
+/*
+ * The webhook delivery thread (engine/webhooks/delivery.ts): started by the engine when webhooks
+ * are on, so routing and POSTing never take turns of the engine's own event loop.
+ *
+ *   engine -> thread   { op: 'put', hook } | { op: 'drop', id } | { op: 'close' }, each with a request id
+ *   thread -> engine   { op: 'ready' } | { op: 'ack', request } | { op: 'failed', error }
+ *                      | { op: 'log', level, message, fields } | { op: 'disabled', hook }
+ */
+
+import { parentPort, workerData } from 'node:worker_threads';
+import type { EngineConfig } from '../engine/config.js';
+import { WebhookDelivery } from '../engine/webhooks/delivery.js';
+import { fromTransferable, toTransferable, type TransferableHook } from '../engine/webhooks/store.js';
+
+type Request = { request: number } & ({ op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'close' });
+
+const port = parentPort!;
+const delivery = new WebhookDelivery(workerData.config as EngineConfig,
+  (level, message, fields) => port.postMessage({ op: 'log', level, message, fields }),
+  (hook) => port.postMessage({ op: 'disabled', hook: toTransferable(hook) }));
+
+port.on('message', (m: Request) => {
+  if (m.op === 'put') delivery.put(fromTransferable(m.hook));
+  else if (m.op === 'drop') delivery.drop(m.id);
+  else {
+    void delivery.close().then(() => {
+      port.postMessage({ op: 'ack', request: m.request });
+      port.close();
+    });
+    return;
+  }
+  port.postMessage({ op: 'ack', request: m.request });
+});
+
+delivery.open().then(
+  () => port.postMessage({ op: 'ready' }),
+  (error: Error) => port.postMessage({ op: 'failed', error: error.message }),
+);
