@@ -23,7 +23,10 @@
  *   delivered already (a redelivery after a crash between a POST and the offset commit), one logs
  *   every try. Offsets are resolved only after the log rows are written.
  * - Bounded: one batch per partition in flight, webhookConcurrency partitions at once; lag waits in
- *   Kafka, not in memory. Tries are bounded by webhookAttemptsMax.
+ *   Kafka, not in memory. Tries are bounded by webhookAttemptsMax. The router stays at most
+ *   EVENTS_QUEUED_MAX events ahead of delivery: a subscription that matches more events than its
+ *   receiver takes leaves its backlog in txe.blocks (128 B a transaction), not as events (~700 B
+ *   each), and the router's CPU follows the delivery rate instead of the transaction rate.
  */
 
 import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka as KafkaClient, type Producer } from 'kafkajs';
@@ -55,6 +58,10 @@ const DEAD_LETTER_PARTITIONS = 1;
 const ROUTE_SEND_MESSAGES_MAX = 500; // one produce request: ≤ 500 events × ~0.7 KB
 const LOG_ROWS_PER_FLUSH = 200; // delivery log rows per INSERT; offsets are resolved after each
 const WAIT_SLICE_MS = 1000; // a not-yet-due retry heartbeats this often while it waits
+const EVENTS_QUEUED_MAX = 20_000; // events routed by this process and not yet handled by its delivery
+const BACKPRESSURE_POLL_MS = 50;
+// Delivery of our events may have moved to another process (a rebalance): never wait for it longer.
+const BACKPRESSURE_WAIT_MS_MAX = 30_000;
 // How long a crashed engine's consumers keep their partitions before the group moves on. A POST
 // (webhookTimeoutMs, at most 12 s) and a retry's wait (heartbeats every WAIT_SLICE_MS) fit inside.
 const CONSUMER_SESSION_TIMEOUT_MS = 15_000;
@@ -78,6 +85,8 @@ export class WebhookDelivery {
   private readonly consumers: Consumer[] = [];
   private router: Consumer | null = null;
   private lastRouted = 0; // the last block the router handled
+  private eventsRouted = 0; // counters of this process, for the router's backpressure
+  private eventsHandled = 0;
   private stopped = false;
   private readonly topics: ReturnType<typeof webhookTopics>;
   private readonly store: WebhookStore;
@@ -189,6 +198,7 @@ export class WebhookDelivery {
   private async routeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.stopped) return;
+      await this.waitForDelivery(heartbeat);
       await this.route(Number(message.key!.readBigUInt64BE(0)), message.value!);
       resolveOffset(message.offset);
       await heartbeat();
@@ -200,7 +210,9 @@ export class WebhookDelivery {
     this.lastRouted = Math.max(this.lastRouted, number);
     const hooks = [...this.hooks.values()].filter((h) => h.enabled && h.fromBlock < number && (this.routedThrough.get(h.id) ?? 0) < number);
     if (hooks.length === 0) return; // a 1 MB block nobody wants is not decoded
-    const events = blockEvents(decodeBlockRecord(value), new Set(hooks.flatMap((h) => h.eventTypes)));
+    const anyAccount = hooks.some((h) => h.accounts.length === 0);
+    const filter = { types: new Set(hooks.flatMap((h) => h.eventTypes)), accounts: anyAccount ? null : new Set(hooks.flatMap((h) => h.accounts.map((a) => a.toString('latin1')))) };
+    const events = blockEvents(decodeBlockRecord(value), filter);
     const messages = [];
     for (const event of events) {
       for (const h of hooks) {
@@ -213,6 +225,15 @@ export class WebhookDelivery {
       await this.producer.send({ topic: this.topics.events, acks: -1, messages: messages.slice(i, i + ROUTE_SEND_MESSAGES_MAX) });
     }
     for (const h of hooks) this.routedThrough.set(h.id, number);
+    this.eventsRouted += messages.length;
+  }
+
+  private async waitForDelivery(heartbeat: () => Promise<void>): Promise<void> {
+    const deadline = Date.now() + BACKPRESSURE_WAIT_MS_MAX;
+    while (this.eventsRouted - this.eventsHandled > EVENTS_QUEUED_MAX && Date.now() < deadline && !this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, BACKPRESSURE_POLL_MS));
+      await heartbeat();
+    }
   }
 
   // --- delivery ----------------------------------------------------------------------------------
@@ -232,6 +253,7 @@ export class WebhookDelivery {
       const q = queued[i];
       if (retries) await this.waitUntil(q.notBeforeMs, heartbeat);
       if (!done.has(`${q.webhookId}/${q.eventId}`)) await this.deliver(q, log);
+      if (!retries) this.eventsHandled++;
       resolvable = batch.messages[i].offset;
       if (log.length >= LOG_ROWS_PER_FLUSH) await flush();
     }
