@@ -20,3 +20,14 @@ export async function cleanUp(what: string, steps: [string, () => Promise<unknow
   }
   if (errors.length > 0) throw new Error(`${what} cleanup failed: ${errors.join('; ')}`);
 }
+
+/** Polls `probe` every 50 ms until it gives a value other than null; fails after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => T | null | Promise<T | null>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -10,7 +10,7 @@ import type { EngineConfig } from '../../../engine/config.js';
 import { Result } from '../../../engine/wire/result.js';
 import { approver, globalPolicy, issuer, mint, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
-import { withTimeout } from '../../support/async.js';
+import { until, withTimeout } from '../../support/async.js';
 
 const [a, b, c] = [approver('a'), approver('b'), approver('c')];
 const stranger = approver('stranger');
@@ -49,15 +49,6 @@ const account = async (key: Buffer) => {
 const num = (v: unknown): number => Number(String(v)); // u64 fields arrive as Long
 const grpcCode = (promise: Promise<unknown>) => promise.then(() => 'OK', (e: grpc.ServiceError) => grpc.status[e.code]);
 
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   url = await freshDatabase('approvals');

@@ -13,6 +13,7 @@ import { Result } from '../../../engine/wire/result.js';
 import { approver, globalPolicy, mint, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase, kafkaBrokers } from '../../support/servers.js';
 import { deleteTopic } from '../../support/durable.js';
+import { until } from '../../support/async.js';
 
 const EVENT = { committed: 1, rejected: 2, approvalRequested: 3, approvalDecided: 4 };
 const ATTEMPTS_MAX = 3;
@@ -36,15 +37,6 @@ function onPath(path: string): Received[] {
   return received.filter((r) => r.path === path);
 }
 
-async function until<T>(what: string, probe: () => T | null | Promise<T | null>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Mints to a fresh account, so each test's events involve accounts of its own. */
 let issuerNonce = 0n;
