@@ -110,6 +110,7 @@ export class Pipeline {
       batchesInFlight: () => this.inFlight.length, outputRingBlocks: () => this.sinkStage.blocks.length,
       workerUtilization: () => this.verifyStage.utilization,
       sinkLagBlocks: () => this.sequencer.blocksCount - this.sinkStage.lastDurableBlock,
+      approvalsPending: () => this.sequencer.pending.size,
     });
     // A durable waiter's block sits in the output ring, so the output ring bounds the waiters.
     this.durableWaiters = new FixedQueue(config.blockRingSlots);
@@ -268,6 +269,7 @@ export class Pipeline {
     const byCode = this.resultTally.fill(0);
     for (let i = 0; i < block.results.length; i++) byCode[block.results[i]]++;
     for (let code = 0; code < byCode.length; code++) if (byCode[code] > 0) this.metrics.transactions.inc({ result: resultName(code) }, byCode[code]);
+    for (const c of block.approvals ?? []) this.metrics.approvals.inc({ event: c.type === 'requested' ? 'requested' : c.outcome });
   }
 
   /**

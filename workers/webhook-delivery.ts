@@ -5,6 +5,7 @@
  *   engine -> thread   { op: 'put', hook } | { op: 'drop', id } | { op: 'close' }, each with a request id
  *   thread -> engine   { op: 'ready' } | { op: 'ack', request } | { op: 'failed', error }
  *                      | { op: 'log', level, message, fields } | { op: 'disabled', hook }
+ *                      | { op: 'counts', routed, deliveries } (every COUNTS_EVERY_MS, for Prometheus)
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
@@ -14,6 +15,7 @@ import { fromTransferable, toTransferable, type TransferableHook } from '../engi
 
 type Request = { request: number } & ({ op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'close' });
 
+const COUNTS_EVERY_MS = 1000;
 const port = parentPort!;
 const delivery = new WebhookDelivery(workerData.config as EngineConfig,
   (level, message, fields) => port.postMessage({ op: 'log', level, message, fields }),
@@ -31,6 +33,8 @@ port.on('message', (m: Request) => {
   }
   port.postMessage({ op: 'ack', request: m.request });
 });
+
+setInterval(() => port.postMessage({ op: 'counts', ...delivery.takeCounts() }), COUNTS_EVERY_MS).unref();
 
 delivery.open().then(
   () => port.postMessage({ op: 'ready' }),

@@ -31,6 +31,7 @@ export interface Gauges {
   outputRingBlocks: () => number;
   workerUtilization: () => number;
   sinkLagBlocks: () => number;
+  approvalsPending: () => number;
 }
 
 export class EngineMetrics {
@@ -39,6 +40,9 @@ export class EngineMetrics {
   readonly transactions: Counter<'result'>;
   readonly batches: Counter<'outcome'>;
   readonly bytes: Counter;
+  readonly approvals: Counter<'event'>;
+  readonly webhookDeliveries: Counter<'outcome'>;
+  readonly webhookEventsRouted: Counter;
   private readonly latency: Histogram<'stage'>;
 
   constructor(gauges: Gauges) {
@@ -47,6 +51,9 @@ export class EngineMetrics {
     this.transactions = new Counter({ name: 'txe_transactions_total', help: 'Transactions answered, by result code', labelNames: ['result'], registers });
     this.batches = new Counter({ name: 'txe_batches_total', help: 'Batches, by outcome (sequenced, refused_invalid, refused_exhausted, refused_unavailable)', labelNames: ['outcome'], registers });
     this.bytes = new Counter({ name: 'txe_ingress_bytes_total', help: 'Bytes of records admitted into the input ring', registers });
+    this.approvals = new Counter({ name: 'txe_approvals_total', help: 'Approval holds placed (requested) and decided (approved, rejected, expired)', labelNames: ['event'], registers });
+    this.webhookDeliveries = new Counter({ name: 'txe_webhook_deliveries_total', help: 'Webhook delivery tries, by outcome (delivered, retrying, dead_lettered, gone, skipped)', labelNames: ['outcome'], registers });
+    this.webhookEventsRouted = new Counter({ name: 'txe_webhook_events_routed_total', help: 'Webhook events queued on the events topic (one per event and webhook)', registers });
     this.latency = new Histogram({ name: 'txe_batch_stage_seconds', help: 'Batch latency by pipeline stage', labelNames: ['stage'], buckets: BUCKETS_S, registers });
     const gauge = (name: string, help: string, read: () => number) => new Gauge({ name, help, registers, collect() { this.set(read()); } });
     gauge('txe_input_ring_slots_used', 'Input ring slots claimed and not yet released', gauges.ringSlotsUsed);
@@ -55,6 +62,7 @@ export class EngineMetrics {
     gauge('txe_output_ring_blocks', 'Committed blocks waiting for the sinks', gauges.outputRingBlocks);
     gauge('txe_verify_worker_utilization_ratio', 'Share of time the verify workers were busy (piscina)', gauges.workerUtilization);
     gauge('txe_sink_lag_blocks', 'Blocks sequenced but not yet durable', gauges.sinkLagBlocks);
+    gauge('txe_approvals_pending', 'Transfers held and waiting for approvers', gauges.approvalsPending);
     collectDefaultMetrics({ register: this.registry, prefix: 'txe_process_' });
   }
 

@@ -87,6 +87,8 @@ export class WebhookDelivery {
   private lastRouted = 0; // the last block the router handled
   private eventsRouted = 0; // counters of this process, for the router's backpressure
   private eventsHandled = 0;
+  /** Counts since the last takeCounts(), for the engine's Prometheus counters. */
+  private counts = { routed: 0, deliveries: {} as Record<string, number> };
   private stopped = false;
   private readonly topics: ReturnType<typeof webhookTopics>;
   private readonly store: WebhookStore;
@@ -226,6 +228,7 @@ export class WebhookDelivery {
     }
     for (const h of hooks) this.routedThrough.set(h.id, number);
     this.eventsRouted += messages.length;
+    this.counts.routed += messages.length;
   }
 
   private async waitForDelivery(heartbeat: () => Promise<void>): Promise<void> {
@@ -244,7 +247,9 @@ export class WebhookDelivery {
     const log: DeliveryRecord[] = [];
     let resolvable: string | null = null;
     const flush = async () => {
-      await this.store.logDeliveries(log.splice(0));
+      const rows = log.splice(0);
+      await this.store.logDeliveries(rows);
+      for (const r of rows) this.counts.deliveries[r.outcome] = (this.counts.deliveries[r.outcome] ?? 0) + 1;
       if (resolvable !== null) resolveOffset(resolvable);
       await heartbeat();
     };
@@ -306,6 +311,12 @@ export class WebhookDelivery {
     this.syncRouter();
     this.onDisabled(next);
     this.log('warn', 'webhook disabled', { webhook: hook.id, reason });
+  }
+
+  takeCounts(): { routed: number; deliveries: Record<string, number> } {
+    const c = this.counts;
+    this.counts = { routed: 0, deliveries: {} };
+    return c;
   }
 
   async close(): Promise<void> {

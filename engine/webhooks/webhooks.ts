@@ -31,27 +31,32 @@ const DESCRIPTION_CHARS_MAX = 1000;
 const URL_CHARS_MAX = 2048;
 const THREAD_START_TIMEOUT_MS = 60_000;
 const THREAD_ACK_TIMEOUT_MS = 10_000;
+const RESTART_DELAY_MS_MIN = 1000;
+const RESTART_DELAY_MS_MAX = 60_000;
 
 type ThreadMessage =
   | { op: 'ready' } | { op: 'failed'; error: string } | { op: 'ack'; request: number }
-  | { op: 'log'; level: 'info' | 'warn'; message: string; fields?: Record<string, unknown> } | { op: 'disabled'; hook: TransferableHook };
+  | { op: 'log'; level: 'info' | 'warn'; message: string; fields?: Record<string, unknown> } | { op: 'disabled'; hook: TransferableHook }
+  | { op: 'counts'; routed: number; deliveries: Record<string, number> };
 
 export class Webhooks {
   private readonly hooks = new Map<string, WebhookRecord>();
   private readonly acks = new Map<number, () => void>();
   private nextRequest = 1;
+  private thread: Worker | null = null;
+  private ready = false; // the thread has loaded the webhooks and answers changes
+  private closing = false;
+  private restartDelayMs = RESTART_DELAY_MS_MIN;
 
   private constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly pool: pg.Pool,
-    private readonly store: WebhookStore, private readonly thread: Worker, private readonly log: Log) {}
+    private readonly store: WebhookStore, private readonly log: Log) {}
 
   static async open(pipeline: Pipeline, config: EngineConfig, log: Log = () => undefined): Promise<Webhooks> {
     const pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhooks', max: 2 });
-    const store = new WebhookStore(pool);
-    const thread = new Worker(distFile('workers/webhook-delivery.js'), { workerData: { config }, execArgv: ['--no-experimental-require-module'] });
-    const webhooks = new Webhooks(pipeline, config, pool, store, thread, log);
+    const webhooks = new Webhooks(pipeline, config, pool, new WebhookStore(pool), log);
     try {
-      for (const h of await store.all()) webhooks.hooks.set(h.id, h);
-      await webhooks.started();
+      for (const h of await webhooks.store.all()) webhooks.hooks.set(h.id, h);
+      await webhooks.spawn();
     } catch (error) {
       await webhooks.close();
       throw error;
@@ -59,28 +64,76 @@ export class Webhooks {
     return webhooks;
   }
 
-  /** Resolves when the thread has its topics, webhooks and consumers; rejects if it cannot. */
-  private started(): Promise<void> {
+  /**
+   * Starts the delivery thread and resolves once it has its topics, webhooks and consumers. A
+   * thread that dies after that is started again, with backoff; the webhook table and the delivery
+   * log are in PostgreSQL and the queues in Kafka, so it goes on where the last one stopped.
+   */
+  private spawn(): Promise<void> {
+    const thread = new Worker(distFile('workers/webhook-delivery.js'), { workerData: { config: this.config }, execArgv: ['--no-experimental-require-module'] });
+    this.thread = thread;
+    this.ready = false;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`webhook delivery thread did not start within ${THREAD_START_TIMEOUT_MS} ms`)), THREAD_START_TIMEOUT_MS);
-      this.thread.on('error', (error) => { clearTimeout(timer); reject(error); this.log('warn', 'webhook delivery thread failed', { error: error.message }); });
-      this.thread.on('message', (m: ThreadMessage) => {
-        if (m.op === 'ready') { clearTimeout(timer); resolve(); }
-        else if (m.op === 'failed') { clearTimeout(timer); reject(new Error(`webhooks: ${m.error}`)); }
-        else if (m.op === 'ack') { this.acks.get(m.request)?.(); this.acks.delete(m.request); }
-        else if (m.op === 'log') this.log(m.level, m.message, m.fields);
-        else if (m.op === 'disabled') { const h = fromTransferable(m.hook); if (this.hooks.has(h.id)) this.hooks.set(h.id, h); }
+      let started = false;
+      const timer = setTimeout(() => { void thread.terminate(); reject(new Error(`webhook delivery thread did not start within ${THREAD_START_TIMEOUT_MS} ms`)); }, THREAD_START_TIMEOUT_MS);
+      thread.on('message', (m: ThreadMessage) => {
+        if (m.op === 'ready') {
+          clearTimeout(timer);
+          started = true;
+          this.ready = true;
+          this.restartDelayMs = RESTART_DELAY_MS_MIN;
+          for (const hook of this.hooks.values()) thread.postMessage({ op: 'put', hook: toTransferable(hook), request: 0 }); // changes made while it started
+          resolve();
+        } else if (m.op === 'failed') {
+          clearTimeout(timer);
+          void thread.terminate();
+          reject(new Error(`webhooks: ${m.error}`));
+        } else if (m.op === 'ack') {
+          this.acks.get(m.request)?.();
+          this.acks.delete(m.request);
+        } else if (m.op === 'log') {
+          this.log(m.level, m.message, m.fields);
+        } else if (m.op === 'disabled') {
+          const h = fromTransferable(m.hook);
+          if (this.hooks.has(h.id)) this.hooks.set(h.id, h);
+        } else if (m.op === 'counts') {
+          this.pipeline.metrics.webhookEventsRouted.inc(m.routed);
+          for (const [outcome, n] of Object.entries(m.deliveries)) this.pipeline.metrics.webhookDeliveries.inc({ outcome }, n);
+        }
+      });
+      thread.on('error', (error) => this.log('warn', 'webhook delivery thread failed', { error: error.message }));
+      thread.on('exit', (code) => {
+        clearTimeout(timer);
+        this.ready = false;
+        if (!started) return reject(new Error(`webhook delivery thread exited with ${code} while starting`));
+        if (!this.closing) this.restartLater(`exited with ${code}`);
       });
     });
   }
 
-  /** Sends a change to the delivery thread and waits until it has applied it. */
+  private restartLater(why: string): void {
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(RESTART_DELAY_MS_MAX, delay * 2);
+    this.log('warn', 'webhook delivery thread stopped; starting it again', { why, in_ms: delay });
+    setTimeout(() => {
+      if (this.closing) return;
+      this.spawn().catch((error: Error) => this.restartLater(error.message));
+    }, delay).unref();
+  }
+
+  /**
+   * Sends a change to the delivery thread and waits until it has applied it. While the thread is
+   * (re)starting there is nothing to wait for: it reads the table from PostgreSQL and is sent every
+   * webhook again once it is ready.
+   */
   private tell(message: { op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'close' }): Promise<void> {
+    const thread = this.thread;
+    if (!this.ready || thread === null) return Promise.resolve();
     const request = this.nextRequest++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.acks.delete(request); reject(new Error('webhook delivery thread did not answer')); }, THREAD_ACK_TIMEOUT_MS);
       this.acks.set(request, () => { clearTimeout(timer); resolve(); });
-      this.thread.postMessage({ ...message, request });
+      thread.postMessage({ ...message, request });
     });
   }
 
@@ -160,8 +213,9 @@ export class Webhooks {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.tell({ op: 'close' }).catch(() => undefined);
-    await this.thread.terminate();
+    await this.thread?.terminate();
     await this.pool.end().catch(() => undefined);
   }
 }

@@ -238,6 +238,20 @@ describe('WebhookService', () => {
     }
   }, 60_000);
 
+  it('starts a delivery thread that died again, and goes on delivering', async () => {
+    const olga = await fundedAccount('olga');
+    await createHook('/after-restart', [EVENT.committed], [olga.publicKey]);
+    // The thread is private to the engine: reach in to kill it as a crash would.
+    await (engine.webhooks as unknown as { thread: { terminate(): Promise<number> } }).thread.terminate();
+    await send(olga.publicKey, user(`pia-${suffix}`).publicKey, [1n, 2n]);
+    await until('both events after the restart', () => (onPath('/after-restart').length >= 2 ? true : null));
+    const metrics = await (await fetch(`http://${engine.metrics.address}/metrics`)).text();
+    expect(metrics).toMatch(/txe_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
+    expect(metrics).toMatch(/txe_webhook_deliveries_total\{outcome="dead_lettered"\} [1-9]/);
+    expect(metrics).toMatch(/txe_approvals_total\{event="approved"\} 1/);
+    expect(metrics).toMatch(/txe_approvals_pending 0/);
+  }, 60_000);
+
   it('refuses bad webhook input with clear errors', async () => {
     const code = (p: Promise<unknown>) => p.then(() => 'OK', (e: grpc.ServiceError) => `${grpc.status[e.code]}: ${e.details}`);
     expect(await code(client.createWebhook({ url: 'ftp://example.invalid/x', eventTypes: [1] }))).toMatch(/^INVALID_ARGUMENT: url must be http/);
