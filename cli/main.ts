@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-/* The `txe` command: serve, bench, keygen. */
+/* The `txe` command: serve, bench, limits, keygen, approvals. */
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadConfig } from '../engine/config.js';
 import { Engine } from '../engine/engine.js';
-import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
+import { generateKeysFile, readApproverFile, readKeysFile, writeApproverFile, writeKeysFile } from '../engine/keys-file.js';
+import { generateKeypair } from '../engine/wire/keys.js';
+import { TxeClient } from '../engine/client.js';
 import { runBench } from '../bench/run.js';
 import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
@@ -122,13 +124,80 @@ program.command('limits')
   });
 
 program.command('keygen')
-  .description('write a keys file: an issuer key (may mint) and a trusted batch-signer key')
+  .description('write a keys file: an issuer key (may mint) and a trusted batch-signer key; or, with --approver, an approver key')
   .requiredOption('--out <file>', 'where to write it (mode 0600)')
-  .action((flags: { out: string }) => {
+  .option('--approver', 'write one approver key instead (list its public key in an approval policy)')
+  .action((flags: { out: string; approver?: boolean }) => {
+    if (flags.approver) {
+      const key = generateKeypair();
+      writeApproverFile(flags.out, key);
+      console.log(JSON.stringify({ approver: key.publicKey.toString('hex'), file: flags.out }));
+      return;
+    }
     const keys = generateKeysFile();
     writeKeysFile(flags.out, keys);
     console.log(JSON.stringify({ issuer: keys.issuer.publicKey.toString('hex'), signer: keys.signer.publicKey.toString('hex'), file: flags.out }));
   });
+
+const STATUS_WIRE: Record<string, number> = { pending: 1, approved: 2, rejected: 3, expired: 4 };
+const STATUS_NAME = ['unspecified', 'pending', 'approved', 'rejected', 'expired'];
+
+/** An approval as one JSON line: ids and keys in hex, u64s as decimal strings. */
+function approvalJson(a: Record<string, unknown>): string {
+  const hex = (v: unknown) => Buffer.from(v as Uint8Array).toString('hex');
+  return JSON.stringify({
+    id: hex(a.id), seq: String(a.seq), status: STATUS_NAME[a.status as number], policy: a.policy, sender: hex(a.sender), recipient: hex(a.recipient),
+    amount: String(a.amount), required: a.required, approvals: (a.votes as { decision: number }[]).filter((v) => v.decision === 1).length,
+    rejections: (a.votes as { decision: number }[]).filter((v) => v.decision === 2).length,
+    expires_at: new Date(Number(String(a.expiresAtMs))).toISOString(), decided_seq: String(a.decidedSeq),
+  });
+}
+
+async function withClient<T>(target: string, run: (client: TxeClient) => Promise<T>): Promise<T> {
+  const client = new TxeClient(target);
+  try {
+    await client.waitReady(5000);
+    return await run(client);
+  } finally {
+    client.close();
+  }
+}
+
+const approvals = program.command('approvals').description('look at approvals and vote on them (ApprovalService)');
+const targetOption = () => new Option('--target <host:port>', 'the engine').default('127.0.0.1:50051');
+
+approvals.command('list')
+  .description('one JSON line per approval, oldest first')
+  .addOption(targetOption())
+  .addOption(new Option('--status <status>', 'only these').choices(Object.keys(STATUS_WIRE)))
+  .option('--limit <n>', 'at most this many', positive('--limit'), 100)
+  .action(async (flags: { target: string; status?: string; limit: number }) => {
+    const r = await withClient(flags.target, (c) => c.listApprovals({ status: flags.status ? STATUS_WIRE[flags.status] : 0, limit: flags.limit }));
+    for (const a of r.approvals as Record<string, unknown>[]) console.log(approvalJson(a));
+  });
+
+approvals.command('get')
+  .description('one approval, by id (64 hex) or by the held transaction seq')
+  .argument('<id-or-seq>')
+  .addOption(targetOption())
+  .action(async (idOrSeq: string, flags: { target: string }) => {
+    const key = /^[0-9a-f]{64}$/i.test(idOrSeq) ? { id: Buffer.from(idOrSeq, 'hex') } : /^\d+$/.test(idOrSeq) ? { seq: Number(idOrSeq) } : fail(`${idOrSeq} is neither a 64-hex approval id nor a seq`);
+    console.log(approvalJson(await withClient(flags.target, (c) => c.getApproval(key))));
+  });
+
+for (const decision of ['approve', 'reject'] as const) {
+  approvals.command(decision)
+    .description(`${decision} an approval: signs the vote with the approver key and sends it`)
+    .argument('<id>', 'the approval id (64 hex)')
+    .requiredOption('--key <file>', 'approver key file (txe keygen --approver)')
+    .addOption(targetOption())
+    .action(async (id: string, flags: { target: string; key: string }) => {
+      if (!/^[0-9a-f]{64}$/i.test(id)) fail(`${id} is not a 64-hex approval id`);
+      const key = readApproverFile(flags.key);
+      const a = await withClient(flags.target, (c) => (decision === 'approve' ? c.approve(Buffer.from(id, 'hex'), key) : c.reject(Buffer.from(id, 'hex'), key)));
+      console.log(approvalJson(a));
+    });
+}
 
 function printSummary(r: Record<string, unknown>): void {
   const l = r.latency_ms as Record<string, number>;
@@ -152,7 +221,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-program.parseAsync().catch((error: Error) => {
-  console.error(`txe: ${error.message}`);
+program.parseAsync().catch((error: Error & { details?: string; code?: number }) => {
+  console.error(`txe: ${error.details ?? error.message}`);
   process.exit(1);
 });

@@ -26,3 +26,14 @@ export function readKeysFile(file: string): KeysFile {
   };
   return { issuer: load('issuer'), signer: load('signer') };
 }
+
+/** An approver's key file (`txe keygen --approver`): one Ed25519 key that signs votes. */
+export function writeApproverFile(file: string, key: Keypair): void {
+  writeFileSync(file, JSON.stringify({ approver: { seed: key.seed.toString('hex'), publicKey: key.publicKey.toString('hex') } }, null, 2) + '\n', { mode: 0o600 });
+}
+
+export function readApproverFile(file: string): Keypair {
+  const seed = (JSON.parse(readFileSync(file, 'utf8')) as { approver?: { seed?: string } }).approver?.seed;
+  if (!seed || !/^[0-9a-f]{64}$/i.test(seed)) throw new Error(`${file}: approver.seed must be 64 hex characters (write one with txe keygen --approver)`);
+  return keypairFromSeed(Buffer.from(seed, 'hex'));
+}

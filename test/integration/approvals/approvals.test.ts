@@ -4,6 +4,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { writeApproverFile } from '../../../engine/keys-file.js';
+import { distFile } from '../../../engine/paths.js';
 import { Engine } from '../../../engine/engine.js';
 import { TxeClient, signVote } from '../../../engine/client.js';
 import type { EngineConfig } from '../../../engine/config.js';
@@ -18,6 +25,7 @@ const alice = user('alice').publicKey;
 const bob = user('bob').publicKey;
 const carol = user('carol').publicKey;
 const dave = user('dave').publicKey;
+const run = promisify(execFile);
 const STATUS = { pending: 1, approved: 2, rejected: 3, expired: 4 };
 
 let url: string;
@@ -182,6 +190,25 @@ describe('ApprovalService', () => {
     expect(all.approvals.map((x) => x.status)).toEqual([STATUS.approved, STATUS.rejected, STATUS.expired]);
     const r = await submit([transfer(alice, bob, 5n, 3000n)]);
     expect(Array.from(r.results)).toEqual([Result.committed]);
+  }, 30_000);
+
+  it('lists and approves from the command line with an approver key file', async () => {
+    const minted = await submit([mint(alice, 3n, 2_000_000n)]);
+    expect(Array.from(minted.results)).toEqual([Result.committed]);
+    const held = await submit([transfer(alice, bob, 6n, 1_500_000n)]);
+    expect(Array.from(held.results)).toEqual([Result.pending_approval]);
+    const keyFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'txe-approver-')), 'a.json');
+    writeApproverFile(keyFile, a);
+    const txe = async (...args: string[]) => (await run(process.execPath, [distFile('cli/main.js'), 'approvals', ...args, '--target', engine.address])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const pending = await txe('list', '--status', 'pending');
+    expect(pending).toHaveLength(1);
+    expect(pending[0]).toMatchObject({ seq: String(held.firstSeq), status: 'pending', amount: '1500000', required: 1 });
+    const [approved] = await txe('approve', pending[0].id, '--key', keyFile);
+    expect(approved).toMatchObject({ status: 'approved', approvals: 1 });
+    const [again] = await txe('get', String(held.firstSeq));
+    expect(again.decided_seq).not.toBe('0');
+    const refused = await run(process.execPath, [distFile('cli/main.js'), 'approvals', 'approve', pending[0].id, '--key', keyFile, '--target', engine.address]).catch((e: { stderr: string }) => e);
+    expect((refused as { stderr: string }).stderr).toMatch(/was approved already/);
   }, 30_000);
 
   it('refuses webhooks without the kafka sink, saying why', async () => {
