@@ -42,8 +42,21 @@ export async function loadApprovals(client: pg.Pool | pg.Client, decidedMax: num
      union all
      (select * from txe_approvals where status <> 'pending' order by seq desc limit $1)
      order by seq`, [decidedMax]);
+  return withVotes(client, rows.rows);
+}
+
+/** One approval by id or held seq, from PostgreSQL (one older than the in-memory window). */
+export async function loadApproval(client: pg.Pool | pg.Client, key: { id: Buffer } | { seq: number }): Promise<Approval | null> {
+  const rows = 'id' in key
+    ? await client.query<ApprovalRow>('select * from txe_approvals where id = $1', [key.id])
+    : await client.query<ApprovalRow>('select * from txe_approvals where seq = $1', [key.seq]);
+  return (await withVotes(client, rows.rows))[0] ?? null;
+}
+
+async function withVotes(client: pg.Pool | pg.Client, rows: ApprovalRow[]): Promise<Approval[]> {
+  if (rows.length === 0) return [];
   const votes = await client.query<{ approval_id: Buffer; approver: Buffer; decision: VoteDecision; signature: Buffer; voted_at: Date }>(
-    'select * from txe_approval_votes where approval_id = any($1) order by voted_at', [rows.rows.map((r) => r.id)]);
+    'select * from txe_approval_votes where approval_id = any($1) order by voted_at', [rows.map((r) => r.id)]);
   const byId = new Map<string, Vote[]>();
   for (const v of votes.rows) {
     const key = v.approval_id.toString('hex');
@@ -51,7 +64,7 @@ export async function loadApprovals(client: pg.Pool | pg.Client, decidedMax: num
     list.push({ approver: v.approver, decision: v.decision, signature: v.signature, votedAtMs: v.voted_at.getTime() });
     byId.set(key, list);
   }
-  return rows.rows.map((r) => ({
+  return rows.map((r) => ({
     id: r.id, seq: Number(r.seq), block: Number(r.block), position: r.position, sender: r.sender, recipient: r.recipient,
     nonce: BigInt(r.nonce), amount: BigInt(r.amount), policy: r.policy, required: r.required, approvers: r.approvers,
     requestedAtMs: r.requested_at.getTime(), expiresAtMs: r.expires_at.getTime(), status: r.status,

@@ -24,7 +24,7 @@ import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from '../wire/record.js';
 import { Result, resultName } from '../wire/result.js';
 import { APPROVAL_ID_BYTES, decisionBody, voteMessage, type ApprovalOutcome, type VoteDecision } from './decision.js';
 import { ApprovalRegistry, type Approval, type Vote } from './registry.js';
-import { insertVote, loadApprovals } from './approval-rows.js';
+import { insertVote, loadApproval, loadApprovals } from './approval-rows.js';
 
 export type VoteErrorCode = 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'PERMISSION_DENIED' | 'UNAUTHENTICATED' | 'ALREADY_EXISTS' | 'FAILED_PRECONDITION';
 
@@ -79,6 +79,13 @@ export class Approvals {
     }
   }
 
+  /** An approval from memory, else (with the pg sink) from PostgreSQL; null when there is none. */
+  async find(key: { id: Buffer } | { seq: number }): Promise<Approval | null> {
+    const inMemory = 'id' in key ? this.registry.get(key.id) : this.registry.getBySeq(key.seq);
+    if (inMemory) return inMemory;
+    return this.pool ? loadApproval(this.pool, key) : null;
+  }
+
   vote(id: Buffer, approver: Buffer, signature: Buffer, decision: VoteDecision): Promise<Approval> {
     return this.serial.run(() => this.castVote(id, approver, signature, decision));
   }
@@ -88,7 +95,11 @@ export class Approvals {
     if (approver.length !== PUBLIC_KEY_BYTES) throw new VoteError('INVALID_ARGUMENT', `approver must be a ${PUBLIC_KEY_BYTES}-byte Ed25519 public key, got ${approver.length} bytes`);
     if (signature.length !== SIGNATURE_BYTES) throw new VoteError('INVALID_ARGUMENT', `signature must be ${SIGNATURE_BYTES} bytes, got ${signature.length}`);
     const a = this.registry.get(id);
-    if (!a) throw new VoteError('NOT_FOUND', `no approval with id ${hex(id)} (memory keeps every pending approval and the newest ${this.config.approvalsDecidedKept} decided)`);
+    if (!a) {
+      const stored = this.pool ? await loadApproval(this.pool, { id }) : null;
+      if (stored) throw new VoteError('FAILED_PRECONDITION', `approval ${hex(id)} was ${stored.status} already, at seq ${stored.decidedSeq}`);
+      throw new VoteError('NOT_FOUND', `no approval with id ${hex(id)}`);
+    }
     if (a.status !== 'pending') throw new VoteError('FAILED_PRECONDITION', `approval ${hex(id)} was ${a.status} already, at seq ${a.decidedSeq}`);
     if (!a.approvers.some((k) => k.equals(approver))) throw new VoteError('PERMISSION_DENIED', `key ${hex(approver)} is not an approver of policy ${a.policy} for approval ${hex(id)}`);
     if (!crypto.verify(null, voteMessage(id, decision), publicKeyObject(approver), signature)) {

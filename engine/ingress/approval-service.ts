@@ -51,9 +51,10 @@ export class ApprovalService {
     const seq = u64ToSafe(req.seq);
     if (!req.id?.length && !seq) return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'give the approval id (32 bytes) or the held transaction seq' });
     if (req.id?.length && req.id.length !== 32) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `id must be 32 bytes, got ${req.id.length}` });
-    const a = req.id?.length ? this.approvals.registry.get(req.id) : this.approvals.registry.getBySeq(seq!);
-    if (!a) return callback({ code: grpc.status.NOT_FOUND, details: `no approval ${req.id?.length ? `with id ${req.id.toString('hex')}` : `held at seq ${seq}`} (memory keeps every pending approval and the newest ${this.config.approvalsDecidedKept} decided)` });
-    callback(null, approvalMessage(a));
+    this.approvals.find(req.id?.length ? { id: req.id } : { seq: seq! }).then((a) => {
+      if (!a) return callback({ code: grpc.status.NOT_FOUND, details: `no approval ${req.id?.length ? `with id ${req.id.toString('hex')}` : `held at seq ${seq}`}` });
+      callback(null, approvalMessage(a));
+    }, (error: Error) => callback({ code: grpc.status.UNAVAILABLE, details: `approval store unavailable: ${error.message}; retry` }));
   }
 
   private listApprovals(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void {
