@@ -2,7 +2,7 @@
  * The webhook delivery thread (engine/webhooks/delivery.ts): started by the engine when webhooks
  * are on, so routing and POSTing never take turns of the engine's own event loop.
  *
- *   engine -> thread   { op: 'put', hook } | { op: 'drop', id } | { op: 'close' }, each with a request id
+ *   engine -> thread   { op: 'put', hook } | { op: 'drop', id } | { op: 'sync', hooks } | { op: 'close' }, each with a request id
  *   thread -> engine   { op: 'ready' } | { op: 'ack', request } | { op: 'failed', error }
  *                      | { op: 'log', level, message, fields } | { op: 'disabled', hook }
  *                      | { op: 'counts', routed, deliveries } (every COUNTS_EVERY_MS, for Prometheus)
@@ -13,7 +13,7 @@ import type { EngineConfig } from '../engine/config.js';
 import { WebhookDelivery } from '../engine/webhooks/delivery.js';
 import { fromTransferable, toTransferable, type TransferableHook } from '../engine/webhooks/store.js';
 
-type Request = { request: number } & ({ op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'close' });
+type Request = { request: number } & ({ op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'sync'; hooks: TransferableHook[] } | { op: 'close' });
 
 const COUNTS_EVERY_MS = 1000;
 const port = parentPort!;
@@ -24,6 +24,7 @@ const delivery = new WebhookDelivery(workerData.config as EngineConfig,
 port.on('message', (m: Request) => {
   if (m.op === 'put') delivery.put(fromTransferable(m.hook));
   else if (m.op === 'drop') delivery.drop(m.id);
+  else if (m.op === 'sync') delivery.sync(m.hooks.map(fromTransferable));
   else {
     void delivery.close().then(() => {
       port.postMessage({ op: 'ack', request: m.request });

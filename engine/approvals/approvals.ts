@@ -114,7 +114,10 @@ export class Approvals {
     if (this.pool && !(await insertVote(this.pool, id, vote))) throw new VoteError('ALREADY_EXISTS', `approver ${hex(approver)} has voted on approval ${hex(id)} already`);
     a.votes.push(vote);
     this.registry.emit('voted', a);
-    if (outcomeOf(a, vote.votedAtMs) !== null) await this.decide([a], vote.votedAtMs);
+    if (outcomeOf(a, vote.votedAtMs) !== null) {
+      // The vote is stored: whatever happens to the decision now, the sweep makes it again.
+      await this.decide([a], vote.votedAtMs).catch((error: Error) => this.log('warn', 'approval decision failed; the sweep retries it', { seq: a.seq, error: error.message }));
+    }
     return a;
   }
 
@@ -130,8 +133,12 @@ export class Approvals {
       outcome, sender: a.sender, recipient: a.recipient, heldSeq: a.seq, amount: a.amount, decidedAtMs: nowMs, id: a.id,
     })));
     for (const d of due) d.a.deciding = true;
-    const answer = await this.pipeline.submitEntries(bodies, this.config.ack);
-    for (const d of due) d.a.deciding = false;
+    let answer;
+    try {
+      answer = await this.pipeline.submitEntries(bodies, this.config.ack);
+    } finally {
+      for (const d of due) d.a.deciding = false;
+    }
     if (!answer.ok) {
       this.log('warn', 'approval decisions not sequenced yet; the sweep retries them', { count: due.length, code: answer.code, reason: answer.message });
       return;
@@ -147,16 +154,22 @@ export class Approvals {
     return this.serial.run(async () => {
       const now = Date.now();
       const due = this.registry.pending().filter((a) => !a.deciding && outcomeOf(a, now) !== null);
-      for (let i = 0; i < due.length && !this.stopped; i += DECISIONS_PER_ENTRY_BATCH_MAX) {
-        await this.decide(due.slice(i, i + DECISIONS_PER_ENTRY_BATCH_MAX), now);
-      }
+      const chunk = Math.min(DECISIONS_PER_ENTRY_BATCH_MAX, this.config.batchTxsMax);
+      for (let i = 0; i < due.length && !this.stopped; i += chunk) await this.decide(due.slice(i, i + chunk), now);
     }).catch((error: Error) => this.log('warn', 'approval sweep failed', { error: error.message }));
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops the sweep and waits for the vote or decision in hand, at most `graceMs` (a decision
+   * waiting for storage that is down would never end); a decision cut short is made again by the
+   * next start's sweep from the stored votes.
+   */
+  async close(graceMs = this.config.shutdownGraceMs): Promise<void> {
     this.stopped = true;
     clearInterval(this.sweepTimer);
-    await this.serial.run(async () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.serial.run(async () => undefined), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timer);
     await this.pool?.end();
   }
 }

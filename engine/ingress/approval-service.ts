@@ -94,6 +94,8 @@ export class ApprovalService {
     let open = true;
     const send = (change: ApprovalChangeKind | 'snapshot', a: Approval) => {
       if (!open) return;
+      // The snapshot is bounded by approvalsPendingMax already; only changes count toward the backlog.
+      if (change === 'snapshot') return void call.write({ change: CHANGE_WIRE[change], approval: approvalMessage(a) });
       if (unread >= WATCH_BACKLOG_MAX) {
         stop();
         call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `watcher fell ${WATCH_BACKLOG_MAX} events behind; watch again with include_pending` });

@@ -226,7 +226,8 @@ export class Sequencer {
 
   /** Holds a transfer for approval. Rare (large transfers only), so it may allocate. */
   private hold(words: Uint32Array, at: number, s: number, policy: ApprovalPolicy, recipientHome: number, heldHi: number, heldLo: number): number {
-    if (this.pending.size >= this.options.approvalsPendingMax) return Result.capacity_exceeded;
+    // A replayed hold was admitted under the limit of its day: a lower limit today does not undo it.
+    if (this.pending.size >= this.options.approvalsPendingMax && this.replayed === null) return Result.capacity_exceeded;
     if (this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome) < 0) return Result.capacity_exceeded;
     const body = this.bodies.subarray(at * 4, at * 4 + BODY_BYTES);
     const r = readBody(body);

@@ -18,7 +18,14 @@
  *   only to the webhooks that have not had them.
  * - Events of one webhook share a key, so one partition: in block order while the receiver is
  *   healthy. A failed event waits in the retry topic while later ones go on, so order holds only
- *   for a healthy receiver; a slow receiver holds up its own partition only.
+ *   for a healthy receiver.
+ * - A failing receiver costs one try per backoff period: after a failed try, the webhook's other
+ *   events are parked in the retry topic until the backoff ends, without a POST. A slow receiver
+ *   that does answer holds up its partition (shared with about 1/EVENT_PARTITIONS of the
+ *   webhooks) for as long as its answers take, webhookTimeoutMs at most per event.
+ * - A retry that is not due pauses its partition until it is, so the consumer goes on fetching
+ *   the others; retries of one partition are handled in order, so one with a long Retry-After
+ *   holds up those behind it in its partition.
  * - Each fetched batch costs two PostgreSQL statements: one asks which of its events were
  *   delivered already (a redelivery after a crash between a POST and the offset commit), one logs
  *   every try. Offsets are resolved only after the log rows are written.
@@ -68,6 +75,8 @@ const CONSUMER_SESSION_TIMEOUT_MS = 15_000;
 // A fetch returns as soon as a record arrives; this bounds how long a consumer whose partitions
 // were just resumed sleeps in an empty fetch first (kafkajs's default is 5 s).
 const FETCH_WAIT_MS = 500;
+const AUTO_COMMIT_MS = 5000;
+const RETRY_PAUSE_MS_MAX = 60_000; // a retry partition whose head is not due is paused, then looked at again
 
 export function webhookTopics(config: EngineConfig) {
   const p = webhookTopicPrefix(config);
@@ -82,6 +91,7 @@ export function activeSecrets(hook: WebhookRecord, nowMs: number): string[] {
 export class WebhookDelivery {
   private readonly hooks = new Map<string, WebhookRecord>();
   private readonly routedThrough = new Map<string, number>(); // webhook id -> last block routed for it
+  private readonly cooling = new Map<string, number>(); // webhook id -> end of its backoff after a failed try
   private readonly consumers: Consumer[] = [];
   private router: Consumer | null = null;
   private lastRouted = 0; // the last block the router handled
@@ -146,9 +156,12 @@ export class WebhookDelivery {
     this.consumers.push(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
+    // kafkajs forgets pauses and pending seeks when it restarts a crashed consumer: apply them again.
+    consumer.on(consumer.events.GROUP_JOIN, () => { if (consumer === this.router) this.syncRouter(); });
     void consumer.run({
       partitionsConsumedConcurrently: concurrency,
       eachBatchAutoResolve: false,
+      autoCommitInterval: AUTO_COMMIT_MS,
       eachBatch: async (payload) => {
         try {
           await each(payload);
@@ -168,10 +181,20 @@ export class WebhookDelivery {
     this.hooks.set(hook.id, hook);
     if (hook.enabled && !before?.enabled) {
       this.routedThrough.set(hook.id, hook.fromBlock);
-      // Blocks after its fromBlock went by before it was known: read them again, for it alone.
-      if (this.lastRouted > hook.fromBlock && this.router) this.seekRouter(hook.fromBlock);
+      const alone = ![...this.hooks.values()].some((h) => h.enabled && h.id !== hook.id);
+      // Alone, it decides where the router reads: from its fromBlock, wherever the router was (a
+      // first webhook does not scan the whole topic). Otherwise the router goes back only if it
+      // passed the fromBlock already, and blocks it reads again go to this webhook alone.
+      if (this.router && (alone || this.lastRouted > hook.fromBlock)) this.seekRouter(hook.fromBlock);
     }
     this.syncRouter();
+  }
+
+  /** The whole table (after the thread starts): webhooks deleted meanwhile are dropped. */
+  sync(hooks: WebhookRecord[]): void {
+    const ids = new Set(hooks.map((h) => h.id));
+    for (const id of [...this.hooks.keys()]) if (!ids.has(id)) this.drop(id);
+    for (const h of hooks) this.put(h);
   }
 
   private seekRouter(afterBlock: number): void {
@@ -185,14 +208,20 @@ export class WebhookDelivery {
   drop(id: string): void {
     this.hooks.delete(id);
     this.routedThrough.delete(id);
+    this.cooling.delete(id);
     this.syncRouter();
   }
 
   private syncRouter(): void {
     if (!this.router) return;
     const topics = [{ topic: this.config.kafkaTopic }];
-    if ([...this.hooks.values()].some((h) => h.enabled)) this.router.resume(topics);
-    else this.router.pause(topics);
+    try {
+      if ([...this.hooks.values()].some((h) => h.enabled)) this.router.resume(topics);
+      else this.router.pause(topics);
+    } catch (error) {
+      // Between a consumer crash and kafkajs's restart of it; GROUP_JOIN applies it again.
+      this.log('warn', 'webhook router: pause/resume deferred until it rejoins', { error: (error as Error).message });
+    }
   }
 
   // --- routing -----------------------------------------------------------------------------------
@@ -201,6 +230,7 @@ export class WebhookDelivery {
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.stopped) return;
       await this.waitForDelivery(heartbeat);
+      if (!isRunning() || isStale() || this.stopped) return; // a seek while it waited: read from there
       await this.route(Number(message.key!.readBigUInt64BE(0)), message.value!);
       resolveOffset(message.offset);
       await heartbeat();
@@ -215,20 +245,24 @@ export class WebhookDelivery {
     const anyAccount = hooks.some((h) => h.accounts.length === 0);
     const filter = { types: new Set(hooks.flatMap((h) => h.eventTypes)), accounts: anyAccount ? null : new Set(hooks.flatMap((h) => h.accounts.map((a) => a.toString('latin1')))) };
     const events = blockEvents(decodeBlockRecord(value), filter);
-    const messages = [];
+    let messages: { key: string; value: string }[] = [];
+    const send = async () => {
+      if (messages.length === 0) return;
+      await this.producer.send({ topic: this.topics.events, acks: -1, messages });
+      this.eventsRouted += messages.length;
+      this.counts.routed += messages.length;
+      messages = [];
+    };
     for (const event of events) {
       for (const h of hooks) {
         if (!wants(h, event)) continue;
         const queued: QueuedEvent = { eventId: event.id, webhookId: h.id, type: event.type, block: event.block, body: event.body, attempt: 1, notBeforeMs: 0 };
         messages.push({ key: h.id, value: JSON.stringify(queued) });
+        if (messages.length >= ROUTE_SEND_MESSAGES_MAX) await send(); // a block x many webhooks is never all in memory
       }
     }
-    for (let i = 0; i < messages.length; i += ROUTE_SEND_MESSAGES_MAX) {
-      await this.producer.send({ topic: this.topics.events, acks: -1, messages: messages.slice(i, i + ROUTE_SEND_MESSAGES_MAX) });
-    }
+    await send();
     for (const h of hooks) this.routedThrough.set(h.id, number);
-    this.eventsRouted += messages.length;
-    this.counts.routed += messages.length;
   }
 
   private async waitForDelivery(heartbeat: () => Promise<void>): Promise<void> {
@@ -241,7 +275,7 @@ export class WebhookDelivery {
 
   // --- delivery ----------------------------------------------------------------------------------
 
-  private async deliverBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, retries: boolean): Promise<void> {
+  private async deliverBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, pause, commitOffsetsIfNecessary }: EachBatchPayload, retries: boolean): Promise<void> {
     const queued = batch.messages.map((m) => JSON.parse(m.value!.toString()) as QueuedEvent);
     const done = await this.store.deliveredAmong(queued);
     const log: DeliveryRecord[] = [];
@@ -251,24 +285,44 @@ export class WebhookDelivery {
       await this.store.logDeliveries(rows);
       for (const r of rows) this.counts.deliveries[r.outcome] = (this.counts.deliveries[r.outcome] ?? 0) + 1;
       if (resolvable !== null) resolveOffset(resolvable);
-      await heartbeat();
+      await commitOffsetsIfNecessary();
     };
-    for (let i = 0; i < queued.length; i++) {
-      if (!isRunning() || isStale() || this.stopped) break;
-      const q = queued[i];
-      if (retries) await this.waitUntil(q.notBeforeMs, heartbeat);
-      if (!done.has(`${q.webhookId}/${q.eventId}`)) await this.deliver(q, log);
-      if (!retries) this.eventsHandled++;
-      resolvable = batch.messages[i].offset;
-      if (log.length >= LOG_ROWS_PER_FLUSH) await flush();
+    try {
+      for (let i = 0; i < queued.length; i++) {
+        if (!isRunning() || isStale() || this.stopped) break;
+        const q = queued[i];
+        const waitMs = q.notBeforeMs - Date.now();
+        if (retries && waitMs > 0) {
+          // Not due: look again later, and let the consumer fetch the other partitions meanwhile.
+          const resume = pause();
+          setTimeout(() => { try { resume(); } catch { /* the consumer stopped */ } }, Math.min(waitMs, RETRY_PAUSE_MS_MAX)).unref();
+          break;
+        }
+        if (!done.has(`${q.webhookId}/${q.eventId}`)) await this.deliver(q, log);
+        if (!retries) this.eventsHandled++;
+        resolvable = batch.messages[i].offset;
+        if (log.length >= LOG_ROWS_PER_FLUSH) await flush();
+        await heartbeat(); // one POST can take webhookTimeoutMs: the session must hear from us between them
+      }
+    } finally {
+      await flush(); // tries made are logged and resolved even when the batch stops early
     }
-    await flush();
   }
 
-  /** One try of one event; the try's log row goes to `log`, written before its offset resolves. */
+  /**
+   * One try of one event; the try's log row goes to `log`, written before its offset resolves.
+   * While a webhook is backing off after a failed try, its other events are parked in the retry
+   * topic, due when the backoff ends, without a POST: a receiver that fails or times out costs
+   * one try per backoff period, not one per queued event, and holds up no other webhook.
+   */
   private async deliver(q: QueuedEvent, log: DeliveryRecord[]): Promise<void> {
     const hook = this.hooks.get(q.webhookId);
     if (!hook) return; // deleted: its queued events are dropped
+    const coolingUntil = this.cooling.get(q.webhookId) ?? 0;
+    if (hook.enabled && Date.now() < coolingUntil) {
+      await this.producer.send({ topic: this.topics.retries, acks: -1, messages: [{ key: q.webhookId, value: JSON.stringify({ ...q, notBeforeMs: coolingUntil }) }] });
+      return;
+    }
     const record: DeliveryRecord = {
       webhookId: q.webhookId, eventId: q.eventId, eventType: q.type, block: q.block, attempt: q.attempt, attemptedAtMs: Date.now(),
       statusCode: 0, error: '', durationMs: 0, outcome: 'skipped', nextAttemptAtMs: 0,
@@ -280,6 +334,7 @@ export class WebhookDelivery {
     const r = await postEvent(hook.url, activeSecrets(hook, record.attemptedAtMs), q.eventId, q.body, this.config.webhookTimeoutMs);
     Object.assign(record, { statusCode: r.statusCode, error: r.error, durationMs: r.durationMs });
     if (r.statusCode >= 200 && r.statusCode < 300) {
+      this.cooling.delete(q.webhookId);
       log.push({ ...record, outcome: 'delivered' });
     } else if (r.statusCode === 410) {
       log.push({ ...record, outcome: 'gone' });
@@ -287,6 +342,7 @@ export class WebhookDelivery {
     } else if (q.attempt < this.config.webhookAttemptsMax) {
       const next = record.attemptedAtMs + retryDelayMs(q.attempt, { backoffMs: this.config.webhookBackoffMs, backoffMaxMs: this.config.webhookBackoffMaxMs }, r.retryAfterMs);
       log.push({ ...record, outcome: 'retrying', nextAttemptAtMs: next });
+      this.cooling.set(q.webhookId, next);
       await this.producer.send({ topic: this.topics.retries, acks: -1, messages: [{ key: q.webhookId, value: JSON.stringify({ ...q, attempt: q.attempt + 1, notBeforeMs: next }) }] });
     } else {
       log.push({ ...record, outcome: 'dead_lettered' });
@@ -296,17 +352,9 @@ export class WebhookDelivery {
     }
   }
 
-  private async waitUntil(atMs: number, heartbeat: () => Promise<void>): Promise<void> {
-    for (let left = atMs - Date.now(); left > 0; left = atMs - Date.now()) {
-      if (this.stopped) throw new Error('webhooks stopping');
-      await new Promise((resolve) => setTimeout(resolve, Math.min(left, WAIT_SLICE_MS)));
-      await heartbeat();
-    }
-  }
-
   private async disable(hook: WebhookRecord, reason: string): Promise<void> {
     const next = { ...hook, enabled: false, disabledReason: reason, updatedAtMs: Date.now() };
-    await this.store.update(next);
+    await this.store.disable(hook.id, reason); // only these fields: a concurrent change from the engine stays
     this.hooks.set(hook.id, next);
     this.syncRouter();
     this.onDisabled(next);

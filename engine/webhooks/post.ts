@@ -23,8 +23,8 @@ export async function postEvent(url: string, secrets: string[], eventId: string,
   const headers = { 'content-type': 'application/json', 'user-agent': 'txe-webhooks/1', ...webhookHeaders(secrets, eventId, Math.floor(started / 1000), body) };
   try {
     const response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-    const text = response.ok ? '' : (await response.text().catch(() => '')).slice(0, BODY_READ_BYTES_MAX);
-    if (response.ok) await response.body?.cancel().catch(() => undefined);
+    const text = response.ok ? '' : await readAtMost(response, BODY_READ_BYTES_MAX);
+    await response.body?.cancel().catch(() => undefined);
     return {
       statusCode: response.status, durationMs: Date.now() - started,
       error: response.ok ? '' : `HTTP ${response.status}${text ? `: ${text}` : ''}`,
@@ -35,6 +35,27 @@ export async function postEvent(url: string, secrets: string[], eventId: string,
     const reason = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `${e.message}${e.cause ? ` (${e.cause.message})` : ''}`;
     return { statusCode: 0, error: reason, durationMs: Date.now() - started, retryAfterMs: null };
   }
+}
+
+/** The first `bytes` of a response body as text; the rest is never read. */
+async function readAtMost(response: Response, bytes: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < bytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } catch {
+    // a receiver that breaks the connection mid-body: keep what came
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, bytes).toString('utf8');
 }
 
 /** Retry-After as milliseconds from now: delta-seconds or an HTTP date; null when absent or bad. */

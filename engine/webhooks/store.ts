@@ -77,13 +77,20 @@ export class WebhookStore {
         new Date(w.createdAtMs), new Date(w.updatedAtMs)]);
   }
 
-  async update(w: WebhookRecord): Promise<void> {
-    await this.pool.query(
+  /** False when there is no such webhook (deleted meanwhile). */
+  async update(w: WebhookRecord): Promise<boolean> {
+    const r = await this.pool.query(
       `update txe_webhooks set url = $2, event_types = $3, accounts = $4, description = $5, enabled = $6, disabled_reason = $7,
          secret = $8, previous_secret = $9, previous_secret_expires_at = $10, secret_rotated_at = $11, updated_at = $12, from_block = $13
        where id = $1 and not deleted`,
       [w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
         w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), new Date(w.updatedAtMs), w.fromBlock]);
+    return r.rowCount === 1;
+  }
+
+  /** Disables a webhook (its receiver answered 410) without touching its other fields. */
+  async disable(id: string, reason: string): Promise<void> {
+    await this.pool.query('update txe_webhooks set enabled = false, disabled_reason = $2, updated_at = now() where id = $1 and not deleted', [id, reason]);
   }
 
   /** Marks deleted (the delivery log keeps naming it); its queued events are skipped. */

@@ -82,7 +82,8 @@ export class Webhooks {
           started = true;
           this.ready = true;
           this.restartDelayMs = RESTART_DELAY_MS_MIN;
-          for (const hook of this.hooks.values()) thread.postMessage({ op: 'put', hook: toTransferable(hook), request: 0 }); // changes made while it started
+          // Changes made while it started, deletions included.
+          thread.postMessage({ op: 'sync', hooks: [...this.hooks.values()].map(toTransferable), request: 0 });
           resolve();
         } else if (m.op === 'failed') {
           clearTimeout(timer);
@@ -95,7 +96,8 @@ export class Webhooks {
           this.log(m.level, m.message, m.fields);
         } else if (m.op === 'disabled') {
           const h = fromTransferable(m.hook);
-          if (this.hooks.has(h.id)) this.hooks.set(h.id, h);
+          const current = this.hooks.get(h.id);
+          if (current) this.hooks.set(h.id, { ...current, enabled: false, disabledReason: h.disabledReason, updatedAtMs: h.updatedAtMs });
         } else if (m.op === 'counts') {
           this.pipeline.metrics.webhookEventsRouted.inc(m.routed);
           for (const [outcome, n] of Object.entries(m.deliveries)) this.pipeline.metrics.webhookDeliveries.inc({ outcome }, n);
@@ -105,6 +107,9 @@ export class Webhooks {
       thread.on('exit', (code) => {
         clearTimeout(timer);
         this.ready = false;
+        // Changes it did not confirm are in PostgreSQL, and the next thread is sent them all.
+        for (const ack of this.acks.values()) ack();
+        this.acks.clear();
         if (!started) return reject(new Error(`webhook delivery thread exited with ${code} while starting`));
         if (!this.closing) this.restartLater(`exited with ${code}`);
       });
@@ -159,13 +164,28 @@ export class Webhooks {
     return h;
   }
 
+  /** Writes a changed webhook; a webhook deleted meanwhile is NOT_FOUND, and stays deleted. */
+  private async save(next: WebhookRecord): Promise<WebhookRecord> {
+    if (!(await this.store.update(next))) {
+      await this.dropHook(next.id);
+      throw new WebhookError('NOT_FOUND', `no webhook ${next.id}`);
+    }
+    await this.putHook(next);
+    return next;
+  }
+
+  /** Events start after the last durable block: a sequenced block may yet be lost in a crash. */
+  private get currentBlock(): number {
+    return this.pipeline.sinkStage.lastDurableBlock;
+  }
+
   async create(input: WebhookInput): Promise<WebhookRecord> {
     checkInput(input);
     if (this.hooks.size >= this.config.webhooksMax) throw new WebhookError('RESOURCE_EXHAUSTED', `${this.hooks.size} webhooks exist (max webhooksMax ${this.config.webhooksMax}); delete one first`);
     const now = Date.now();
     const hook: WebhookRecord = {
       id: newWebhookId(), ...input, disabledReason: '', secret: generateWebhookSecret(), previousSecret: null, previousSecretExpiresAtMs: 0,
-      secretRotatedAtMs: now, fromBlock: this.pipeline.sequencer.blocksCount, createdAtMs: now, updatedAtMs: now,
+      secretRotatedAtMs: now, fromBlock: this.currentBlock, createdAtMs: now, updatedAtMs: now,
     };
     await this.store.insert(hook);
     await this.putHook(hook); // the router reads again whatever it passed since fromBlock
@@ -184,11 +204,9 @@ export class Webhooks {
       accounts: has('accounts') ? input.accounts : hook.accounts, description: has('description') ? input.description : hook.description,
       enabled: has('enabled') ? input.enabled : hook.enabled,
     };
-    if (next.enabled && !hook.enabled) Object.assign(next, { disabledReason: '', fromBlock: this.pipeline.sequencer.blocksCount }); // no events of the disabled time
+    if (next.enabled && !hook.enabled) Object.assign(next, { disabledReason: '', fromBlock: this.currentBlock }); // no events of the disabled time
     checkInput(next);
-    await this.store.update(next);
-    await this.putHook(next);
-    return next;
+    return this.save(next);
   }
 
   async delete(id: string): Promise<void> {
@@ -203,9 +221,7 @@ export class Webhooks {
     const now = Date.now();
     const grace = graceMs || this.config.webhookSecretGraceMs;
     const next: WebhookRecord = { ...hook, previousSecret: hook.secret, previousSecretExpiresAtMs: now + grace, secret: generateWebhookSecret(), secretRotatedAtMs: now, updatedAtMs: now };
-    await this.store.update(next);
-    await this.putHook(next);
-    return next;
+    return this.save(next);
   }
 
   deliveries(id: string, eventId: string | null, beforeId: number, limit: number): Promise<DeliveryRecord[]> {

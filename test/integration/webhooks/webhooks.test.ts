@@ -190,6 +190,24 @@ describe('WebhookService', () => {
     expect(onPath('/dead')).toHaveLength(ATTEMPTS_MAX);
   }, 60_000);
 
+  it('parks the other events of a failing webhook instead of trying each one, and still gives each its tries', async () => {
+    const quin = await fundedAccount('quin');
+    answers.set('/failing', () => ({ status: 500 }));
+    const hook = await createHook('/failing', [EVENT.committed], [quin.publicKey]);
+    await send(quin.publicKey, user(`ray-${suffix}`).publicKey, [1n, 2n, 3n, 4n, 5n]);
+    const [first, second] = await until('two tries', () => (onPath('/failing').length >= 2 ? onPath('/failing') : null));
+    // The first failure starts a backoff of at least 80 ms (100 ms - 20% jitter); the four other
+    // events wait it out in the retry topic instead of being POSTed one after the other.
+    expect(second.atMs - first.atMs).toBeGreaterThanOrEqual(70);
+    await until('every event dead-lettered', async () => {
+      const rows = await deliveries(hook.id);
+      return rows.filter((d) => d.outcome === 'dead_lettered').length === 5 ? rows : null;
+    });
+    const tries = onPath('/failing').map((r) => String(r.headers['webhook-id']));
+    expect(tries).toHaveLength(5 * ATTEMPTS_MAX);
+    for (const id of new Set(tries)) expect(tries.filter((t) => t === id)).toHaveLength(ATTEMPTS_MAX);
+  }, 60_000);
+
   it('signs with the old and the new secret during a rotation grace period, then only with the new one', async () => {
     const gus = await fundedAccount('gus');
     const hook = await createHook('/rotate', [EVENT.committed], [gus.publicKey]);
