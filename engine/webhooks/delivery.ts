@@ -64,13 +64,12 @@ const EVENT_PARTITIONS = 8;
 const DEAD_LETTER_PARTITIONS = 1;
 const ROUTE_SEND_MESSAGES_MAX = 500; // one produce request: ≤ 500 events × ~0.7 KB
 const LOG_ROWS_PER_FLUSH = 200; // delivery log rows per INSERT; offsets are resolved after each
-const WAIT_SLICE_MS = 1000; // a not-yet-due retry heartbeats this often while it waits
 const EVENTS_QUEUED_MAX = 20_000; // events routed by this process and not yet handled by its delivery
 const BACKPRESSURE_POLL_MS = 50;
 // Delivery of our events may have moved to another process (a rebalance): never wait for it longer.
 const BACKPRESSURE_WAIT_MS_MAX = 30_000;
 // How long a crashed engine's consumers keep their partitions before the group moves on. A POST
-// (webhookTimeoutMs, at most 12 s) and a retry's wait (heartbeats every WAIT_SLICE_MS) fit inside.
+// (webhookTimeoutMs, at most 12 s) fits inside, and the consumer heartbeats after each one.
 const CONSUMER_SESSION_TIMEOUT_MS = 15_000;
 // A fetch returns as soon as a record arrives; this bounds how long a consumer whose partitions
 // were just resumed sleeps in an empty fetch first (kafkajs's default is 5 s).
