@@ -52,6 +52,7 @@ export class ApprovalRegistry {
   get size(): number { return this.byId.size; }
 
   load(approvals: Approval[]): void {
+    if (this.bySeq.size > 0) throw new Error('approval registry: load() runs once, before any block');
     for (const a of approvals) {
       this.byId.set(a.id.toString('hex'), a);
       this.bySeq.set(a.seq, a);
@@ -62,10 +63,13 @@ export class ApprovalRegistry {
   get(id: Buffer): Approval | undefined { return this.byId.get(id.toString('hex')); }
   getBySeq(seq: number): Approval | undefined { return this.bySeq.get(seq); }
 
-  /** All approvals in seq order after `afterSeq` that pass `keep`, at most `limit`. */
+  /**
+   * Approvals in seq order after `afterSeq` that pass `keep`, at most `limit`. The map is in seq
+   * order already: loaded in seq order, then added as holds are sequenced.
+   */
   list(afterSeq: number, limit: number, keep: (a: Approval) => boolean): Approval[] {
     const out: Approval[] = [];
-    for (const a of [...this.bySeq.values()].sort((x, y) => x.seq - y.seq)) {
+    for (const a of this.bySeq.values()) {
       if (a.seq <= afterSeq || !keep(a)) continue;
       out.push(a);
       if (out.length === limit) break;
