@@ -108,6 +108,15 @@ export const defaultConfig = (): EngineConfig => ({
 
 export const WEBHOOK_TIMEOUT_MS_MAX = 12_000;
 
+/**
+ * Input-ring slots that client batches leave free for engine entries (approval decisions), so
+ * holds are decided and expired even while clients keep the engine at capacity: room for one
+ * batch of up to 256 decisions, and at most a 16th of a small ring.
+ */
+export function entrySlotsReserved(config: Pick<EngineConfig, 'ringSlots' | 'batchTxsMax'>): number {
+  return Math.max(1, Math.min(256, Math.floor(config.ringSlots / 16), config.batchTxsMax));
+}
+
 /** The webhook topics' and groups' prefix: the configured one, else '<kafkaTopic>.webhooks'. */
 export function webhookTopicPrefix(config: EngineConfig): string {
   return config.webhookTopicPrefix || `${config.kafkaTopic}.webhooks`;
@@ -161,7 +170,8 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }
   if (config.accountsMax <= config.issuers.length) throw new Error(`config accountsMax (${config.accountsMax}) must exceed the number of issuers (${config.issuers.length})`);
-  if (config.batchTxsMax < 1 || config.batchTxsMax > config.ringSlots) throw new Error(`config batchTxsMax must be in [1, ringSlots=${config.ringSlots}], got ${config.batchTxsMax}`);
+  const clientSlotsMax = config.ringSlots - entrySlotsReserved(config);
+  if (config.batchTxsMax < 1 || config.batchTxsMax > clientSlotsMax) throw new Error(`config batchTxsMax must be in [1, ${clientSlotsMax}] (ringSlots ${config.ringSlots} less ${entrySlotsReserved(config)} kept for approval decisions), got ${config.batchTxsMax}`);
   if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
   if (config.grpcPort < 0 || config.grpcPort > 65535) throw new Error(`config grpcPort out of range: ${config.grpcPort}`);
   if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);

@@ -11,7 +11,7 @@
  */
 
 import crypto from 'node:crypto';
-import type { AckMode, EngineConfig } from './config.js';
+import { entrySlotsReserved, type AckMode, type EngineConfig } from './config.js';
 import { InputRing, createRingBuffers, segments } from './ring/input-ring.js';
 import { FixedQueue } from './ring/fixed-queue.js';
 import { VerifyStage } from './verify/verify-stage.js';
@@ -63,6 +63,10 @@ export interface PipelineHooks {
 }
 
 interface DurableWaiter { block: number; receivedNs: bigint; sequencedNs: bigint; answer: () => void; fail: (message: string) => void }
+
+// Room kept for engine entries (approval decisions): one in-flight batch, and the ring slots of
+// config.ts entrySlotsReserved.
+const ENTRY_BATCHES_RESERVED = 1;
 
 // Sink retry backoff: quick enough to notice a restarted server, slow enough not to hammer it.
 const SINK_RETRY_MS_MIN = 100;
@@ -119,6 +123,9 @@ export class Pipeline {
 
   get batchesInFlight(): number { return this.inFlight.length; }
 
+  /** Ring slots client batches leave free for engine entries; a batch of decisions fits in it. */
+  get entrySlotsReserved(): number { return entrySlotsReserved(this.config); }
+
   /**
    * A verify task that fails is a bug or a lost worker, not bad input (workers turn every bad record
    * into a result code). Batches after it cannot be sequenced in order, so by default the process
@@ -144,11 +151,14 @@ export class Pipeline {
       this.metrics.transactions.inc({ result: 'unauthorized_signer' }, count);
       return Promise.resolve({ ok: true, block: 0, firstSeq: 0, results: new Uint8Array(count).fill(Result.unauthorized_signer), accepted: 0 });
     }
-    const start = this.inFlight.full ? -1 : this.ring.tryClaim(count);
+    // Client batches leave room for engine entries (approval decisions), so holds are decided and
+    // expired even while clients keep the engine at capacity.
+    const inFlightFull = this.inFlight.length >= this.inFlight.capacity - ENTRY_BATCHES_RESERVED;
+    const start = inFlightFull || count > this.ring.slotsFree - this.entrySlotsReserved ? -1 : this.ring.tryClaim(count);
     if (start < 0) {
       this.counters.exhausted++;
-      const why = this.inFlight.full ? `${this.inFlight.length} batches in flight (max ${this.inFlight.capacity})`
-        : `input ring has ${this.ring.slotsFree} of ${this.ring.slotsCount} slots free, batch needs ${count}`;
+      const why = inFlightFull ? `${this.inFlight.length} batches in flight (max ${this.inFlight.capacity - ENTRY_BATCHES_RESERVED} for clients)`
+        : `input ring has ${this.ring.slotsFree} of ${this.ring.slotsCount} slots free, batch needs ${count} (${this.entrySlotsReserved} are kept for approval decisions)`;
       return this.refuse('RESOURCE_EXHAUSTED', `engine is at capacity: ${why}; retry with backoff`);
     }
     this.ring.writeBodies(start, batch.txs, count, stride);

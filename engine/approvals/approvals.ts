@@ -154,7 +154,7 @@ export class Approvals {
     return this.serial.run(async () => {
       const now = Date.now();
       const due = this.registry.pending().filter((a) => !a.deciding && outcomeOf(a, now) !== null);
-      const chunk = Math.min(DECISIONS_PER_ENTRY_BATCH_MAX, this.config.batchTxsMax);
+      const chunk = Math.min(DECISIONS_PER_ENTRY_BATCH_MAX, this.pipeline.entrySlotsReserved);
       for (let i = 0; i < due.length && !this.stopped; i += chunk) await this.decide(due.slice(i, i + chunk), now);
     }).catch((error: Error) => this.log('warn', 'approval sweep failed', { error: error.message }));
   }
