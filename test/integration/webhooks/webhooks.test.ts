@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
 import { Engine } from '../../../engine/engine.js';
 import { TxeClient } from '../../../engine/client.js';
 import { verifyWebhook } from '../../../engine/webhooks/signature.js';
@@ -146,6 +147,39 @@ describe('WebhookService', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(onPath('/busy-b')).toHaveLength(expected.length);
     expect(got.map((r) => Number(String(r.headers['webhook-id']).split('_')[1]))).toEqual(expected);
+  }, 60_000);
+
+  it('goes back for a webhook whose fromBlock the router has passed already', async () => {
+    // PostgreSQL is held back (a lock on txe_blocks), Kafka is not: the router reads blocks that
+    // are not durable yet, so it is past the last durable block, which is the new webhook's fromBlock.
+    const sam = await fundedAccount('sam');
+    const tom = user(`tom-${suffix}`).publicKey;
+    await createHook('/ahead-a', [EVENT.committed], [tom]);
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    let created: { fromBlock: number } | null = null;
+    const blocks: number[] = [];
+    try {
+      await db.query('begin');
+      await db.query('lock table txe_blocks in exclusive mode');
+      const records = [1n, 2n, 3n].map((amount, i) => transfer(sam.publicKey, tom, BigInt(i + 1), amount));
+      for (const r of records) blocks.push((await client.submitBatch({ ...signedBatch([r]), ack: 'ordered' })).block);
+      // Two groups of blocks are written at once (sinkWritesInFlightMax): the first two blocks reach
+      // Kafka while PostgreSQL waits, the third waits for them.
+      await until('the router past the durable blocks', () => (onPath('/ahead-a').length >= 2 ? true : null));
+      const w = await client.createWebhook({ url: `${base}/ahead-b`, eventTypes: [EVENT.committed], accounts: [tom] }) as { webhook: { fromBlock: unknown } };
+      created = { fromBlock: Number(String(w.webhook.fromBlock)) };
+      expect(created.fromBlock).toBeLessThan(blocks[0]); // the router had routed those blocks already
+    } finally {
+      await db.query('commit');
+      await db.end();
+    }
+    nonces.set(sam.publicKey.toString('hex'), 3n);
+    const got = await until('the blocks it had passed', () => (onPath('/ahead-b').length >= 3 ? onPath('/ahead-b') : null));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(onPath('/ahead-b')).toHaveLength(3);
+    expect(got.map((r) => Number(String(r.headers['webhook-id']).split('_')[1]))).toEqual(blocks);
+    expect(onPath('/ahead-a')).toHaveLength(3); // the first webhook does not get them twice
   }, 60_000);
 
   it('retries after 500, honours 429 Retry-After, and logs every try', async () => {
