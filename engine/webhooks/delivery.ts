@@ -21,8 +21,8 @@
  *   for a healthy receiver.
  * - A failing receiver costs one try per backoff period: after a failed try, the webhook's other
  *   events are parked in the retry topic until the backoff ends, without a POST. A slow receiver
- *   that does answer holds up its partition (shared with about 1/EVENT_PARTITIONS of the
- *   webhooks) for as long as its answers take, webhookTimeoutMs at most per event.
+ *   that does answer holds its partition's turn for PARTITION_TURN_MS plus one answer at most;
+ *   webhooks in the same partition (about 1/EVENT_PARTITIONS of them) wait behind it.
  * - A retry that is not due pauses its partition until it is, so the consumer goes on fetching
  *   the others; retries of one partition are handled in order, so one with a long Retry-After
  *   holds up those behind it in its partition.
@@ -75,6 +75,10 @@ const CONSUMER_SESSION_TIMEOUT_MS = 15_000;
 // were just resumed sleeps in an empty fetch first (kafkajs's default is 5 s).
 const FETCH_WAIT_MS = 500;
 const AUTO_COMMIT_MS = 5000;
+// kafkajs fetches again only when every partition of the last fetch is done, so one partition may
+// hold the others for this long at most (plus one POST): a receiver that answers slowly delays the
+// webhooks sharing its consumer by about one of its answers per turn, not by its whole backlog.
+const PARTITION_TURN_MS = 1000;
 const RETRY_PAUSE_MS_MAX = 60_000; // a retry partition whose head is not due is paused, then looked at again
 
 export function webhookTopics(config: EngineConfig) {
@@ -286,9 +290,11 @@ export class WebhookDelivery {
       if (resolvable !== null) resolveOffset(resolvable);
       await commitOffsetsIfNecessary();
     };
+    const turnEndsAtMs = Date.now() + PARTITION_TURN_MS;
     try {
       for (let i = 0; i < queued.length; i++) {
         if (!isRunning() || isStale() || this.stopped) break;
+        if (i > 0 && Date.now() > turnEndsAtMs) break; // the rest is fetched again, after the other partitions had a turn
         const q = queued[i];
         const waitMs = q.notBeforeMs - Date.now();
         if (retries && waitMs > 0) {
