@@ -4,14 +4,14 @@
  *
  *   engine -> thread   { op: 'put', hook } | { op: 'drop', id } | { op: 'sync', hooks } | { op: 'close' }, each with a request id
  *   thread -> engine   { op: 'ready' } | { op: 'ack', request } | { op: 'failed', error }
- *                      | { op: 'log', level, message, fields } | { op: 'disabled', hook }
+ *                      | { op: 'log', level, message, fields } | { op: 'disabled', id, reason, atMs }
  *                      | { op: 'counts', routed, deliveries } (every COUNTS_EVERY_MS, for Prometheus)
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type { EngineConfig } from '../engine/config.js';
 import { WebhookDelivery } from '../engine/webhooks/delivery.js';
-import { fromTransferable, toTransferable, type TransferableHook } from '../engine/webhooks/store.js';
+import { fromTransferable, type TransferableHook } from '../engine/webhooks/store.js';
 
 type Request = { request: number } & ({ op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'sync'; hooks: TransferableHook[] } | { op: 'close' });
 
@@ -19,7 +19,7 @@ const COUNTS_EVERY_MS = 1000;
 const port = parentPort!;
 const delivery = new WebhookDelivery(workerData.config as EngineConfig,
   (level, message, fields) => port.postMessage({ op: 'log', level, message, fields }),
-  (hook) => port.postMessage({ op: 'disabled', hook: toTransferable(hook) }));
+  (hook) => port.postMessage({ op: 'disabled', id: hook.id, reason: hook.disabledReason, atMs: hook.updatedAtMs }));
 
 port.on('message', (m: Request) => {
   if (m.op === 'put') delivery.put(fromTransferable(m.hook));

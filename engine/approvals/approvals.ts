@@ -94,12 +94,8 @@ export class Approvals {
     if (id.length !== APPROVAL_ID_BYTES) throw new VoteError('INVALID_ARGUMENT', `id must be the ${APPROVAL_ID_BYTES}-byte approval id, got ${id.length} bytes`);
     if (approver.length !== PUBLIC_KEY_BYTES) throw new VoteError('INVALID_ARGUMENT', `approver must be a ${PUBLIC_KEY_BYTES}-byte Ed25519 public key, got ${approver.length} bytes`);
     if (signature.length !== SIGNATURE_BYTES) throw new VoteError('INVALID_ARGUMENT', `signature must be ${SIGNATURE_BYTES} bytes, got ${signature.length}`);
-    const a = this.registry.get(id);
-    if (!a) {
-      const stored = this.pool ? await loadApproval(this.pool, { id }) : null;
-      if (stored) throw new VoteError('FAILED_PRECONDITION', `approval ${hex(id)} was ${stored.status} already, at seq ${stored.decidedSeq}`);
-      throw new VoteError('NOT_FOUND', `no approval with id ${hex(id)}`);
-    }
+    const a = await this.find({ id }); // every pending approval is in memory: one from PostgreSQL is decided
+    if (!a) throw new VoteError('NOT_FOUND', `no approval with id ${hex(id)}`);
     if (a.status !== 'pending') throw new VoteError('FAILED_PRECONDITION', `approval ${hex(id)} was ${a.status} already, at seq ${a.decidedSeq}`);
     if (!a.approvers.some((k) => k.equals(approver))) throw new VoteError('PERMISSION_DENIED', `key ${hex(approver)} is not an approver of policy ${a.policy} for approval ${hex(id)}`);
     if (!crypto.verify(null, voteMessage(id, decision), publicKeyObject(approver), signature)) {

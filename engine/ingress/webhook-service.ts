@@ -66,7 +66,7 @@ export class WebhookService {
         const rows = await w.deliveries(req.webhookId!, req.eventId || null, u64ToSafe(req.beforeId) ?? 0, limit + 1);
         const shown = rows.slice(0, limit);
         return {
-          deliveries: shown.map((d) => ({ ...d, nextAttemptAtMs: d.nextAttemptAtMs })),
+          deliveries: shown,
           nextBeforeId: rows.length > limit ? shown[shown.length - 1].id : 0,
         };
       }),

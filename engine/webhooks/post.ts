@@ -23,8 +23,9 @@ export async function postEvent(url: string, secrets: string[], eventId: string,
   const headers = { 'content-type': 'application/json', 'user-agent': 'txe-webhooks/1', ...webhookHeaders(secrets, eventId, Math.floor(started / 1000), body) };
   try {
     const response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-    const text = response.ok ? '' : await readAtMost(response, BODY_READ_BYTES_MAX);
-    await response.body?.cancel().catch(() => undefined);
+    let text = ''; // an error body's first KB, for the delivery log; a success body is not read
+    if (response.ok) await response.body?.cancel().catch(() => undefined);
+    else text = await readAtMost(response, BODY_READ_BYTES_MAX);
     return {
       statusCode: response.status, durationMs: Date.now() - started,
       error: response.ok ? '' : `HTTP ${response.status}${text ? `: ${text}` : ''}`,

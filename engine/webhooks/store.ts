@@ -59,6 +59,15 @@ const fromRow = (r: WebhookRow): WebhookRecord => ({
   fromBlock: Number(r.from_block), createdAtMs: r.created_at.getTime(), updatedAtMs: r.updated_at.getTime(),
 });
 
+/** The columns insert and update both write, in the order of writtenValues. */
+const WRITTEN_COLUMNS = ['id', 'url', 'event_types', 'accounts', 'description', 'enabled', 'disabled_reason', 'secret', 'previous_secret',
+  'previous_secret_expires_at', 'secret_rotated_at', 'from_block', 'updated_at'];
+
+const writtenValues = (w: WebhookRecord): unknown[] => [
+  w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
+  w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), w.fromBlock, new Date(w.updatedAtMs),
+];
+
 export class WebhookStore {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -68,23 +77,15 @@ export class WebhookStore {
   }
 
   async insert(w: WebhookRecord): Promise<void> {
-    await this.pool.query(
-      `insert into txe_webhooks (id, url, event_types, accounts, description, enabled, disabled_reason, secret, previous_secret,
-         previous_secret_expires_at, secret_rotated_at, from_block, created_at, updated_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
-        w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), w.fromBlock,
-        new Date(w.createdAtMs), new Date(w.updatedAtMs)]);
+    const columns = [...WRITTEN_COLUMNS, 'created_at'];
+    await this.pool.query(`insert into txe_webhooks (${columns.join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      [...writtenValues(w), new Date(w.createdAtMs)]);
   }
 
   /** False when there is no such webhook (deleted meanwhile). */
   async update(w: WebhookRecord): Promise<boolean> {
-    const r = await this.pool.query(
-      `update txe_webhooks set url = $2, event_types = $3, accounts = $4, description = $5, enabled = $6, disabled_reason = $7,
-         secret = $8, previous_secret = $9, previous_secret_expires_at = $10, secret_rotated_at = $11, updated_at = $12, from_block = $13
-       where id = $1 and not deleted`,
-      [w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
-        w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), new Date(w.updatedAtMs), w.fromBlock]);
+    const sets = WRITTEN_COLUMNS.slice(1).map((c, i) => `${c} = $${i + 2}`).join(', ');
+    const r = await this.pool.query(`update txe_webhooks set ${sets} where id = $1 and not deleted`, writtenValues(w));
     return r.rowCount === 1;
   }
 

@@ -15,7 +15,7 @@ import { distFile } from '../paths.js';
 import { PUBLIC_KEY_BYTES } from '../wire/record.js';
 import { EVENT_TYPES, type EventType } from './events.js';
 import { generateWebhookSecret } from './signature.js';
-import { WebhookStore, fromTransferable, newWebhookId, toTransferable, type DeliveryRecord, type TransferableHook, type WebhookRecord } from './store.js';
+import { WebhookStore, newWebhookId, toTransferable, type DeliveryRecord, type TransferableHook, type WebhookRecord } from './store.js';
 import type { Log } from './delivery.js';
 
 export class WebhookError extends Error {
@@ -36,7 +36,7 @@ const RESTART_DELAY_MS_MAX = 60_000;
 
 type ThreadMessage =
   | { op: 'ready' } | { op: 'failed'; error: string } | { op: 'ack'; request: number }
-  | { op: 'log'; level: 'info' | 'warn'; message: string; fields?: Record<string, unknown> } | { op: 'disabled'; hook: TransferableHook }
+  | { op: 'log'; level: 'info' | 'warn'; message: string; fields?: Record<string, unknown> } | { op: 'disabled'; id: string; reason: string; atMs: number }
   | { op: 'counts'; routed: number; deliveries: Record<string, number> };
 
 export class Webhooks {
@@ -95,9 +95,8 @@ export class Webhooks {
         } else if (m.op === 'log') {
           this.log(m.level, m.message, m.fields);
         } else if (m.op === 'disabled') {
-          const h = fromTransferable(m.hook);
-          const current = this.hooks.get(h.id);
-          if (current) this.hooks.set(h.id, { ...current, enabled: false, disabledReason: h.disabledReason, updatedAtMs: h.updatedAtMs });
+          const current = this.hooks.get(m.id);
+          if (current) this.hooks.set(m.id, { ...current, enabled: false, disabledReason: m.reason, updatedAtMs: m.atMs });
         } else if (m.op === 'counts') {
           this.pipeline.metrics.webhookEventsRouted.inc(m.routed);
           for (const [outcome, n] of Object.entries(m.deliveries)) this.pipeline.metrics.webhookDeliveries.inc({ outcome }, n);
