@@ -5,14 +5,14 @@
  */
 
 export { TxeClient, signVote, type SubmitRequest, type SubmitResponse } from './engine/client.js';
-export { approvalId, voteMessage, type VoteDecision } from './engine/approvals/decision.js';
-export type { ApprovalPolicy } from './engine/approvals/policy.js';
+export { approvalId, voteMessage, type VoteDecision } from './engine/core/decision.js';
+export type { ApprovalPolicy } from './engine/core/policy.js';
 export {
   verifyWebhook, WebhookVerificationError, webhookHeaders, signatureFor, generateWebhookSecret,
-} from './engine/webhooks/signature.js';
-export * from './engine/wire/record.js';
-export { Result, resultName, isAccepted, type ResultCode } from './engine/wire/result.js';
-export { batchDigest, signBatch, packBodies, packSigned } from './engine/wire/batch.js';
-export { keypairFromSeed, generateKeypair, type Keypair } from './engine/wire/keys.js';
+} from './engine/services/webhooks/signature.js';
+export * from './engine/core/record.js';
+export { Result, resultName, isAccepted, type ResultCode } from './engine/core/result.js';
+export { batchDigest, signBatch, packBodies, packSigned } from './engine/core/batch.js';
+export { keypairFromSeed, generateKeypair, type Keypair } from './engine/core/keys.js';
 export { Engine } from './engine/engine.js';
 export { loadConfig, defaultConfig, type EngineConfig } from './engine/config.js';

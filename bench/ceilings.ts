@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { distFile } from '../engine/paths.js';
-import { BODY_BYTES } from '../engine/wire/record.js';
+import { BODY_BYTES } from '../engine/core/record.js';
 
 export interface Ceilings {
   ed25519VerifyPerSCore: number; // one thread, the other cores idle

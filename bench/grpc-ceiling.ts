@@ -5,7 +5,7 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
-import { TransactionServiceDefinition } from '../engine/ingress/codec.js';
+import { TransactionServiceDefinition } from '../engine/services/grpc/codec.js';
 import { TxeClient, clientOptions } from '../engine/client.js';
 
 const MESSAGE_BODIES = 8190;

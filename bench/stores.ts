@@ -6,10 +6,10 @@
 
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { TRANSACTION_COLUMNS, copyIn } from '../engine/commit/pg/client.js';
-import { CopyWriter } from '../engine/commit/pg/copy-binary.js';
-import { writeTransaction } from '../engine/commit/pg/pg-sink.js';
-import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../engine/wire/record.js';
+import { TRANSACTION_COLUMNS, copyIn } from '../engine/stages/commit/pg/client.js';
+import { CopyWriter } from '../engine/stages/commit/pg/copy-binary.js';
+import { writeTransaction } from '../engine/stages/commit/pg/pg-sink.js';
+import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../engine/core/record.js';
 
 export interface BenchStores { pgUrl: string | null; kafkaTopic: string | null; kafkaBrokers: string[]; cleanup(): Promise<void> }
 
@@ -48,7 +48,7 @@ export async function measureCopyCeiling(pgUrl: string, rows = 200_000): Promise
   const table = `txe_ceiling_${crypto.randomBytes(3).toString('hex')}`;
   try {
     await client.query(`create table ${table} (like txe_transactions including all)`).catch(async () => {
-      const { MIGRATIONS } = await import('../engine/commit/pg/schema.js');
+      const { MIGRATIONS } = await import('../engine/stages/commit/pg/schema.js');
       for (const m of MIGRATIONS) await client.query(m);
       await client.query(`create table ${table} (like txe_transactions including all)`);
     });

@@ -21,7 +21,7 @@ import { startEngineProcess } from './engine-process.js';
 import { createBenchStores } from './stores.js';
 import { TxeClient } from '../engine/client.js';
 import { writeKeysFile } from '../engine/keys-file.js';
-import { generateKeypair } from '../engine/wire/keys.js';
+import { generateKeypair } from '../engine/core/keys.js';
 import { distFile } from '../engine/paths.js';
 
 const VARIANTS = ['none', 'filtered', 'all'] as const;

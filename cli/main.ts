@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../engine/config.js';
 import { Engine } from '../engine/engine.js';
 import { generateKeysFile, readApproverFile, readKeysFile, writeApproverFile, writeKeysFile } from '../engine/keys-file.js';
-import { generateKeypair } from '../engine/wire/keys.js';
+import { generateKeypair } from '../engine/core/keys.js';
 import { TxeClient } from '../engine/client.js';
 import { runBench } from '../bench/run.js';
 import { compareReports } from '../bench/compare.js';

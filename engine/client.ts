@@ -8,9 +8,9 @@ import type { KeyObject } from 'node:crypto';
 import {
   AckWire, ApprovalServiceDefinition, AuthModeWire, StatsServiceDefinition, Types, TransactionServiceDefinition, WebhookServiceDefinition,
   u64ToNumber, type SubmitBatchResponseWire, type U64,
-} from './ingress/codec.js';
-import { voteMessage, type VoteDecision } from './approvals/decision.js';
-import { sign } from './wire/keys.js';
+} from './services/grpc/codec.js';
+import { voteMessage, type VoteDecision } from './core/decision.js';
+import { sign } from './core/keys.js';
 
 const ClientConstructor = grpc.makeGenericClientConstructor(TransactionServiceDefinition, 'TransactionService');
 const StatsClientConstructor = grpc.makeGenericClientConstructor(StatsServiceDefinition, 'StatsService');

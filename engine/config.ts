@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { parseApprovalPolicies, type ApprovalPolicy } from './approvals/policy.js';
+import { parseApprovalPolicies, type ApprovalPolicy } from './core/policy.js';
 
 export type AckMode = 'ordered' | 'durable';
 

@@ -5,15 +5,15 @@
 
 import type { EngineConfig } from './config.js';
 import { Pipeline, type PipelineHooks } from './pipeline.js';
-import { startIngress, type IngressServer } from './ingress/server.js';
-import type { Sink } from './commit/sink.js';
-import { PgSink } from './commit/pg/pg-sink.js';
-import { SnapshotWriter } from './commit/pg/snapshots.js';
-import { recover, type RecoveryReport } from './commit/recovery.js';
-import { SERVICE_NAME } from './ingress/codec.js';
+import { startIngress, type IngressServer } from './services/grpc/server.js';
+import type { Sink } from './stages/commit/sink.js';
+import { PgSink } from './stages/commit/pg/pg-sink.js';
+import { SnapshotWriter } from './stages/commit/pg/snapshots.js';
+import { recover, type RecoveryReport } from './recovery/recovery.js';
+import { SERVICE_NAME } from './services/grpc/codec.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http.js';
-import { Approvals } from './approvals/approvals.js';
-import type { Webhooks } from './webhooks/webhooks.js';
+import { Approvals } from './services/approvals/approvals.js';
+import type { Webhooks } from './services/webhooks/webhooks.js';
 
 export class Engine {
   private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null,
@@ -29,14 +29,14 @@ export class Engine {
       const pg = config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs }) : null;
       if (pg) sinks.push(pg);
       // kafkajs loads only where Kafka is configured.
-      const kafka = config.sinks.includes('kafka') ? await (await import('./commit/kafka/open.js')).openKafkaSink(config) : null;
+      const kafka = config.sinks.includes('kafka') ? await (await import('./stages/commit/kafka/open.js')).openKafkaSink(config) : null;
       if (kafka) sinks.push(kafka);
       pipeline = new Pipeline(config, sinks, hooks);
       if (pg && config.snapshotEveryBlocks > 0) pipeline.useSnapshots(new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs));
       const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs) : null;
       approvals = await Approvals.open(pipeline, config, hooks.log);
       // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.
-      if (config.webhooks && pg && kafka) webhooks = await (await import('./webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);
+      if (config.webhooks && pg && kafka) webhooks = await (await import('./services/webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);
       const ingress = await startIngress(pipeline, config, approvals, webhooks);
       const metrics = await startMetricsServer(pipeline.metrics.registry, config.metricsHost, config.metricsPort).catch(async (error: Error) => {
         ingress.server.forceShutdown();

@@ -4,7 +4,7 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { generateKeypair, keypairFromSeed, type Keypair } from './wire/keys.js';
+import { generateKeypair, keypairFromSeed, type Keypair } from './core/keys.js';
 
 export interface KeysFile { issuer: Keypair; signer: Keypair }
 

@@ -9,12 +9,12 @@
 
 import crypto from 'node:crypto';
 import { workerData } from 'node:worker_threads';
-import { BODY_BYTES, OFFSET_SENDER, SIGNATURE_BYTES } from '../engine/wire/record.js';
-import { Result } from '../engine/wire/result.js';
-import { PublicKeyCache } from '../engine/wire/keys.js';
-import { CHECK_VALID, KeySet, checkBody } from '../engine/verify/checks.js';
+import { BODY_BYTES, OFFSET_SENDER, SIGNATURE_BYTES } from '../engine/core/record.js';
+import { Result } from '../engine/core/result.js';
+import { PublicKeyCache } from '../engine/core/keys.js';
+import { CHECK_VALID, KeySet, checkBody } from '../engine/core/checks.js';
 import { VERDICT_REJECTED_FLAG, VERDICT_VALID, segments } from '../engine/ring/input-ring.js';
-import type { VerifyTask, VerifyTaskResult, VerifyWorkerData } from '../engine/verify/task.js';
+import type { VerifyTask, VerifyTaskResult, VerifyWorkerData } from '../engine/stages/verify/task.js';
 
 const data = workerData as VerifyWorkerData;
 const slotsCount = data.ring.slotsCount;

@@ -1,5 +1,5 @@
 /*
- * The webhook delivery thread (engine/webhooks/delivery.ts): started by the engine when webhooks
+ * The webhook delivery thread (engine/services/webhooks/delivery.ts): started by the engine when webhooks
  * are on, so routing and POSTing never take turns of the engine's own event loop.
  *
  *   engine -> thread   { op: 'put', hook } | { op: 'drop', id } | { op: 'sync', hooks } | { op: 'close' }, each with a request id
@@ -10,8 +10,8 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import type { EngineConfig } from '../engine/config.js';
-import { WebhookDelivery } from '../engine/webhooks/delivery.js';
-import { fromTransferable, type TransferableHook } from '../engine/webhooks/store.js';
+import { WebhookDelivery } from '../engine/services/webhooks/delivery.js';
+import { fromTransferable, type TransferableHook } from '../engine/services/webhooks/store.js';
 
 type Request = { request: number } & ({ op: 'put'; hook: TransferableHook } | { op: 'drop'; id: string } | { op: 'sync'; hooks: TransferableHook[] } | { op: 'close' });
 

@@ -9,8 +9,8 @@
 import * as hdr from 'hdr-histogram-js';
 import type * as grpc from '@grpc/grpc-js';
 import { TxeClient, fromWireResponse, toWireRequest, type SubmitRequest } from '../../engine/client.js';
-import type { SubmitBatchResponseWire } from '../../engine/ingress/codec.js';
-import { Result } from '../../engine/wire/result.js';
+import type { SubmitBatchResponseWire } from '../../engine/services/grpc/codec.js';
+import { Result } from '../../engine/core/result.js';
 import { FixedQueue } from '../../engine/ring/fixed-queue.js';
 
 export interface DriveOptions {

@@ -14,9 +14,9 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, OFFSET_VERSION, RECORD_VERSION, SIGNED_RECORD_BYTES } from '../../engine/wire/record.js';
-import { keypairFromSeed, type Keypair } from '../../engine/wire/keys.js';
-import { signBatch } from '../../engine/wire/batch.js';
+import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, OFFSET_VERSION, RECORD_VERSION, SIGNED_RECORD_BYTES } from '../../engine/core/record.js';
+import { keypairFromSeed, type Keypair } from '../../engine/core/keys.js';
+import { signBatch } from '../../engine/core/batch.js';
 import { distFile } from '../../engine/paths.js';
 import type { SubmitRequest } from '../../engine/client.js';
 

@@ -1,8 +1,8 @@
 /* Signs a range of lanes of a per-tx plan in place (see plan.ts). Off the clock. */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { BODY_BYTES, SIGNED_RECORD_BYTES } from '../../engine/wire/record.js';
-import { keypairFromSeed, sign } from '../../engine/wire/keys.js';
+import { BODY_BYTES, SIGNED_RECORD_BYTES } from '../../engine/core/record.js';
+import { keypairFromSeed, sign } from '../../engine/core/keys.js';
 import { senderSeed } from './plan.js';
 
 const { shared, firstLane, lastLane, rounds, batchTxs, runId } = workerData as {

@@ -8,17 +8,17 @@
 import crypto from 'node:crypto';
 import { Bench } from 'tinybench';
 import { InputRing, VERDICT_VALID, createRingBuffers } from '../../engine/ring/input-ring.js';
-import { Sequencer } from '../../engine/sequencer/sequencer.js';
-import { HistoryWindow } from '../../engine/history/history-window.js';
-import { TransactionServiceDefinition } from '../../engine/ingress/codec.js';
+import { Sequencer } from '../../engine/core/sequencer.js';
+import { HistoryWindow } from '../../engine/stages/history/history-window.js';
+import { TransactionServiceDefinition } from '../../engine/services/grpc/codec.js';
 import { toWireRequest } from '../../engine/client.js';
-import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, writeBody } from '../../engine/wire/record.js';
-import { KeySet, checkBody } from '../../engine/verify/checks.js';
-import { keypairFromLabel } from '../../engine/wire/keys.js';
+import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, writeBody } from '../../engine/core/record.js';
+import { KeySet, checkBody } from '../../engine/core/checks.js';
+import { keypairFromLabel } from '../../engine/core/keys.js';
 import { measureCeilings } from '../ceilings.js';
 import { defaultConfig } from '../../engine/config.js';
-import { CopyWriter } from '../../engine/commit/pg/copy-binary.js';
-import { writeTransaction } from '../../engine/commit/pg/pg-sink.js';
+import { CopyWriter } from '../../engine/stages/commit/pg/copy-binary.js';
+import { writeTransaction } from '../../engine/stages/commit/pg/pg-sink.js';
 
 const BATCH = 8190;
 const SENDERS = 65_536;

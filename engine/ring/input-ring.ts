@@ -22,7 +22,7 @@
  * ~1% of a core at 1M TPS.
  */
 
-import { BODY_BYTES, SIGNATURE_BYTES } from '../wire/record.js';
+import { BODY_BYTES, SIGNATURE_BYTES } from '../core/record.js';
 
 export const VERDICT_UNVERIFIED = 0;
 export const VERDICT_VALID = 1;

@@ -8,12 +8,12 @@
 //     produce identical block hashes.
 import { describe, expect, it } from 'vitest';
 import { Pipeline, type BatchAnswer } from '../../engine/pipeline.js';
-import { KIND_MINT, KIND_TRANSFER, type RecordFields } from '../../engine/wire/record.js';
-import { Result } from '../../engine/wire/result.js';
-import { readBody } from '../../engine/wire/record.js';
+import { KIND_MINT, KIND_TRANSFER, type RecordFields } from '../../engine/core/record.js';
+import { Result } from '../../engine/core/result.js';
+import { readBody } from '../../engine/core/record.js';
 import { globalPolicy, issuer, perTxBatch, signedBatch, testConfig, user } from '../support/fixtures.js';
 import { Model } from '../support/model.js';
-import type { Keypair } from '../../engine/wire/keys.js';
+import type { Keypair } from '../../engine/core/keys.js';
 
 const THRESHOLD = 900n;
 const users: Keypair[] = Array.from({ length: 8 }, (_, i) => user(`p${i}`));

@@ -2,8 +2,8 @@
 // leave room for them: a hold can be decided while clients keep the engine at capacity.
 import { describe, expect, it } from 'vitest';
 import { Pipeline } from '../../engine/pipeline.js';
-import { decisionBody } from '../../engine/approvals/decision.js';
-import { Result } from '../../engine/wire/result.js';
+import { decisionBody } from '../../engine/core/decision.js';
+import { Result } from '../../engine/core/result.js';
 import { globalPolicy, mint, perTxBatch, signedBatch, testConfig, transfer, user } from '../support/fixtures.js';
 
 describe('engine entries under client load', () => {

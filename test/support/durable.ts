@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { startEngineProcess, type EngineProcess } from '../../bench/engine-process.js';
-import { decodeBlockRecord, type DecodedBlockRecord } from '../../engine/commit/kafka/block-record.js';
+import { decodeBlockRecord, type DecodedBlockRecord } from '../../engine/stages/commit/kafka/block-record.js';
 import { writeKeysFile } from '../../engine/keys-file.js';
 import { kafkaBrokers } from './servers.js';
 import { issuer, signer } from './fixtures.js';

@@ -1,10 +1,10 @@
 /* Keys and batch builders shared by the tests. */
 
-import { keypairFromLabel, type Keypair } from '../../engine/wire/keys.js';
-import { packBodies, packSigned, signBatch } from '../../engine/wire/batch.js';
-import { KIND_MINT, KIND_TRANSFER, type RecordFields } from '../../engine/wire/record.js';
+import { keypairFromLabel, type Keypair } from '../../engine/core/keys.js';
+import { packBodies, packSigned, signBatch } from '../../engine/core/batch.js';
+import { KIND_MINT, KIND_TRANSFER, type RecordFields } from '../../engine/core/record.js';
 import { defaultConfig, type EngineConfig } from '../../engine/config.js';
-import type { ApprovalPolicy } from '../../engine/approvals/policy.js';
+import type { ApprovalPolicy } from '../../engine/core/policy.js';
 
 export const issuer = keypairFromLabel('test-issuer');
 export const signer = keypairFromLabel('test-signer');

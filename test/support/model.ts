@@ -4,8 +4,8 @@
  * state against it.
  */
 
-import { KIND_MINT, U64_MAX, type RecordFields } from '../../engine/wire/record.js';
-import { Result } from '../../engine/wire/result.js';
+import { KIND_MINT, U64_MAX, type RecordFields } from '../../engine/core/record.js';
+import { Result } from '../../engine/core/result.js';
 
 interface Account { balance: bigint; nonce: bigint; held: bigint }
 

@@ -1,8 +1,8 @@
 // Proves the v1 record layout and the protobuf batch codec round-trip byte for byte, and that a
 // request that is not protobuf decodes to an error value rather than throwing.
 import { describe, expect, it } from 'vitest';
-import { BODY_BYTES, KIND_TRANSFER, U64_MAX, readBody, writeBody } from '../../engine/wire/record.js';
-import { DecodeError, TransactionServiceDefinition, u64ToNumber } from '../../engine/ingress/codec.js';
+import { BODY_BYTES, KIND_TRANSFER, U64_MAX, readBody, writeBody } from '../../engine/core/record.js';
+import { DecodeError, TransactionServiceDefinition, u64ToNumber } from '../../engine/services/grpc/codec.js';
 import { toWireRequest } from '../../engine/client.js';
 import { user } from '../support/fixtures.js';
 

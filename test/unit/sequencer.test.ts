@@ -3,13 +3,13 @@
 // holds, full tables, and the block hash chain.
 import { describe, expect, it } from 'vitest';
 import { InputRing, VERDICT_REJECTED_FLAG, VERDICT_VALID, createRingBuffers } from '../../engine/ring/input-ring.js';
-import { Sequencer } from '../../engine/sequencer/sequencer.js';
-import { GENESIS_HASH, blockHash } from '../../engine/sequencer/block.js';
-import { HistoryWindow } from '../../engine/history/history-window.js';
-import { packBodies, batchDigest } from '../../engine/wire/batch.js';
-import { U64_MAX, readBody, type RecordFields } from '../../engine/wire/record.js';
-import { decisionBody } from '../../engine/approvals/decision.js';
-import { Result } from '../../engine/wire/result.js';
+import { Sequencer } from '../../engine/core/sequencer.js';
+import { GENESIS_HASH, blockHash } from '../../engine/core/block.js';
+import { HistoryWindow } from '../../engine/stages/history/history-window.js';
+import { packBodies, batchDigest } from '../../engine/core/batch.js';
+import { U64_MAX, readBody, type RecordFields } from '../../engine/core/record.js';
+import { decisionBody } from '../../engine/core/decision.js';
+import { Result } from '../../engine/core/result.js';
 import { globalPolicy, issuer, mint, transfer, user } from '../support/fixtures.js';
 
 const alice = user('alice').publicKey;

@@ -13,7 +13,7 @@ import {
   signatureFor,
   verifyWebhook,
   webhookHeaders,
-} from '../../engine/webhooks/signature.js';
+} from '../../engine/services/webhooks/signature.js';
 
 const KEY = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', 'hex');
 const SECRET = WEBHOOK_SECRET_PREFIX + KEY.toString('base64');

@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { keypairFromSeed, sign } from '../../engine/wire/keys.js';
-import { writeBody } from '../../engine/wire/record.js';
-import { batchDigest } from '../../engine/wire/batch.js';
+import { keypairFromSeed, sign } from '../../engine/core/keys.js';
+import { writeBody } from '../../engine/core/record.js';
+import { batchDigest } from '../../engine/core/batch.js';
 import { repoRoot } from '../../engine/paths.js';
 
 const doc = readFileSync(path.join(repoRoot, 'proto', 'README.md'), 'utf8');

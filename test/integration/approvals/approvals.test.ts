@@ -14,7 +14,7 @@ import { distFile } from '../../../engine/paths.js';
 import { Engine } from '../../../engine/engine.js';
 import { TxeClient, signVote } from '../../../engine/client.js';
 import type { EngineConfig } from '../../../engine/config.js';
-import { Result } from '../../../engine/wire/result.js';
+import { Result } from '../../../engine/core/result.js';
 import { approver, globalPolicy, mint, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
 import { until, withTimeout } from '../../support/async.js';

@@ -4,11 +4,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromWireResponse, toWireRequest, type TxeClient } from '../../../engine/client.js';
-import type { SubmitBatchResponseWire } from '../../../engine/ingress/codec.js';
-import { packBodies, signBatch } from '../../../engine/wire/batch.js';
-import { sign } from '../../../engine/wire/keys.js';
+import type { SubmitBatchResponseWire } from '../../../engine/services/grpc/codec.js';
+import { packBodies, signBatch } from '../../../engine/core/batch.js';
+import { sign } from '../../../engine/core/keys.js';
 import { startTestEngine as startOther } from '../../support/engine.js';
-import { Result } from '../../../engine/wire/result.js';
+import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, perTxBatch, signedBatch, transfer, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
 

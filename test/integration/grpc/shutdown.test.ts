@@ -6,11 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TxeClient, fromWireResponse, toWireRequest } from '../../../engine/client.js';
-import type { SubmitBatchResponseWire } from '../../../engine/ingress/codec.js';
+import type { SubmitBatchResponseWire } from '../../../engine/services/grpc/codec.js';
 import { startEngineProcess } from '../../../bench/engine-process.js';
 import { generateKeysFile, writeKeysFile } from '../../../engine/keys-file.js';
-import { packBodies, signBatch } from '../../../engine/wire/batch.js';
-import { KIND_MINT } from '../../../engine/wire/record.js';
+import { packBodies, signBatch } from '../../../engine/core/batch.js';
+import { KIND_MINT } from '../../../engine/core/record.js';
 import { user } from '../../support/fixtures.js';
 
 describe('txe serve', () => {

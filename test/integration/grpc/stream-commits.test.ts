@@ -4,8 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TxeClient } from '../../../engine/client.js';
-import { u64ToNumber, type U64 } from '../../../engine/ingress/codec.js';
-import { readBody } from '../../../engine/wire/record.js';
+import { u64ToNumber, type U64 } from '../../../engine/services/grpc/codec.js';
+import { readBody } from '../../../engine/core/record.js';
 import { mint, signedBatch, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
 

@@ -7,8 +7,8 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TxeClient, fromWireResponse, toWireRequest } from '../../../engine/client.js';
-import type { SubmitBatchResponseWire } from '../../../engine/ingress/codec.js';
-import { Result } from '../../../engine/wire/result.js';
+import type { SubmitBatchResponseWire } from '../../../engine/services/grpc/codec.js';
+import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, signedBatch } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
 import { deleteTopic, readKafkaBlocks, readPgHistory, serveDurable } from '../../support/durable.js';

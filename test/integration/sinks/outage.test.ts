@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TxeClient } from '../../../engine/client.js';
 import { repoRoot } from '../../../engine/paths.js';
-import { Result } from '../../../engine/wire/result.js';
+import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, signedBatch, user } from '../../support/fixtures.js';
 
 const untrusted = user('outage-probe');

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../engine/engine.js';
 import { TxeClient } from '../../../engine/client.js';
-import { Result } from '../../../engine/wire/result.js';
+import { Result } from '../../../engine/core/result.js';
 import { mint, perTxBatch, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
 
