@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseApprovalPolicies, type ApprovalPolicy } from './core/policy.js';
+import type { SequencerOptions } from './core/sequencer.js';
 
 export type AckMode = 'ordered' | 'durable';
 
@@ -107,6 +108,11 @@ export const defaultConfig = (): EngineConfig => ({
 });
 
 export const WEBHOOK_TIMEOUT_MS_MAX = 12_000;
+
+/** The state machine's options: the same for the live sequencer thread and for recovery's replay. */
+export function sequencerOptions(config: EngineConfig): SequencerOptions {
+  return { accountsMax: config.accountsMax, issuers: config.issuers.map((h) => Buffer.from(h, 'hex')), approvalPolicies: config.approvalPolicies, approvalsPendingMax: config.approvalsPendingMax };
+}
 
 /**
  * Input-ring slots that client batches leave free for engine entries (approval decisions), so

@@ -3,7 +3,9 @@
  * NOT_SERVING, refuses new batches, lets every admitted batch be answered, then exits.
  */
 
-import type { EngineConfig } from './config.js';
+import { sequencerOptions, type EngineConfig } from './config.js';
+import { Sequencer } from './core/sequencer.js';
+import { HistoryWindow } from './stages/history/history-window.js';
 import { Pipeline, type PipelineHooks } from './pipeline.js';
 import { startIngress, type IngressServer } from './services/grpc/server.js';
 import type { Sink } from './stages/commit/sink.js';
@@ -31,10 +33,14 @@ export class Engine {
       // kafkajs loads only where Kafka is configured.
       const kafka = config.sinks.includes('kafka') ? await (await import('./stages/commit/kafka/open.js')).openKafkaSink(config) : null;
       if (kafka) sinks.push(kafka);
-      pipeline = new Pipeline(config, sinks, hooks);
-      if (pg && config.snapshotEveryBlocks > 0) pipeline.useSnapshots(new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs));
-      const recovery = pg ? await recover(pipeline, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs) : null;
-      approvals = await Approvals.open(pipeline, config, hooks.log);
+      // Recovery rebuilds state and history on this thread through core/; the sequencer thread
+      // then starts from the exported state.
+      const history = new HistoryWindow(config.historyEntries, config.historyBlocks);
+      const replica = new Sequencer(sequencerOptions(config));
+      const recovery = pg ? await recover(replica, history, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs) : null;
+      const snapshots = pg && config.snapshotEveryBlocks > 0 ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs) : null;
+      pipeline = new Pipeline(config, sinks, hooks, { state: pg ? replica.exportState() : null, history, snapshots });
+      approvals = await Approvals.open(pipeline, config, hooks.log, replica.pending);
       // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.
       if (config.webhooks && pg && kafka) webhooks = await (await import('./services/webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);
       const ingress = await startIngress(pipeline, config, approvals, webhooks);

@@ -13,8 +13,10 @@ import { BODY_BYTES, OFFSET_SENDER, SIGNATURE_BYTES } from '../engine/core/recor
 import { Result } from '../engine/core/result.js';
 import { PublicKeyCache } from '../engine/core/keys.js';
 import { CHECK_VALID, KeySet, checkBody } from '../engine/core/checks.js';
-import { VERDICT_REJECTED_FLAG, VERDICT_VALID, segments } from '../engine/ring/input-ring.js';
-import type { VerifyTask, VerifyTaskResult, VerifyWorkerData } from '../engine/stages/verify/task.js';
+import { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, VERDICT_VALID } from '../engine/core/verdict.js';
+import { segments } from '../engine/ring/input-ring.js';
+import { BatchRing } from '../engine/ring/batch-ring.js';
+import type { VerifyTask, VerifyWorkerData } from '../engine/stages/verify/task.js';
 
 const data = workerData as VerifyWorkerData;
 const slotsCount = data.ring.slotsCount;
@@ -24,22 +26,29 @@ const signatures = Buffer.from(data.ring.signatures);
 const verdicts = new Uint8Array(data.ring.verdicts);
 const issuers = new KeySet(data.issuers.map((hex) => Buffer.from(hex, 'hex')));
 const keyCache = new PublicKeyCache(data.keyCacheEntriesMax);
+const batches = new BatchRing(data.batches);
 
-export default function verify(task: VerifyTask): VerifyTaskResult {
-  return task.mode === 'batch-signed' ? verifyBatchSigned(task) : verifyPerTx(task);
+export default function verify(task: VerifyTask): void {
+  batches.checkTask(task.batchSlot, task.start, task.count);
+  const digest = task.mode === 'batch-signed' ? verifyBatchSigned(task) : verifyPerTx(task);
+  batches.finishTask(task.batchSlot, digest);
 }
 
-function verifyPerTx(task: VerifyTask): VerifyTaskResult {
-  let valid = 0;
+/** Stores a slot's verdict; a slot is judged once, so it must still be unverified. */
+function storeVerdict(slot: number, code: number): void {
+  if (Atomics.load(verdicts, slot) !== VERDICT_UNVERIFIED) throw new Error(`ring slot ${slot} was verified twice`);
+  Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
+}
+
+function verifyPerTx(task: VerifyTask): null {
   for (let i = 0; i < task.count; i++) {
     const slot = (task.start + i) & (slotsCount - 1);
     const at = slot * BODY_BYTES;
     let code = checkBody(words, bodies, at, issuers);
     if (code === CHECK_VALID && !signatureValid(at, slot)) code = Result.bad_signature;
-    if (code === CHECK_VALID) valid++;
-    Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
+    storeVerdict(slot, code);
   }
-  return { valid, digest: null };
+  return null;
 }
 
 function signatureValid(at: number, slot: number): boolean {
@@ -49,7 +58,7 @@ function signatureValid(at: number, slot: number): boolean {
   return crypto.verify(null, bodies.subarray(at, at + BODY_BYTES), key, signature);
 }
 
-function verifyBatchSigned(task: VerifyTask): VerifyTaskResult {
+function verifyBatchSigned(task: VerifyTask): Buffer {
   const hash = crypto.createHash('sha256');
   for (const [first, count] of segments(task.start, task.count, slotsCount)) {
     hash.update(bodies.subarray(first * BODY_BYTES, (first + count) * BODY_BYTES));
@@ -57,12 +66,9 @@ function verifyBatchSigned(task: VerifyTask): VerifyTaskResult {
   const digest = hash.digest();
   const signer = keyCache.get(task.signer!);
   const signatureOk = signer !== null && crypto.verify(null, digest, signer, task.signature!);
-  let valid = 0;
   for (let i = 0; i < task.count; i++) {
     const slot = (task.start + i) & (slotsCount - 1);
-    let code = signatureOk ? checkBody(words, bodies, slot * BODY_BYTES, issuers) : Result.bad_signature;
-    if (code === CHECK_VALID) valid++;
-    Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
+    storeVerdict(slot, signatureOk ? checkBody(words, bodies, slot * BODY_BYTES, issuers) : Result.bad_signature);
   }
-  return { valid, digest };
+  return digest;
 }

@@ -9,7 +9,6 @@ import crypto from 'node:crypto';
 import { Bench } from 'tinybench';
 import { InputRing, VERDICT_VALID, createRingBuffers } from '../../engine/ring/input-ring.js';
 import { Sequencer } from '../../engine/core/sequencer.js';
-import { HistoryWindow } from '../../engine/stages/history/history-window.js';
 import { TransactionServiceDefinition } from '../../engine/services/grpc/codec.js';
 import { toWireRequest } from '../../engine/client.js';
 import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, writeBody } from '../../engine/core/record.js';
@@ -36,7 +35,7 @@ function transfers(round: number): Buffer {
 
 function funded(): { seq: Sequencer; ring: InputRing } {
   const ring = new InputRing(createRingBuffers(1 << 16));
-  const seq = new Sequencer({ accountsMax: defaultConfig().accountsMax, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 1 }, new HistoryWindow(1 << 18, 1024));
+  const seq = new Sequencer({ accountsMax: defaultConfig().accountsMax, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 1 });
   for (let first = 0; first < SENDERS; first += BATCH) {
     const n = Math.min(BATCH, SENDERS - first);
     const bodies = Buffer.alloc(n * BODY_BYTES);

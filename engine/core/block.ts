@@ -13,7 +13,8 @@
  */
 
 import crypto from 'node:crypto';
-import type { ApprovalChange } from './sequencer.js';
+import type { ApprovalPolicy } from './policy.js';
+import type { ApprovalOutcome } from './decision.js';
 
 export const HASH_BYTES = 32;
 export const GENESIS_HASH = Buffer.alloc(HASH_BYTES);
@@ -30,9 +31,15 @@ export interface CommittedBlock {
   prevHash: Buffer;
   hash: Buffer;
   sequencedAtNs: bigint; // monotonic clock, for latency
+  verifiedAtNs?: bigint; // monotonic clock: when its last verify task finished (live blocks only)
   sequencedAtMs: number; // wall clock, for the record; not hashed
   approvals: ApprovalChange[] | null; // holds placed and decided in this block; null when none
 }
+
+/** What a block did to approvals, for the ApprovalService and the pg sink's approval rows. */
+export type ApprovalChange =
+  | { type: 'requested'; position: number; seq: number; id: Buffer; policy: ApprovalPolicy; sender: Buffer; recipient: Buffer; nonce: bigint; amount: bigint }
+  | { type: 'decided'; position: number; seq: number; id: Buffer; heldSeq: number; outcome: ApprovalOutcome; decidedAtMs: number };
 
 export function blockHash(prevHash: Uint8Array, number: number, firstSeq: number, entries: number, results: Uint8Array, bodiesDigest: Uint8Array): Buffer {
   if (prevHash.length !== HASH_BYTES || bodiesDigest.length !== HASH_BYTES) throw new Error('block hash inputs must be 32 bytes');

@@ -65,3 +65,34 @@ export function voteMessage(id: Uint8Array, decision: VoteDecision): Buffer {
   if (id.length !== APPROVAL_ID_BYTES) throw new Error(`approval id must be ${APPROVAL_ID_BYTES} bytes, got ${id.length}`);
   return Buffer.concat([VOTE_DOMAIN, id, Buffer.from([VOTE_BYTE[decision]])]);
 }
+
+/* The approval record as the registry, the ApprovalService and the pg rows share it. */
+export type ApprovalStatus = 'pending' | ApprovalOutcome;
+
+export interface Vote {
+  approver: Buffer;
+  decision: VoteDecision;
+  signature: Buffer;
+  votedAtMs: number;
+}
+
+export interface Approval {
+  id: Buffer;
+  seq: number;
+  block: number;
+  position: number;
+  sender: Buffer;
+  recipient: Buffer;
+  nonce: bigint;
+  amount: bigint;
+  policy: string;
+  required: number;
+  approvers: Buffer[];
+  requestedAtMs: number;
+  expiresAtMs: number;
+  status: ApprovalStatus;
+  decidedSeq: number;
+  decidedAtMs: number;
+  votes: Vote[];
+  deciding: boolean; // a decision entry is on its way to the sequencer
+}

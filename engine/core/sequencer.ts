@@ -22,13 +22,12 @@
 
 import { BODY_BYTES, KIND_APPROVE, KIND_MINT, MEMO_BYTES, OFFSET_MEMO, OFFSET_SENDER, PUBLIC_KEY_BYTES, readBody } from './record.js';
 import { Result } from './result.js';
-import { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, type InputRing } from '../ring/input-ring.js';
+import { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, type RecordSlots } from './verdict.js';
 import { AccountTable, SLOT_WORDS, W_BALANCE_HI, W_BALANCE_LO, W_HELD_HI, W_HELD_LO, W_NONCE_HI, W_NONCE_LO } from './accounts.js';
-import { GENESIS_HASH, blockHash, type CommittedBlock } from './block.js';
+import { GENESIS_HASH, blockHash, type ApprovalChange, type CommittedBlock } from './block.js';
 import { TWO_32, addHi, addLo, geq, subHi, subLo, toBigInt } from './u64.js';
-import type { HistoryWindow } from '../stages/history/history-window.js';
 import { PolicyIndex, type ApprovalPolicy } from './policy.js';
-import { KIND_OUTCOME, approvalId, type ApprovalOutcome } from './decision.js';
+import { KIND_OUTCOME, approvalId } from './decision.js';
 
 // Word offsets within a 128-byte body viewed as u32 (32 words).
 const W_KIND = 0; // byte 1 of word 0
@@ -58,10 +57,6 @@ export interface PendingApproval {
   id: Buffer; // approval id: SHA-256 of the held body
 }
 
-/** What a block did to approvals, for the ApprovalService and the pg sink's approval rows. */
-export type ApprovalChange =
-  | { type: 'requested'; position: number; seq: number; id: Buffer; policy: ApprovalPolicy; sender: Buffer; recipient: Buffer; nonce: bigint; amount: bigint }
-  | { type: 'decided'; position: number; seq: number; id: Buffer; heldSeq: number; outcome: ApprovalOutcome; decidedAtMs: number };
 
 export interface SequencerState {
   block: number; // the last block applied
@@ -91,7 +86,7 @@ export class Sequencer {
   private homes = new Int32Array(0);
   private touchedSink = 0;
 
-  constructor(private readonly options: SequencerOptions, private readonly history: HistoryWindow | null) {
+  constructor(private readonly options: SequencerOptions) {
     this.accounts = new AccountTable(options.accountsMax);
     // Issuers sign mints with nonces, so their nonce is tracked from the start (balance 0).
     for (const issuer of options.issuers) this.accounts.insertKey(issuer);
@@ -110,7 +105,7 @@ export class Sequencer {
    * the stored results when recovery replays a block: whether a transfer was held then follows
    * the history, not today's policies, so editing a policy never stops the engine from restarting.
    */
-  sequenceBatch(ring: InputRing, start: number, count: number, bodiesDigest: Buffer, replayed: Uint8Array | null = null): CommittedBlock {
+  sequenceBatch(ring: RecordSlots, start: number, count: number, bodiesDigest: Buffer, replayed: Uint8Array | null = null): CommittedBlock {
     this.replayed = replayed;
     const results = new Uint8Array(count);
     const firstSeq = this.nextSeqValue;
@@ -126,7 +121,6 @@ export class Sequencer {
     }
     const entries = this.nextSeqValue - firstSeq;
     const number = this.nextBlockNumber++;
-    this.recordHistory(ring, start, count, results, firstSeq, number);
     const hash = blockHash(this.lastHash, number, firstSeq, entries, results, bodiesDigest);
     const approvals = this.changes.length > 0 ? this.changes : null;
     if (approvals) this.changes = [];
@@ -135,7 +129,6 @@ export class Sequencer {
       prevHash: this.lastHash, hash, sequencedAtNs: process.hrtime.bigint(), sequencedAtMs: Date.now(), approvals,
     };
     this.lastHash = hash;
-    this.history?.appendBlock(block);
     return block;
   }
 
@@ -145,7 +138,7 @@ export class Sequencer {
    * fit in cache, and a miss per lookup taken one at a time made the apply loop ~5x slower than
    * with a small table (bench:micro vs txe bench, see bench/RESULTS.md).
    */
-  private homeSlots(ring: InputRing, start: number, count: number): Int32Array {
+  private homeSlots(ring: RecordSlots, start: number, count: number): Int32Array {
     if (this.homes.length < count * 2) this.homes = new Int32Array(count * 2);
     const homes = this.homes;
     const words = ring.words;
@@ -297,23 +290,6 @@ export class Sequencer {
     a[s + W_NONCE_HI] = addHi(a[s + W_NONCE_HI], lo, 0, 1);
     a[s + W_NONCE_LO] = addLo(lo, 1);
     this.nextSeqValue++;
-  }
-
-  /** Copies the accepted bodies into the history window, in runs of consecutive accepted slots. */
-  private recordHistory(ring: InputRing, start: number, count: number, results: Uint8Array, firstSeq: number, block: number): void {
-    if (this.history === null) return;
-    let seq = firstSeq;
-    let i = 0;
-    while (i < count) {
-      if (results[i] > Result.pending_approval) { i++; continue; }
-      let run = 1;
-      const slot = (start + i) & ring.mask;
-      while (i + run < count && results[i + run] <= Result.pending_approval && slot + run < ring.slotsCount) run++;
-      this.history.appendRun(seq, ring.bodies, slot * BODY_BYTES, run, block, results, i);
-      seq += run;
-      i += run;
-    }
-    if (seq !== this.nextSeqValue) throw new Error(`history recorded up to seq ${seq - 1}, sequencer at ${this.nextSeqValue - 1}`);
   }
 
   /**

@@ -11,11 +11,13 @@
  * it, so after a crash the two differ by at most the blocks of the unacknowledged tail.
  */
 
-import type { Pipeline } from '../pipeline.js';
+import type { Sequencer } from '../core/sequencer.js';
+import type { HistoryWindow } from '../stages/history/history-window.js';
 import type { PgSink } from '../stages/commit/pg/pg-sink.js';
 import { readStoredBlocks } from '../stages/commit/pg/pg-history.js';
 import { loadSnapshot } from '../stages/commit/pg/snapshots.js';
 import type { StoredBlock } from '../stages/commit/stored-block.js';
+import { replayBlock } from './replay.js';
 
 /** What recovery needs of the Kafka sink. */
 export interface BlockLog {
@@ -29,14 +31,26 @@ export interface RecoveryReport { fromSnapshot: number; blocksReplayed: number; 
 
 const RECONCILE_BLOCKS_PER_STEP = 64;
 
-export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kafka: BlockLog | null, statementTimeoutMs: number): Promise<RecoveryReport> {
+/**
+ * Rebuilds `sequencer` (fresh, at genesis) and `history` (empty) from the durable stores, through
+ * core/ alone: the live pipeline starts afterwards from the sequencer's exported state.
+ */
+export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUrl: string, pg: PgSink, kafka: BlockLog | null, statementTimeoutMs: number): Promise<RecoveryReport> {
   const started = Date.now();
   const snapshot = await loadSnapshot(pgUrl, statementTimeoutMs);
-  if (snapshot) pipeline.importSnapshot(snapshot);
+  if (snapshot) {
+    sequencer.importState(snapshot);
+    history.startAfter(snapshot.nextSeq, snapshot.block);
+  }
+  const restore = (stored: StoredBlock) => {
+    const { block, slots } = replayBlock(sequencer, stored);
+    history.recordBlock(block, slots);
+    return block;
+  };
   let last = snapshot?.block ?? 0;
   const report: RecoveryReport = { fromSnapshot: last, blocksReplayed: 0, lastBlock: 0, fromKafka: 0, toKafka: 0, ms: 0 };
   for await (const block of readStoredBlocks(pgUrl, last + 1, null)) {
-    pipeline.restore(block);
+    restore(block);
     last = block.number;
     report.blocksReplayed++;
   }
@@ -45,7 +59,7 @@ export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kaf
     if (published > 0 && published <= last) await sameBlock(pgUrl, published, kafka.lastPublishedHash);
     for (let from = last + 1; from <= published; from += RECONCILE_BLOCKS_PER_STEP) {
       const blocks = await kafka.readStored(from, Math.min(published, from + RECONCILE_BLOCKS_PER_STEP - 1));
-      const replayed = blocks.map((block) => pipeline.restore(block));
+      const replayed = blocks.map(restore);
       await pg.writeStored(blocks, replayed.map((b) => b.approvals));
       report.fromKafka += blocks.length;
     }
@@ -56,7 +70,7 @@ export async function recover(pipeline: Pipeline, pgUrl: string, pg: PgSink, kaf
       report.toKafka += blocks.length;
     }
   }
-  report.lastBlock = pipeline.sequencer.blocksCount;
+  report.lastBlock = sequencer.blocksCount;
   report.ms = Date.now() - started;
   return report;
 }

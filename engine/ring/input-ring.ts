@@ -23,10 +23,9 @@
  */
 
 import { BODY_BYTES, SIGNATURE_BYTES } from '../core/record.js';
+import { VERDICT_UNVERIFIED, type RecordSlots } from '../core/verdict.js';
 
-export const VERDICT_UNVERIFIED = 0;
-export const VERDICT_VALID = 1;
-export const VERDICT_REJECTED_FLAG = 0x80;
+export { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, VERDICT_VALID } from '../core/verdict.js';
 
 export interface RingBuffers {
   slotsCount: number;
@@ -47,7 +46,7 @@ export function createRingBuffers(slotsCount: number): RingBuffers {
   };
 }
 
-export class InputRing {
+export class InputRing implements RecordSlots {
   readonly slotsCount: number;
   readonly mask: number;
   readonly bodies: Buffer;

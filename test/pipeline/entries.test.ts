@@ -17,7 +17,7 @@ describe('engine entries under client load', () => {
       const held = await pipeline.submit({ mode: 'batch-signed', ...asSubmission(signedBatch([transfer(alice, bob, 1n, 500n)])), ack: 'ordered' });
       expect(minted.ok && held.ok && Array.from(held.results)).toEqual([Result.pending_approval]);
       const heldSeq = held.ok ? held.firstSeq : 0;
-      const id = pipeline.sequencer.pending.get(heldSeq)!.id;
+      const id = (await pipeline.inspect()).pending.get(heldSeq)!.id;
       // 240 signed records take the ring down to its reserve while they verify.
       const filler = user('entries-filler');
       const fill = pipeline.submit({ mode: 'per-tx', txs: perTxBatch(Array.from({ length: 240 }, (_, i) => transfer(filler, bob, BigInt(i + 1), 1n)), [filler]).txs, signer: null, signature: null, ack: 'ordered' });
@@ -26,7 +26,7 @@ describe('engine entries under client load', () => {
       const decision = decisionBody({ outcome: 'approved', sender: alice.publicKey, recipient: bob, heldSeq, amount: 500n, decidedAtMs: Date.now(), id });
       const decided = await pipeline.submitEntries(decision, 'ordered');
       expect(decided.ok && Array.from(decided.results)).toEqual([Result.committed]);
-      expect(pipeline.sequencer.pending.size).toBe(0);
+      expect((await pipeline.inspect()).pending.size).toBe(0);
       await fill;
     } finally {
       await pipeline.close();

@@ -19,13 +19,14 @@ const carol = user('carol').publicKey;
 function setup(o: { accountsMax?: number; threshold?: bigint; pendingMax?: number } = {}) {
   const ring = new InputRing(createRingBuffers(64));
   const history = new HistoryWindow(64, 16);
-  const seq = new Sequencer({ accountsMax: o.accountsMax ?? 16, issuers: [issuer.publicKey], approvalPolicies: o.threshold ? [globalPolicy(o.threshold)] : [], approvalsPendingMax: o.pendingMax ?? 8 }, history);
+  const seq = new Sequencer({ accountsMax: o.accountsMax ?? 16, issuers: [issuer.publicKey], approvalPolicies: o.threshold ? [globalPolicy(o.threshold)] : [], approvalsPendingMax: o.pendingMax ?? 8 });
   const run = (records: RecordFields[], rejected: Record<number, number> = {}) => {
     const txs = packBodies(records);
     const start = ring.tryClaim(records.length);
     ring.writeBodies(start, txs, records.length, 128);
     records.forEach((_, i) => Atomics.store(ring.verdicts, (start + i) & ring.mask, i in rejected ? VERDICT_REJECTED_FLAG | rejected[i] : VERDICT_VALID));
     const block = seq.sequenceBatch(ring, start, records.length, batchDigest(txs));
+    history.recordBlock(block, ring);
     ring.markSequenced(start + records.length);
     ring.release(start + records.length);
     seq.checkInvariants();
@@ -189,7 +190,7 @@ describe('Sequencer approval decisions', () => {
 
   it('applies the sender\'s own policy over the global one', () => {
     const ring = new InputRing(createRingBuffers(64));
-    const seq = new Sequencer({ accountsMax: 16, issuers: [issuer.publicKey], approvalsPendingMax: 8, approvalPolicies: [globalPolicy(50n), globalPolicy(1000n, { account: alice })] }, null);
+    const seq = new Sequencer({ accountsMax: 16, issuers: [issuer.publicKey], approvalsPendingMax: 8, approvalPolicies: [globalPolicy(50n), globalPolicy(1000n, { account: alice })] });
     const run = (records: RecordFields[]) => {
       const txs = packBodies(records);
       const start = ring.tryClaim(records.length);

@@ -17,6 +17,7 @@ import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { EngineConfig } from '../../config.js';
 import type { Pipeline } from '../../pipeline.js';
+import type { PendingApproval } from '../../core/sequencer.js';
 import { Serial } from '../../stages/commit/serial.js';
 import { pgPool } from '../../stages/commit/pg/client.js';
 import { publicKeyObject } from '../../core/keys.js';
@@ -54,14 +55,14 @@ export class Approvals {
    * Starts after recovery: loads approvals and votes from PostgreSQL (with the pg sink) and checks
    * that the pending ones are exactly the holds the recovered sequencer has.
    */
-  static async open(pipeline: Pipeline, config: EngineConfig, log: Approvals['log'] = () => undefined): Promise<Approvals> {
+  static async open(pipeline: Pipeline, config: EngineConfig, log: Approvals['log'] = () => undefined, recoveredHolds: ReadonlyMap<number, PendingApproval> = new Map()): Promise<Approvals> {
     const pool = config.sinks.includes('pg')
       ? pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-approvals', max: 2 })
       : null;
     const approvals = new Approvals(pipeline, config, pool, log);
     try {
       if (pool) approvals.registry.load(await loadApprovals(pool, config.approvalsDecidedKept));
-      approvals.checkAgainstSequencer();
+      approvals.checkAgainstRecovered(recoveredHolds);
     } catch (error) {
       await approvals.close();
       throw error;
@@ -70,8 +71,7 @@ export class Approvals {
     return approvals;
   }
 
-  private checkAgainstSequencer(): void {
-    const held = this.pipeline.sequencer.pending;
+  private checkAgainstRecovered(held: ReadonlyMap<number, PendingApproval>): void {
     const pending = this.registry.pending();
     const missing = pending.filter((a) => !held.get(a.seq)?.id.equals(a.id));
     if (pending.length !== held.size || missing.length > 0) {

@@ -9,35 +9,8 @@
 import type { CommittedBlock } from '../../core/block.js';
 import type { ApprovalOutcome, VoteDecision } from '../../core/decision.js';
 
-export type ApprovalStatus = 'pending' | ApprovalOutcome;
-
-export interface Vote {
-  approver: Buffer;
-  decision: VoteDecision;
-  signature: Buffer;
-  votedAtMs: number;
-}
-
-export interface Approval {
-  id: Buffer;
-  seq: number;
-  block: number;
-  position: number;
-  sender: Buffer;
-  recipient: Buffer;
-  nonce: bigint;
-  amount: bigint;
-  policy: string;
-  required: number;
-  approvers: Buffer[];
-  requestedAtMs: number;
-  expiresAtMs: number;
-  status: ApprovalStatus;
-  decidedSeq: number;
-  decidedAtMs: number;
-  votes: Vote[];
-  deciding: boolean; // a decision entry is on its way to the sequencer
-}
+export type { Approval, ApprovalStatus, Vote } from '../../core/decision.js';
+import type { Approval, ApprovalStatus, Vote } from '../../core/decision.js';
 
 export type ApprovalChangeKind = 'requested' | 'voted' | 'decided';
 

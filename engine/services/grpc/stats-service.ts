@@ -33,7 +33,7 @@ export class StatsService {
       })),
       batches: p.counters.batches, txsAccepted: p.counters.txsAccepted, txsRejected: p.counters.txsRejected, ingressBytes: p.counters.bytes,
       ringSlotsUsed: p.ring.slotsInUse, batchesInFlight: p.batchesInFlight,
-      lastBlock: p.sequencer.blocksCount, lastDurableBlock: p.sinkStage.lastDurableBlock,
+      lastBlock: p.lastBlock, lastDurableBlock: p.lastDurableBlock,
     };
   }
 

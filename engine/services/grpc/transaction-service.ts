@@ -132,11 +132,10 @@ export class TransactionService {
     if (call.request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
     const key = (call.request as { account?: Buffer }).account;
     if (key?.length !== 32) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `account must be 32 bytes, got ${key?.length ?? 0}` });
-    const a = this.pipeline.sequencer.accounts;
-    const i = a.findKey(key);
-    if (i < 0) return callback(null, { account: key, exists: false, balance: 0, held: 0, nonce: 0 });
-    const state = a.state(i);
-    callback(null, { account: key, exists: true, balance: state.balance.toString(), held: state.held.toString(), nonce: state.nonce.toString() });
+    this.pipeline.account(key).then((state) => {
+      if (state === null) return callback(null, { account: key, exists: false, balance: 0, held: 0, nonce: 0 });
+      callback(null, { account: key, exists: true, balance: state.balance.toString(), held: state.held.toString(), nonce: state.nonce.toString() });
+    }, (error: Error) => callback({ code: grpc.status.UNAVAILABLE, details: `account state is not readable now: ${error.message}` }));
   }
 
   private streamCommits(call: grpc.ServerWritableStream<unknown, unknown>): void {
@@ -163,8 +162,6 @@ export class TransactionService {
     for (const close of [...this.streams.values()]) close(); // each ends once its admitted batches are answered
     for (const reader of [...this.subscribers]) reader.end();
   }
-
-  get openStreams(): number { return this.streams.size; }
 }
 
 function response(batchId: U64, answer: Extract<BatchAnswer, { ok: true }>): SubmitBatchResponseWire {

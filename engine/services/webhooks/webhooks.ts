@@ -175,7 +175,7 @@ export class Webhooks {
 
   /** Events start after the last durable block: a sequenced block may yet be lost in a crash. */
   private get currentBlock(): number {
-    return this.pipeline.sinkStage.lastDurableBlock;
+    return this.pipeline.lastDurableBlock;
   }
 
   async create(input: WebhookInput): Promise<WebhookRecord> {

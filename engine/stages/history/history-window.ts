@@ -12,6 +12,8 @@
  */
 
 import { BODY_BYTES, KIND_MINT, OFFSET_NONCE, OFFSET_SENDER } from '../../core/record.js';
+import { Result } from '../../core/result.js';
+import type { RecordSlots } from '../../core/verdict.js';
 
 const BODY_WORDS = BODY_BYTES / 4;
 const W_NONCE = OFFSET_NONCE / 4;
@@ -62,7 +64,7 @@ export class HistoryWindow {
   }
 
   /** Appends `count` entries whose bodies lie contiguous in `source` from `offset`. */
-  appendRun(seq: number, source: Buffer, offset: number, count: number, block: number, results: Uint8Array, resultsAt: number): void {
+  private appendRun(seq: number, source: Buffer, offset: number, count: number, block: number, results: Uint8Array, resultsAt: number): void {
     if (seq !== this.nextSeq) throw new Error(`history gap: expected seq ${this.nextSeq}, got ${seq}`);
     for (let i = 0; i < count; i++) {
       const slot = (seq + i) & this.mask;
@@ -80,7 +82,25 @@ export class HistoryWindow {
     this.nextSeq += count;
   }
 
-  appendBlock(block: CommittedBlock): void {
+  /**
+   * Records a sequenced block: its accepted bodies, copied from the slots it was sequenced from in
+   * runs of consecutive accepted slots, and the block itself. Blocks must come contiguous.
+   */
+  recordBlock(block: CommittedBlock, slots: Pick<RecordSlots, 'bodies' | 'mask' | 'slotsCount'>): void {
+    if (block.number !== this.blocksCount + 1) throw new Error(`history gap: block ${block.number} after block ${this.blocksCount}`);
+    const { results, txs } = block;
+    let seq = block.firstSeq;
+    let i = 0;
+    while (i < txs) {
+      if (results[i] > Result.pending_approval) { i++; continue; }
+      let run = 1;
+      const slot = (block.ringStart + i) & slots.mask;
+      while (i + run < txs && results[i + run] <= Result.pending_approval && slot + run < slots.slotsCount) run++;
+      this.appendRun(seq, slots.bodies, slot * BODY_BYTES, run, block.number, results, i);
+      seq += run;
+      i += run;
+    }
+    if (seq !== block.firstSeq + block.entries) throw new Error(`block ${block.number}: history recorded ${seq - block.firstSeq} entries, the block has ${block.entries}`);
     this.blocks[(block.number - 1) % this.blocksMax] = block;
     this.blocksCount = block.number;
   }

@@ -5,11 +5,11 @@
  * must carry at least tens of per-tx records or a whole batch-signed batch to amortise it.
  */
 
-import os from 'node:os';
 import { Piscina } from 'piscina';
 import type { InputRing } from '../../ring/input-ring.js';
+import type { BatchRing } from '../../ring/batch-ring.js';
 import { distFile } from '../../paths.js';
-import type { AuthMode, VerifyTask, VerifyTaskResult, VerifyWorkerData } from './task.js';
+import type { AuthMode, VerifyTask, VerifyWorkerData } from './task.js';
 
 // Below this a per-tx task's ~47 µs piscina round trip starts to cost more than 1% of its verifies.
 const PER_TX_TASK_TXS_MIN = 64;
@@ -26,10 +26,11 @@ export class VerifyStage {
   private readonly pool: Piscina;
   readonly workers: number;
 
-  constructor(private readonly ring: InputRing, private readonly options: VerifyStageOptions) {
+  constructor(private readonly ring: InputRing, batches: BatchRing, private readonly options: VerifyStageOptions) {
     this.workers = options.workers;
     const workerData: VerifyWorkerData = {
       ring: ring.buffers,
+      batches: batches.buffers,
       issuers: options.issuers,
       keyCacheEntriesMax: options.keyCacheEntriesMax,
     };
@@ -50,33 +51,38 @@ export class VerifyStage {
     });
   }
 
-  /** Verifies a claimed range; resolves with the batch digest (batch-signed) once every verdict is stored. */
-  async verify(start: number, count: number, mode: AuthMode, signer: Uint8Array | null, signature: Uint8Array | null): Promise<Uint8Array | null> {
+  /** How many tasks a batch of `count` records becomes: the batch ring counts them down. */
+  tasksFor(count: number, mode: AuthMode): number {
+    return mode === 'batch-signed' ? 1 : Math.ceil(count / this.perTxChunk(count));
+  }
+
+  /**
+   * Verifies the admitted batch in `batchSlot`. The hand-off to the sequencer is the batch ring:
+   * the worker that finishes the last task marks the batch verified there. The promise only
+   * reports a failed task, which is a bug or a lost worker, never bad input.
+   */
+  async verify(batchSlot: number, start: number, count: number, mode: AuthMode, signer: Uint8Array | null, signature: Uint8Array | null): Promise<void> {
     if (mode === 'batch-signed') {
       // Fresh 32- and 64-byte copies: the originals are views into the ~1 MB request buffer, and
       // posting a view to a worker would structured-clone its whole backing buffer.
-      const task: VerifyTask = { start, count, mode, signer: new Uint8Array(signer!), signature: new Uint8Array(signature!) };
-      const result: VerifyTaskResult = await this.pool.run(task);
-      return result.digest;
+      await this.pool.run({ batchSlot, start, count, mode, signer: new Uint8Array(signer!), signature: new Uint8Array(signature!) } satisfies VerifyTask);
+      return;
     }
-    const chunk = Math.max(PER_TX_TASK_TXS_MIN, Math.min(this.options.perTxTaskTxsMax, Math.ceil(count / this.workers)));
-    const tasks: Promise<VerifyTaskResult>[] = [];
+    const chunk = this.perTxChunk(count);
+    const tasks: Promise<void>[] = [];
     for (let offset = 0; offset < count; offset += chunk) {
-      const task: VerifyTask = { start: start + offset, count: Math.min(chunk, count - offset), mode, signer: null, signature: null };
-      tasks.push(this.pool.run(task));
+      tasks.push(this.pool.run({ batchSlot, start: start + offset, count: Math.min(chunk, count - offset), mode, signer: null, signature: null } satisfies VerifyTask));
     }
     await Promise.all(tasks);
-    return null;
+  }
+
+  private perTxChunk(count: number): number {
+    return Math.max(PER_TX_TASK_TXS_MIN, Math.min(this.options.perTxTaskTxsMax, Math.ceil(count / this.workers)));
   }
 
   get utilization(): number { return this.pool.utilization; }
-  get queueSize(): number { return this.pool.queueSize; }
 
   async close(): Promise<void> {
     await this.pool.destroy();
   }
-}
-
-export function defaultWorkers(): number {
-  return Math.max(1, os.availableParallelism());
 }

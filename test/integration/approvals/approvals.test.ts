@@ -178,7 +178,7 @@ describe('ApprovalService', () => {
     }
     const all = await client.listApprovals({}) as { approvals: { status: number }[] };
     expect(all.approvals.map((x) => x.status)).toEqual([STATUS.approved, STATUS.rejected, STATUS.expired]);
-    expect(engine.pipeline.sequencer.pending.size).toBe(0);
+    expect((await engine.pipeline.inspect()).pending.size).toBe(0);
     expect(await account(alice)).toEqual({ balance: 3999n, held: 0n });
   }, 30_000);
 

@@ -43,7 +43,7 @@ const recipients = [user('alice').publicKey, user('bob').publicKey, user('carol'
 class BlockMaker {
   readonly ring = new InputRing(createRingBuffers(RING_SLOTS));
   readonly bodiesOf = new Map<number, Buffer>(); // block number → the batch's bodies as submitted
-  private readonly seq = new Sequencer({ accountsMax: 16, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 8 }, null);
+  private readonly seq = new Sequencer({ accountsMax: 16, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 8 });
   private issuerNonce = 0n;
   private aliceNonce = 0n;
 

@@ -53,19 +53,19 @@ describe('PostgreSQL sink', () => {
 
   it('recovers the same state, seq and chain head after a restart, and continues from them', async () => {
     const first = await start();
-    const before = { bob: await first.client.getAccount(bob.publicKey), head: first.engine.pipeline.sequencer.lastBlockHash, seq: first.engine.pipeline.sequencer.nextSeq };
+    const before = { bob: await first.client.getAccount(bob.publicKey), head: first.engine.pipeline.head.hash, seq: first.engine.pipeline.head.nextSeq };
     await first.stop();
     const second = await start();
     try {
       expect(second.engine.recovery).toMatchObject({ fromSnapshot: 0, blocksReplayed: 2, lastBlock: 2 });
-      expect(second.engine.pipeline.sequencer.lastBlockHash.equals(before.head)).toBe(true);
-      expect(second.engine.pipeline.sequencer.nextSeq).toBe(before.seq);
+      expect(second.engine.pipeline.head.hash.equals(before.head)).toBe(true);
+      expect(second.engine.pipeline.head.nextSeq).toBe(before.seq);
       expect(await second.client.getAccount(bob.publicKey)).toEqual(before.bob);
       const replay = await second.client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, 1n, 10n)], [alice]));
       expect(Array.from(replay.results)).toEqual([Result.bad_nonce]); // applied once, never twice
       const next = await second.client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, 2n, 10n)], [alice]));
       expect(next).toMatchObject({ firstSeq: 4, block: 4 });
-      second.engine.pipeline.sequencer.checkInvariants();
+      await second.engine.pipeline.inspect();
     } finally {
       await second.stop();
     }
@@ -75,7 +75,7 @@ describe('PostgreSQL sink', () => {
     const first = await start(2);
     let nonce = BigInt(String((await first.client.getAccount(alice.publicKey)).nonce));
     for (let i = 0; i < 4; i++) await first.client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, ++nonce, 1n)], [alice]));
-    const head = first.engine.pipeline.sequencer.lastBlockHash;
+    const head = first.engine.pipeline.head.hash;
     const accounts = [await first.client.getAccount(alice.publicKey), await first.client.getAccount(bob.publicKey)];
     // Snapshots are written in the background, every 2 blocks unless the last is still being
     // written; wait until one of a block past the first test's (4) is in.
@@ -94,8 +94,8 @@ describe('PostgreSQL sink', () => {
       expect(second.engine.recovery).toMatchObject({ fromSnapshot: snapshot, blocksReplayed: 9 - snapshot, lastBlock: 9 });
       expect(String((await second.client.getAccount(alice.publicKey)).nonce)).toBe(String(nonce));
       expect(String((await second.client.getAccount(bob.publicKey)).balance)).toBe(String(BigInt(String(accounts[1].balance)) + 1n));
-      expect(second.engine.pipeline.sequencer.lastBlockHash.equals(head)).toBe(false); // block 9 moved the head on
-      second.engine.pipeline.sequencer.checkInvariants();
+      expect(second.engine.pipeline.head.hash.equals(head)).toBe(false); // block 9 moved the head on
+      await second.engine.pipeline.inspect();
       const rows = await db.query('select count(*)::int as n from txe_snapshots');
       expect(rows.rows[0].n).toBeLessThanOrEqual(2);
     } finally {

@@ -6,8 +6,8 @@
  */
 
 import type pg from 'pg';
-import type { ApprovalChange } from '../../../core/sequencer.js';
-import type { Approval, ApprovalStatus, Vote } from '../../../services/approvals/registry.js';
+import type { ApprovalChange } from '../../../core/block.js';
+import type { Approval, ApprovalStatus, Vote } from '../../../core/decision.js';
 import type { VoteDecision } from '../../../core/decision.js';
 
 const PG_TIMESTAMP = (ms: number): Date => new Date(ms);

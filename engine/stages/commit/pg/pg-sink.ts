@@ -21,7 +21,7 @@ import { CopyWriter } from './copy-binary.js';
 import { MIGRATIONS } from './schema.js';
 import { BODY_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, MEMO_BYTES, PUBLIC_KEY_BYTES } from '../../../core/record.js';
 import { isAccepted } from '../../../core/result.js';
-import type { ApprovalChange } from '../../../core/sequencer.js';
+import type { ApprovalChange } from '../../../core/block.js';
 import { writeApprovalChanges } from './approval-rows.js';
 
 export interface PgSinkOptions {
