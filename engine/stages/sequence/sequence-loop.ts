@@ -13,7 +13,7 @@
  */
 
 import crypto from 'node:crypto';
-import { Sequencer, type SequencerOptions, type SequencerState } from '../../core/sequencer.js';
+import { Sequencer, type PendingApproval, type SequencerOptions, type SequencerState } from '../../core/sequencer.js';
 import { BODY_BYTES } from '../../core/record.js';
 import { HASH_BYTES, type ApprovalChange } from '../../core/block.js';
 import { InputRing, segments } from '../../ring/input-ring.js';
@@ -51,7 +51,7 @@ export class SequenceLoop {
   constructor(buffers: PipelineBuffers, private readonly options: SequenceLoopOptions, state: SequencerState | null,
     private readonly post: (message: LoopMessage, transfer?: ArrayBuffer[]) => void) {
     this.sequencer = new Sequencer(options.sequencer);
-    if (state !== null) this.sequencer.importState(state);
+    if (state !== null) this.sequencer.importState(stateWithBuffers(state));
     this.ring = new InputRing(buffers.input);
     this.batches = new BatchRing(buffers.batches);
     this.blocks = new BlockRing(buffers.blocks);
@@ -125,4 +125,13 @@ export class SequenceLoop {
     for (const [first, n] of segments(start, count, this.ring.slotsCount)) hash.update(this.ring.bodies.subarray(first * BODY_BYTES, (first + n) * BODY_BYTES));
     return hash.digest();
   }
+}
+
+// Structured clone (workerData, postMessage) turns Buffers into plain Uint8Arrays; the engine's
+// code expects Buffers, so whatever crosses between threads is given its Buffer views back.
+export const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+export function stateWithBuffers(state: SequencerState): SequencerState {
+  const pending: PendingApproval[] = state.pending.map((p) => ({ ...p, recipient: asBuffer(p.recipient), id: asBuffer(p.id) }));
+  return { ...state, lastHash: asBuffer(state.lastHash), pending };
 }

@@ -9,10 +9,10 @@
 import { Worker } from 'node:worker_threads';
 import type { AccountState } from '../../core/accounts.js';
 import type { ApprovalChange } from '../../core/block.js';
-import type { PendingApproval, SequencerState } from '../../core/sequencer.js';
+import type { SequencerState } from '../../core/sequencer.js';
 import { CONTROL_SNAPSHOT_IDLE, CONTROL_STOP, type PipelineBuffers } from '../../ring/shared-memory.js';
 import { distFile } from '../../paths.js';
-import type { SequenceLoopOptions } from './sequence-loop.js';
+import { asBuffer, stateWithBuffers, type SequenceLoopOptions } from './sequence-loop.js';
 
 export interface SequenceStageHooks {
   onApprovals: () => void; // changes for a block arrived: the block reader may go on
@@ -63,7 +63,7 @@ export class SequenceStage {
 
   /** Checks every state invariant on the thread and returns a copy of the whole state. */
   async inspect(): Promise<SequencerState> {
-    return fromThread(await this.call({ what: 'inspect' }) as SequencerState);
+    return stateWithBuffers(await this.call({ what: 'inspect' }) as SequencerState);
   }
 
   /** Stops before the next batch; blocks already published stay readable in the block ring. */
@@ -91,19 +91,11 @@ export class SequenceStage {
       this.approvals.set(message.block, message.changes.map(changeFromThread));
       this.hooks.onApprovals();
     } else if (message.type === 'snapshot') {
-      this.hooks.onSnapshot(fromThread(message.state));
+      this.hooks.onSnapshot(stateWithBuffers(message.state));
     }
   }
 }
 
-// Structured clone turns Buffers into plain Uint8Arrays; the engine's code expects Buffers.
-const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
 function changeFromThread(c: ApprovalChange): ApprovalChange {
-  return c.type === 'requested' ? { ...c, id: buf(c.id), sender: buf(c.sender), recipient: buf(c.recipient) } : { ...c, id: buf(c.id) };
-}
-
-export function fromThread(state: SequencerState): SequencerState {
-  const pending: PendingApproval[] = state.pending.map((p) => ({ ...p, recipient: buf(p.recipient), id: buf(p.id) }));
-  return { ...state, lastHash: buf(state.lastHash), pending };
+  return c.type === 'requested' ? { ...c, id: asBuffer(c.id), sender: asBuffer(c.sender), recipient: asBuffer(c.recipient) } : { ...c, id: asBuffer(c.id) };
 }
