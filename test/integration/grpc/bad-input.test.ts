@@ -110,13 +110,17 @@ describe('bad input', () => {
     try {
       const stream = other.client.submitStream();
       const responses: ReturnType<typeof fromWireResponse>[] = [];
-      const got = new Promise<void>((resolve) => stream.on('data', (w: SubmitBatchResponseWire) => { responses.push(fromWireResponse(w)); if (responses.length === 6) resolve(); }));
+      const arrived: Array<() => void> = [];
+      const got = (count: number) => new Promise<void>((resolve) => arrived.push(() => { if (responses.length >= count) resolve(); }));
+      stream.on('data', (w: SubmitBatchResponseWire) => { responses.push(fromWireResponse(w)); for (const check of arrived) check(); });
+      const firstFour = got(4);
       const slow = (id: number) => toWireRequest({ ...perTxBatch(Array.from({ length: 1024 }, (_, i) => transfer(alice, bob.publicKey, BigInt(i + 1), 1n)), [alice]), batchId: id });
       for (let id = 1; id <= 4; id++) stream.write(slow(id));
-      await new Promise((r) => setTimeout(r, 300));
+      await firstFour; // 3 and 4 are refused at once; 1 and 2 are answered once verified
+      const lastTwo = got(6);
       stream.write({ batchId: 5, auth: 0, txs: Buffer.alloc(128) });
       stream.write(toWireRequest({ ...signedBatch([mint(bob.publicKey, 1n, 1n)]), batchId: 6 }));
-      await got;
+      await lastTwo;
       const closed = new Promise((resolve) => stream.on('status', resolve));
       stream.end();
       expect(await closed).toMatchObject({ code: grpc.status.OK });
