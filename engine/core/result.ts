@@ -27,10 +27,13 @@ export const Result = {
   // Added beyond DESIGN.md: an approval decision names a hold that is no longer pending (decided
   // already, or never held). Only the engine writes decisions; it answers the vote from this.
   approval_not_pending: 11,
+  // Added beyond DESIGN.md: the recipient is 32 zero bytes. No one holds a key for it, so money
+  // sent there could never move again; an unset recipient field is the usual cause.
+  invalid_recipient: 12,
 } as const;
 
 export type ResultCode = (typeof Result)[keyof typeof Result];
-export const RESULT_CODE_MAX = 11;
+export const RESULT_CODE_MAX = 12;
 
 // Indexed by code: names[0] is 'unspecified', then every name of Result in code order.
 export const RESULT_NAMES: readonly string[] = ['unspecified', ...Object.keys(Result)];
