@@ -13,8 +13,9 @@ import { repoRoot } from '../../engine/paths.js';
 
 const protoEnum = protobuf.loadSync(TRANSACTION_PROTO).lookupEnum('txe.v1.ResultCode').values;
 const doc = readFileSync(path.join(repoRoot, 'proto', 'README.md'), 'utf8');
+const results = doc.slice(doc.indexOf('\n## Results\n'), doc.indexOf('\n## ', doc.indexOf('\n## Results\n') + 1));
 // Rows of the results table: | code | name | meaning |
-const documented = new Map([...doc.matchAll(/^\| (\d+) \| ([a-z_]+) \| [^|]+\|$/gm)].map((m) => [Number(m[1]), m[2]]));
+const documented = new Map([...results.matchAll(/^\| (\d+) \| ([a-z_]+) \| [^|]+\|$/gm)].map((m) => [Number(m[1]), m[2]]));
 
 describe('result codes', () => {
   it('has 0 as unspecified and no engine result there', () => {

@@ -132,6 +132,17 @@ describe('bad input', () => {
     }
   });
 
+  it('queries: bad keys → INVALID_ARGUMENT or NOT_FOUND as documented; an unknown account is exists=false, an issuer exists from the start', async () => {
+    await expect(client.getAccount(Buffer.alloc(31))).rejects.toEqual(status(grpc.status.INVALID_ARGUMENT, /account must be 32 bytes, got 31/));
+    await expect(client.getTransaction({ seq: 0 })).rejects.toEqual(status(grpc.status.INVALID_ARGUMENT, /seq must be in \[1, 2\^53\)/));
+    await expect(client.getTransaction({ seq: 1_000_000 })).rejects.toEqual(status(grpc.status.NOT_FOUND, /no transaction has seq 1000000 yet/));
+    await expect(client.getTransaction({ sender: Buffer.alloc(31), nonce: 1n })).rejects.toEqual(status(grpc.status.INVALID_ARGUMENT, /sender must be 32 bytes/));
+    await expect(client.getTransaction({ sender: user('nobody').publicKey, nonce: 1n })).rejects.toEqual(status(grpc.status.NOT_FOUND, /no accepted transaction from/));
+    expect(await client.getAccount(user('nobody').publicKey)).toMatchObject({ exists: false });
+    const issuerAccount = await client.getAccount(issuer.publicKey);
+    expect([issuerAccount.exists, String(issuerAccount.balance)]).toEqual([true, '0']); // it mints, it is never credited
+  });
+
   it('after all of that, a good client is served normally', async () => {
     const issuerNonce = BigInt(String((await client.getAccount(issuer.publicKey)).nonce));
     const fresh = user('fresh');
