@@ -59,7 +59,8 @@ describe('server reflection', () => {
     expect(answer.errorResponse).toBeUndefined();
     const files = answer.fileDescriptorResponse!.fileDescriptorProto.map((bytes) => descriptor.FileDescriptorProto.decode(bytes));
     const root = (protobuf.Root as unknown as { fromDescriptor(set: object): protobuf.Root }).fromDescriptor({ file: files });
-    const check = root.lookupService('grpc.health.v1.Health').methods.Check.resolve();
+    const check = root.lookupService('grpc.health.v1.Health').methods.Check;
+    check.resolve();
     const requestType = check.resolvedRequestType!;
     const responseType = check.resolvedResponseType!;
 
