@@ -5,12 +5,13 @@
  * Cost: a few word reads, a few ns a record; negligible next to one Ed25519 verify (~60 µs).
  */
 
-import { KIND_MINT, KIND_TRANSFER, OFFSET_AMOUNT, OFFSET_NONCE, OFFSET_SENDER, PUBLIC_KEY_BYTES, RECORD_VERSION } from './record.js';
+import { KIND_MINT, KIND_TRANSFER, OFFSET_AMOUNT, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, PUBLIC_KEY_BYTES, RECORD_VERSION } from './record.js';
 import { Result } from './result.js';
 
 export const CHECK_VALID = -1;
 const W_NONCE = OFFSET_NONCE / 4;
 const W_AMOUNT = OFFSET_AMOUNT / 4;
+const W_RECIPIENT = OFFSET_RECIPIENT / 4;
 
 /** A set of 32-byte keys, looked up without allocating per record. */
 export class KeySet {
@@ -37,8 +38,17 @@ export function checkBody(words: Uint32Array, bodies: Buffer, at: number, issuer
   const kind = (head >>> 8) & 0xff;
   if (kind !== KIND_TRANSFER && kind !== KIND_MINT) return Result.malformed;
   if (head >>> 16 !== 0 || words[w + 1] !== 0) return Result.malformed;
+  if (isZeroKey(words, w + W_RECIPIENT)) return Result.invalid_recipient;
   if (words[w + W_AMOUNT] === 0 && words[w + W_AMOUNT + 1] === 0) return Result.invalid_amount;
   if (words[w + W_NONCE] === 0 && words[w + W_NONCE + 1] === 0) return Result.bad_nonce;
   if (kind === KIND_MINT && !issuers.has(bodies, at + OFFSET_SENDER)) return Result.not_issuer;
   return CHECK_VALID;
+}
+
+/**
+ * The all-zero key: no one can sign for it, so an account with that id could never send. Money
+ * credited there would be lost for good; it is usually a recipient field left unset.
+ */
+function isZeroKey(words: Uint32Array, w: number): boolean {
+  return (words[w] | words[w + 1] | words[w + 2] | words[w + 3] | words[w + 4] | words[w + 5] | words[w + 6] | words[w + 7]) === 0;
 }

@@ -8,7 +8,7 @@ import type * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as HEALTH_PROTO } from 'grpc-health-check';
 import { messageBytesMax, type EngineConfig } from '../../config.js';
 import type { Pipeline } from '../../pipeline.js';
 import {
@@ -51,7 +51,9 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
     [WEBHOOK_SERVICE_NAME]: webhooks ? 'SERVING' : 'NOT_SERVING',
   });
   health.addToServer(server);
-  new ReflectionService(protoLoader.loadSync(PROTO_FILES, { keepCase: false })).addToServer(server);
+  // Reflection describes exactly the files it is given, so grpc.health.v1 must be among them:
+  // without its descriptor grpcurl cannot resolve grpc.health.v1.Health/Check.
+  new ReflectionService(protoLoader.loadSync([...PROTO_FILES, HEALTH_PROTO], { keepCase: false })).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.grpcHost}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
       if (error) reject(new Error(`cannot listen on ${config.grpcHost}:${config.grpcPort}: ${error.message}`));

@@ -46,13 +46,13 @@ describe('bad input', () => {
   });
 
   it('bad records get their own result codes while good ones in the same batch commit', async () => {
-    const records = [mint(alice.publicKey, 1n, 100n), mint(bob.publicKey, 2n, 0n), mint(bob.publicKey, 2n, 5n), { ...mint(bob.publicKey, 3n, 5n), sender: mallory.publicKey }];
+    const records = [mint(alice.publicKey, 1n, 100n), mint(bob.publicKey, 2n, 0n), mint(bob.publicKey, 2n, 5n), { ...mint(bob.publicKey, 3n, 5n), sender: mallory.publicKey }, mint(Buffer.alloc(32), 2n, 5n)];
     const batch = signedBatch(records);
     batch.txs[2 * 128] = 2; // third record: unknown version
     batch.signature = signBatch(batch.txs, user('x').privateKey); // re-sign below with the trusted key
     const resigned = { ...batch, signature: signBatch(batch.txs, (await import('../../support/fixtures.js')).signer.privateKey) };
     const r = await client.submitBatch(resigned);
-    expect(Array.from(r.results)).toEqual([Result.committed, Result.invalid_amount, Result.malformed, Result.not_issuer]);
+    expect(Array.from(r.results)).toEqual([Result.committed, Result.invalid_amount, Result.malformed, Result.not_issuer, Result.invalid_recipient]);
     const reserved = packBodies([mint(bob.publicKey, 2n, 5n)]);
     reserved[4] = 1;
     const r2 = await client.submitBatch({ ...signedBatch([]), txs: reserved, signature: signBatch(reserved, (await import('../../support/fixtures.js')).signer.privateKey) });
@@ -70,7 +70,7 @@ describe('bad input', () => {
     expect(Array.from(r2.results)).toEqual([Result.bad_signature]);
   });
 
-  it('per-tx: a tampered signature or a record signed by someone else → bad_signature', async () => {
+  it('per-tx: a tampered signature or a record signed by someone else → bad_signature; a zero recipient → invalid_recipient', async () => {
     const batch = perTxBatch([transfer(alice, bob.publicKey, 1n, 1n), transfer(alice, bob.publicKey, 1n, 2n)], [alice]);
     batch.txs[128 + 5] ^= 0xff;
     const stolen = perTxBatch([transfer(alice, bob.publicKey, 1n, 2n)], [alice]);
@@ -79,6 +79,8 @@ describe('bad input', () => {
     expect(Array.from(r.results)).toEqual([Result.bad_signature, Result.bad_signature]);
     const ok = await client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, 1n, 2n)], [alice]));
     expect(Array.from(ok.results)).toEqual([Result.committed]);
+    const toNobody = await client.submitBatch(perTxBatch([transfer(alice, Buffer.alloc(32), 2n, 2n)], [alice]));
+    expect(Array.from(toNobody.results)).toEqual([Result.invalid_recipient]);
   });
 
   it('a full input ring answers RESOURCE_EXHAUSTED at once and admits again once it drains', async () => {
@@ -132,6 +134,17 @@ describe('bad input', () => {
     } finally {
       await other.stop();
     }
+  });
+
+  it('queries: bad keys → INVALID_ARGUMENT or NOT_FOUND as documented; an unknown account is exists=false, an issuer exists from the start', async () => {
+    await expect(client.getAccount(Buffer.alloc(31))).rejects.toEqual(status(grpc.status.INVALID_ARGUMENT, /account must be 32 bytes, got 31/));
+    await expect(client.getTransaction({ seq: 0 })).rejects.toEqual(status(grpc.status.INVALID_ARGUMENT, /seq must be in \[1, 2\^53\)/));
+    await expect(client.getTransaction({ seq: 1_000_000 })).rejects.toEqual(status(grpc.status.NOT_FOUND, /no transaction has seq 1000000 yet/));
+    await expect(client.getTransaction({ sender: Buffer.alloc(31), nonce: 1n })).rejects.toEqual(status(grpc.status.INVALID_ARGUMENT, /sender must be 32 bytes/));
+    await expect(client.getTransaction({ sender: user('nobody').publicKey, nonce: 1n })).rejects.toEqual(status(grpc.status.NOT_FOUND, /no accepted transaction from/));
+    expect(await client.getAccount(user('nobody').publicKey)).toMatchObject({ exists: false });
+    const issuerAccount = await client.getAccount(issuer.publicKey);
+    expect([issuerAccount.exists, String(issuerAccount.balance)]).toEqual([true, '0']); // it mints, it is never credited
   });
 
   it('after all of that, a good client is served normally', async () => {
