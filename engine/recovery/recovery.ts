@@ -16,16 +16,10 @@ import type { HistoryWindow } from '../stages/history/history-window.js';
 import type { PgSink } from '../stages/commit/pg/pg-sink.js';
 import { readStoredBlocks } from '../stages/commit/pg/pg-history.js';
 import { loadSnapshot } from '../stages/commit/pg/snapshots.js';
-import type { StoredBlock } from '../stages/commit/stored-block.js';
+import type { BlockLog, StoredBlock } from '../stages/commit/stored-block.js';
 import { replayBlock } from './replay.js';
 
-/** What recovery needs of the Kafka sink. */
-export interface BlockLog {
-  lastBlock(): Promise<number>;
-  lastPublishedHash: Buffer; // hash of the last block on the topic, as of the last lastBlock()
-  readStored(from: number, to: number): Promise<StoredBlock[]>;
-  publishStored(blocks: StoredBlock[]): Promise<void>;
-}
+export type { BlockLog } from '../stages/commit/stored-block.js';
 
 export interface RecoveryReport { fromSnapshot: number; blocksReplayed: number; lastBlock: number; fromKafka: number; toKafka: number; ms: number }
 

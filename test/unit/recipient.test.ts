@@ -32,7 +32,7 @@ describe('recipient rules', () => {
 
   it('accepts a transfer to oneself as a no-op move: nonce and seq consumed, balance unchanged, funds still needed', () => {
     const ring = new InputRing(createRingBuffers(16));
-    const seq = new Sequencer({ accountsMax: 8, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 1 }, null);
+    const seq = new Sequencer({ accountsMax: 8, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 1 });
     const run = (records: RecordFields[]) => {
       const txs = packBodies(records);
       const start = ring.tryClaim(records.length);

@@ -74,7 +74,7 @@ function sequenceFresh(bodies: Buffer, issuerKey: Buffer) {
     const code = checkBody(words, bodies, i * BODY_BYTES, issuers);
     Atomics.store(ring.verdicts, (start + i) & ring.mask, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
   }
-  const sequencer = new Sequencer({ accountsMax: 8, issuers: [issuerKey], approvalPolicies: [], approvalsPendingMax: 1 }, null);
+  const sequencer = new Sequencer({ accountsMax: 8, issuers: [issuerKey], approvalPolicies: [], approvalsPendingMax: 1 });
   return sequencer.sequenceBatch(ring, start, count, batchDigest(bodies));
 }
 

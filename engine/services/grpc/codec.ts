@@ -11,8 +11,10 @@ import protobuf from 'protobufjs';
 import Long from 'long';
 import type * as grpc from '@grpc/grpc-js';
 import { protoRoot } from '../../paths.js';
+import { TRANSACTION_PROTO, u64ToNumber, type U64 } from '../../core/proto.js';
 
-export const TRANSACTION_PROTO = path.join(protoRoot, 'txe', 'v1', 'transaction.proto');
+export { TRANSACTION_PROTO, u64ToNumber, type U64 };
+
 export const PROTO_FILES = ['transaction.proto', 'approval.proto', 'webhook.proto'].map((f) => path.join(protoRoot, 'txe', 'v1', f));
 export const SERVICE_NAME = 'txe.v1.TransactionService';
 export const APPROVAL_SERVICE_NAME = 'txe.v1.ApprovalService';
@@ -62,16 +64,7 @@ export class DecodeError {
 }
 
 export { Long };
-export type U64 = number | Long;
 
-/** A u64 from protobufjs (number or Long) as a JS number; throws past 2^53 (never reached by seqs). */
-export function u64ToNumber(value: U64 | null | undefined): number {
-  if (value === null || value === undefined) return 0;
-  if (typeof value === 'number') return value;
-  const n = value.toNumber();
-  if (!Number.isSafeInteger(n)) throw new RangeError(`u64 ${value.toString()} exceeds 2^53`);
-  return n;
-}
 
 /** A u64 as a JS number when it is below 2^53, else null: for request fields a client controls. */
 export function u64ToSafe(value: U64 | null | undefined): number | null {

@@ -16,3 +16,11 @@ export interface StoredBlock {
   bodies: Buffer; // txs × 128 B, batch order
   sequencedAtMs: number;
 }
+
+/** What recovery needs of the Kafka sink. */
+export interface BlockLog {
+  lastBlock(): Promise<number>;
+  lastPublishedHash: Buffer; // hash of the last block on the topic, as of the last lastBlock()
+  readStored(from: number, to: number): Promise<StoredBlock[]>;
+  publishStored(blocks: StoredBlock[]): Promise<void>;
+}

@@ -15,7 +15,7 @@
  */
 
 import protobuf from 'protobufjs';
-import { TRANSACTION_PROTO, u64ToNumber, type U64 } from '../../../services/grpc/codec.js';
+import { TRANSACTION_PROTO, u64ToNumber, type U64 } from '../../../core/proto.js';
 import { HASH_BYTES, type CommittedBlock } from '../../../core/block.js';
 import { BODY_BYTES } from '../../../core/record.js';
 import type { StoredBlock } from '../stored-block.js';

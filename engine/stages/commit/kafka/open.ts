@@ -1,9 +1,8 @@
 /* Opens the Kafka sink from the engine config and adapts it to what recovery needs (BlockLog). */
 
 import type { EngineConfig } from '../../../config.js';
-import type { BlockLog } from '../../../recovery/recovery.js';
+import type { BlockLog, StoredBlock } from '../stored-block.js';
 import type { Sink } from '../sink.js';
-import type { StoredBlock } from '../stored-block.js';
 import kafkajs from 'kafkajs';
 import { KafkaSink } from './kafka-sink.js';
 import { Serial } from '../serial.js';
