@@ -193,7 +193,7 @@ describe('KafkaSink against the real broker', () => {
     await consumer.stop();
 
     expect(received.map((r) => r.offset)).toEqual(blocks.map((b) => b.number - 1));
-    let prevHash = GENESIS_HASH;
+    let prevHash: Buffer = GENESIS_HASH;
     received.forEach(({ key, timestamp, record }, i) => {
       const block = blocks[i];
       expect(key.equals(blockKey(block.number))).toBe(true);
