@@ -11,6 +11,7 @@ import { startTestEngine as startOther } from '../../support/engine.js';
 import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, perTxBatch, signedBatch, transfer, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
+import { until } from '../../support/async.js';
 
 const alice = user('alice');
 const bob = user('bob');
@@ -113,7 +114,8 @@ describe('bad input', () => {
       const got = new Promise<void>((resolve) => stream.on('data', (w: SubmitBatchResponseWire) => { responses.push(fromWireResponse(w)); if (responses.length === 6) resolve(); }));
       const slow = (id: number) => toWireRequest({ ...perTxBatch(Array.from({ length: 1024 }, (_, i) => transfer(alice, bob.publicKey, BigInt(i + 1), 1n)), [alice]), batchId: id });
       for (let id = 1; id <= 4; id++) stream.write(slow(id));
-      await new Promise((r) => setTimeout(r, 300));
+      // Batch 6 must find a free place: write it once 1 and 2 are answered (3 and 4 are refused at once).
+      await until('the four slow batches answered', () => (responses.length >= 4 ? true : null));
       stream.write({ batchId: 5, auth: 0, txs: Buffer.alloc(128) });
       stream.write(toWireRequest({ ...signedBatch([mint(bob.publicKey, 1n, 1n)]), batchId: 6 }));
       await got;
