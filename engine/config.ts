@@ -15,6 +15,12 @@ export interface EngineConfig {
   grpcHost: string; // default 127.0.0.1
   grpcPort: number; // default 50051; 0 picks a free port
   flowControlWindowBytes: number; // HTTP/2 connection and stream receive window, default 16 MiB
+  grpcConcurrentStreamsMax: number; // calls open at once on one client connection, streams included; default 1024
+  // Largest HTTP/2 frame the server takes: 2^24 - 1 (the protocol's largest, default) lets a 1 MB
+  // batch arrive in a few frames instead of 64 of the 16 KiB minimum.
+  grpcFrameBytesMax: number;
+  grpcKeepaliveTimeMs: number; // ping a client connection after this long without traffic, default 7200000 (2 h)
+  grpcKeepaliveTimeoutMs: number; // close a connection whose ping is not answered within this, default 20000
   metricsHost: string; // Prometheus endpoint, default 127.0.0.1
   metricsPort: number; // default 9464; 0 picks a free port
   workers: number; // verify threads, default = cores
@@ -44,10 +50,33 @@ export interface EngineConfig {
   webhookAttemptsMax: number; // tries of one event before it is dead-lettered, default 8
   webhookBackoffMs: number; // first retry delay; doubles each try, +-20% jitter; default 5000
   webhookBackoffMaxMs: number; // longest delay between tries, Retry-After included; default 3600000
-  webhookTimeoutMs: number; // one POST, default 10000
+  webhookTimeoutMs: number; // one POST, default 10000; at most 80% of webhookConsumerSessionTimeoutMs
   webhookConcurrency: number; // POSTs in flight per consumer (one per partition), default 8
   webhookSecretGraceMs: number; // RotateSecret keeps the old secret valid this long, default 86400000
   webhooksMax: number; // registered webhooks, default 1000
+  // Partitions of <prefix>.events and <prefix>.retries when the engine creates them (an existing
+  // topic keeps its count): the most webhooks delivered in parallel. Default 8.
+  webhookEventTopicPartitions: number;
+  webhookDeadLetterTopicPartitions: number; // partitions of <prefix>.dead-letters when created, default 1
+  webhookRouteSendMessagesMax: number; // events in one produce request of the router (~0.7 KB each), default 500
+  webhookLogRowsPerFlushMax: number; // delivery log rows per INSERT; offsets resolve after each; default 200
+  // Events the router may be ahead of this process's delivery: a backlog waits in txe.blocks
+  // (128 B a transaction), not as events (~700 B each). Default 20000.
+  webhookEventsQueuedMax: number;
+  webhookBackpressurePollMs: number; // how often a router held back looks at delivery again, default 50
+  webhookBackpressureWaitMsMax: number; // longest the router waits for delivery (it may have moved away in a rebalance), default 30000
+  // How long a crashed engine's webhook consumers keep their partitions before the group moves on;
+  // one POST (webhookTimeoutMs) must fit inside with room for a heartbeat. Default 15000.
+  webhookConsumerSessionTimeoutMs: number;
+  webhookConsumerHeartbeatIntervalMs: number; // default 1000
+  webhookFetchBytesPerPartitionMax: number; // one fetch of one partition, default 8 MiB
+  webhookFetchWaitMsMax: number; // an empty fetch waits this long for a record (kafkajs's default is 5 s), default 500
+  webhookAutoCommitIntervalMs: number; // consumer offsets are committed at least this often, default 5000
+  // How long one partition's batch may hold its consumer (plus one POST) before the others get a
+  // turn: a slow receiver delays the webhooks sharing its consumer by about one answer. Default 1000.
+  webhookPartitionTurnMsMax: number;
+  webhookRetryPauseMsMax: number; // a retry partition whose head is not due is paused this long at most, default 60000
+  webhookPgConnectionsMax: number; // the delivery thread's PostgreSQL pool, default 4
   ack: AckMode; // default for requests that do not choose: 'durable' when sinks are configured, else 'ordered'
   sinks: string[]; // durable sinks: [] (none, default), ['pg'] or ['pg', 'kafka']
   pgUrl: string; // default postgres://txe:txe@127.0.0.1:55432/txe (infra/pg-start.sh)
@@ -56,14 +85,38 @@ export interface EngineConfig {
   sinkConnectTimeoutMs: number; // default 5000
   sinkStatementTimeoutMs: number; // one PostgreSQL statement or Kafka request, default 30000
   snapshotEveryBlocks: number; // state snapshot to PostgreSQL every N blocks (pg sink only), default 1000; 0 = never
+  // Blocks recovery reads from PostgreSQL per query: 8 full blocks are ~65k transaction rows held
+  // as JS objects at once, a few tens of MB; more makes recovery's memory grow with it. Default 8.
+  storedBlocksPerQueryMax: number;
+  recoveryStatementTimeoutMs: number; // one PostgreSQL statement of recovery's reads, default 60000
   invariantCheckEveryBlocks: number; // full state check every N blocks, 0 = never; default 4096
   shutdownGraceMs: number; // default 10000
 }
+
+// HTTP/2 frame sizes (RFC 9113 section 6.5.2): every peer takes 2^14, none may ask for more than 2^24 - 1.
+const HTTP2_FRAME_BYTES_MIN = 16_384;
+const HTTP2_FRAME_BYTES_MAX = 16_777_215;
+// Node's timers take at most 2^31 - 1 ms; a longer delay fires after 1 ms instead.
+const TIMER_MS_MAX = 2 ** 31 - 1;
+// A POST runs inside a Kafka consumer's turn and is followed by a heartbeat: it may take at most
+// this share of the session timeout (12 s of the default 15 s).
+const WEBHOOK_TIMEOUT_SHARE_OF_SESSION = 0.8;
+// Kafka's guidance: a heartbeat interval of at most a third of the session timeout.
+const HEARTBEATS_PER_SESSION_MIN = 3;
+// PostgreSQL takes at most 65535 parameters a statement; a delivery log row takes 11.
+const PG_PARAMETERS_MAX = 65_535;
+const DELIVERY_LOG_PARAMETERS_PER_ROW = 11;
+// Recovery holds one query's transaction rows as JS objects (~300 B each): 2^20 rows is ~300 MB.
+const STORED_ROWS_PER_QUERY_MAX = 1 << 20;
 
 export const defaultConfig = (): EngineConfig => ({
   grpcHost: '127.0.0.1',
   grpcPort: 50051,
   flowControlWindowBytes: 16 * 1024 * 1024,
+  grpcConcurrentStreamsMax: 1024,
+  grpcFrameBytesMax: HTTP2_FRAME_BYTES_MAX,
+  grpcKeepaliveTimeMs: 7_200_000,
+  grpcKeepaliveTimeoutMs: 20_000,
   metricsHost: '127.0.0.1',
   metricsPort: 9464,
   workers: Math.max(1, os.availableParallelism()),
@@ -95,6 +148,21 @@ export const defaultConfig = (): EngineConfig => ({
   webhookConcurrency: 8,
   webhookSecretGraceMs: 86_400_000,
   webhooksMax: 1000,
+  webhookEventTopicPartitions: 8,
+  webhookDeadLetterTopicPartitions: 1,
+  webhookRouteSendMessagesMax: 500,
+  webhookLogRowsPerFlushMax: 200,
+  webhookEventsQueuedMax: 20_000,
+  webhookBackpressurePollMs: 50,
+  webhookBackpressureWaitMsMax: 30_000,
+  webhookConsumerSessionTimeoutMs: 15_000,
+  webhookConsumerHeartbeatIntervalMs: 1_000,
+  webhookFetchBytesPerPartitionMax: 8 * 1024 * 1024,
+  webhookFetchWaitMsMax: 500,
+  webhookAutoCommitIntervalMs: 5_000,
+  webhookPartitionTurnMsMax: 1_000,
+  webhookRetryPauseMsMax: 60_000,
+  webhookPgConnectionsMax: 4,
   ack: 'ordered',
   sinks: [],
   pgUrl: 'postgres://txe:txe@127.0.0.1:55432/txe',
@@ -103,11 +171,11 @@ export const defaultConfig = (): EngineConfig => ({
   sinkConnectTimeoutMs: 5000,
   sinkStatementTimeoutMs: 30_000,
   snapshotEveryBlocks: 1000,
+  storedBlocksPerQueryMax: 8,
+  recoveryStatementTimeoutMs: 60_000,
   invariantCheckEveryBlocks: 4096,
   shutdownGraceMs: 10_000,
 });
-
-export const WEBHOOK_TIMEOUT_MS_MAX = 12_000;
 
 /** The state machine's options: the same for the live sequencer thread and for recovery's replay. */
 export function sequencerOptions(config: EngineConfig): SequencerOptions {
@@ -179,18 +247,49 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   const clientSlotsMax = config.ringSlots - entrySlotsReserved(config);
   if (config.batchTxsMax < 1 || config.batchTxsMax > clientSlotsMax) throw new Error(`config batchTxsMax must be in [1, ${clientSlotsMax}] (ringSlots ${config.ringSlots} less ${entrySlotsReserved(config)} kept for approval decisions), got ${config.batchTxsMax}`);
   if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
-  if (config.grpcPort < 0 || config.grpcPort > 65535) throw new Error(`config grpcPort out of range: ${config.grpcPort}`);
+  for (const key of ['grpcPort', 'metricsPort'] as const) if (config[key] > 65535) throw new Error(`config ${key} must be a TCP port in [0, 65535], got ${config[key]}`);
   if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);
   for (const sink of config.sinks) if (sink !== 'pg' && sink !== 'kafka') throw new Error(`config sinks: unknown sink ${sink}; use pg or pg,kafka`);
   if (config.sinks.includes('kafka') && !config.sinks.includes('pg')) throw new Error('config sinks: kafka needs pg too (recovery rebuilds state from PostgreSQL)');
-  // A POST runs inside a Kafka consumer's turn, which must end before its session times out (15 s).
-  if (config.webhookTimeoutMs > WEBHOOK_TIMEOUT_MS_MAX) throw new Error(`config webhookTimeoutMs must be at most ${WEBHOOK_TIMEOUT_MS_MAX}, got ${config.webhookTimeoutMs}`);
-  if (config.webhookBackoffMaxMs < config.webhookBackoffMs) throw new Error(`config webhookBackoffMaxMs (${config.webhookBackoffMaxMs}) must be at least webhookBackoffMs (${config.webhookBackoffMs})`);
   if (webhookTopicPrefix(config) === config.kafkaTopic || !/^[A-Za-z0-9._-]+$/.test(webhookTopicPrefix(config))) throw new Error(`config webhookTopicPrefix must be a Kafka topic name prefix (letters, digits, . _ -), got ${config.webhookTopicPrefix}`);
   for (const key of ['issuers', 'trustedSigners'] as const) {
     for (const hex of config[key]) if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`config ${key}: ${hex} is not a 32-byte hex public key`);
   }
+  validateTransportLimits(config);
+  validateWebhookLimits(config);
   return config;
+}
+
+function validateTransportLimits(config: EngineConfig): void {
+  for (const [key, value] of Object.entries(config)) {
+    if (/Ms(Max)?$/.test(key) && (value as number) > TIMER_MS_MAX) throw new Error(`config ${key} must be at most ${TIMER_MS_MAX} ms (the longest Node timer), got ${value}`);
+  }
+  if (config.grpcFrameBytesMax < HTTP2_FRAME_BYTES_MIN || config.grpcFrameBytesMax > HTTP2_FRAME_BYTES_MAX) {
+    throw new Error(`config grpcFrameBytesMax must be in [${HTTP2_FRAME_BYTES_MIN}, ${HTTP2_FRAME_BYTES_MAX}] (HTTP/2 frame sizes), got ${config.grpcFrameBytesMax}`);
+  }
+  if (config.grpcConcurrentStreamsMax > 2 ** 31 - 1) throw new Error(`config grpcConcurrentStreamsMax must be at most ${2 ** 31 - 1}, got ${config.grpcConcurrentStreamsMax}`);
+  const rows = config.storedBlocksPerQueryMax * config.batchTxsMax;
+  if (rows > STORED_ROWS_PER_QUERY_MAX) {
+    throw new Error(`config storedBlocksPerQueryMax × batchTxsMax (${config.storedBlocksPerQueryMax} × ${config.batchTxsMax}) must be at most ${STORED_ROWS_PER_QUERY_MAX} rows, which recovery holds in memory at once`);
+  }
+}
+
+function validateWebhookLimits(config: EngineConfig): void {
+  if (config.webhookBackoffMaxMs < config.webhookBackoffMs) throw new Error(`config webhookBackoffMaxMs (${config.webhookBackoffMaxMs}) must be at least webhookBackoffMs (${config.webhookBackoffMs})`);
+  const postMsMax = Math.floor(config.webhookConsumerSessionTimeoutMs * WEBHOOK_TIMEOUT_SHARE_OF_SESSION);
+  if (config.webhookTimeoutMs > postMsMax) {
+    throw new Error(`config webhookTimeoutMs must be at most ${postMsMax} (${WEBHOOK_TIMEOUT_SHARE_OF_SESSION * 100}% of webhookConsumerSessionTimeoutMs ${config.webhookConsumerSessionTimeoutMs}: a POST must end before the consumer's session does), got ${config.webhookTimeoutMs}`);
+  }
+  if (config.webhookConsumerHeartbeatIntervalMs * HEARTBEATS_PER_SESSION_MIN > config.webhookConsumerSessionTimeoutMs) {
+    throw new Error(`config webhookConsumerHeartbeatIntervalMs (${config.webhookConsumerHeartbeatIntervalMs}) must be at most a third of webhookConsumerSessionTimeoutMs (${config.webhookConsumerSessionTimeoutMs})`);
+  }
+  if (config.webhookBackpressureWaitMsMax < config.webhookBackpressurePollMs) {
+    throw new Error(`config webhookBackpressureWaitMsMax (${config.webhookBackpressureWaitMsMax}) must be at least webhookBackpressurePollMs (${config.webhookBackpressurePollMs})`);
+  }
+  const logRowsMax = Math.floor(PG_PARAMETERS_MAX / DELIVERY_LOG_PARAMETERS_PER_ROW);
+  if (config.webhookLogRowsPerFlushMax > logRowsMax) {
+    throw new Error(`config webhookLogRowsPerFlushMax must be at most ${logRowsMax} (PostgreSQL takes ${PG_PARAMETERS_MAX} parameters a statement, ${DELIVERY_LOG_PARAMETERS_PER_ROW} a row), got ${config.webhookLogRowsPerFlushMax}`);
+  }
 }
 
 function coerce(key: string, value: unknown, like: unknown): unknown {

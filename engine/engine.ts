@@ -37,7 +37,7 @@ export class Engine {
       // then starts from the exported state.
       const history = new HistoryWindow(config.historyEntries, config.historyBlocks);
       const replica = new Sequencer(sequencerOptions(config));
-      const recovery = pg ? await recover(replica, history, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs) : null;
+      const recovery = pg ? await recover(replica, history, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs, config) : null;
       const snapshots = pg && config.snapshotEveryBlocks > 0 ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs) : null;
       pipeline = new Pipeline(config, sinks, hooks, { state: pg ? replica.exportState() : null, history, snapshots });
       approvals = await Approvals.open(pipeline, config, hooks.log, replica.pending);

@@ -14,7 +14,7 @@
 import type { Sequencer } from '../core/sequencer.js';
 import type { HistoryWindow } from '../stages/history/history-window.js';
 import type { PgSink } from '../stages/commit/pg/pg-sink.js';
-import { readStoredBlocks } from '../stages/commit/pg/pg-history.js';
+import { readStoredBlocks, type StoredBlockReads } from '../stages/commit/pg/pg-history.js';
 import { loadSnapshot } from '../stages/commit/pg/snapshots.js';
 import type { BlockLog, StoredBlock } from '../stages/commit/stored-block.js';
 import { replayBlock } from './replay.js';
@@ -29,7 +29,7 @@ const RECONCILE_BLOCKS_PER_STEP = 64;
  * Rebuilds `sequencer` (fresh, at genesis) and `history` (empty) from the durable stores, through
  * core/ alone: the live pipeline starts afterwards from the sequencer's exported state.
  */
-export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUrl: string, pg: PgSink, kafka: BlockLog | null, statementTimeoutMs: number): Promise<RecoveryReport> {
+export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUrl: string, pg: PgSink, kafka: BlockLog | null, statementTimeoutMs: number, reads: StoredBlockReads): Promise<RecoveryReport> {
   const started = Date.now();
   const snapshot = await loadSnapshot(pgUrl, statementTimeoutMs);
   if (snapshot) {
@@ -43,14 +43,14 @@ export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUr
   };
   let last = snapshot?.block ?? 0;
   const report: RecoveryReport = { fromSnapshot: last, blocksReplayed: 0, lastBlock: 0, fromKafka: 0, toKafka: 0, ms: 0 };
-  for await (const block of readStoredBlocks(pgUrl, last + 1, null)) {
+  for await (const block of readStoredBlocks(pgUrl, last + 1, null, reads)) {
     restore(block);
     last = block.number;
     report.blocksReplayed++;
   }
   if (kafka) {
     const published = await kafka.lastBlock();
-    if (published > 0 && published <= last) await sameBlock(pgUrl, published, kafka.lastPublishedHash);
+    if (published > 0 && published <= last) await sameBlock(pgUrl, published, kafka.lastPublishedHash, reads);
     for (let from = last + 1; from <= published; from += RECONCILE_BLOCKS_PER_STEP) {
       const blocks = await kafka.readStored(from, Math.min(published, from + RECONCILE_BLOCKS_PER_STEP - 1));
       const replayed = blocks.map(restore);
@@ -59,7 +59,7 @@ export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUr
     }
     for (let from = published + 1; from <= last; from += RECONCILE_BLOCKS_PER_STEP) {
       const blocks: StoredBlock[] = [];
-      for await (const block of readStoredBlocks(pgUrl, from, Math.min(last, from + RECONCILE_BLOCKS_PER_STEP - 1))) blocks.push(block);
+      for await (const block of readStoredBlocks(pgUrl, from, Math.min(last, from + RECONCILE_BLOCKS_PER_STEP - 1), reads)) blocks.push(block);
       await kafka.publishStored(blocks);
       report.toKafka += blocks.length;
     }
@@ -74,8 +74,8 @@ export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUr
  * PostgreSQL holds under that number. They can differ only if the topic was written by another
  * history (a run with different sinks, or another engine); then nothing is safe to publish.
  */
-async function sameBlock(pgUrl: string, number: number, kafkaHash: Buffer): Promise<void> {
-  for await (const block of readStoredBlocks(pgUrl, number, number)) {
+async function sameBlock(pgUrl: string, number: number, kafkaHash: Buffer, reads: StoredBlockReads): Promise<void> {
+  for await (const block of readStoredBlocks(pgUrl, number, number, reads)) {
     if (block.hash.equals(kafkaHash)) return;
     throw new Error(`recovery: Kafka's block ${number} has hash ${kafkaHash.toString('hex')}, PostgreSQL's ${block.hash.toString('hex')}: the topic holds another history; point the engine at the matching topic`);
   }

@@ -36,7 +36,9 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
   const server = new grpc.Server({
     'grpc.max_receive_message_length': messageBytesMax(config),
     'grpc.max_send_message_length': messageBytesMax(config),
-    'grpc.max_concurrent_streams': 1024,
+    'grpc.max_concurrent_streams': config.grpcConcurrentStreamsMax,
+    'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.grpcKeepaliveTimeoutMs,
   });
   const service = new TransactionService(pipeline, config);
   server.addService(TransactionServiceDefinition, service.handlers());
@@ -60,7 +62,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
       else resolve(bound);
     });
   });
-  widenFlowControlWindows(server, config.flowControlWindowBytes);
+  widenFlowControlWindows(server, config.flowControlWindowBytes, config.grpcFrameBytesMax);
   return { server, port, service, stats, health, approvals: approvalService, webhooks: webhookService };
 }
 
@@ -72,16 +74,15 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
  * they open. The window bounds what a client may have in flight before the server reads it, so it
  * stays a bounded amount of memory per connection.
  */
-// The largest HTTP/2 frame (2^24 - 1): a 1 MB batch then arrives in a few frames, not 64 of 16 KB.
-const HTTP2_FRAME_BYTES_MAX = 16_777_215;
-
-function widenFlowControlWindows(server: grpc.Server, windowBytes: number): void {
+// Frames as large as grpcFrameBytesMax (2^24 - 1 by default): a 1 MB batch then arrives in a few
+// frames, not 64 of 16 KB.
+function widenFlowControlWindows(server: grpc.Server, windowBytes: number, frameBytesMax: number): void {
   const http2Servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
   if (!(http2Servers instanceof Map)) throw new Error('grpc-js internals changed: cannot widen HTTP/2 flow-control windows (engine/services/grpc/server.ts)');
   for (const http2Server of http2Servers.keys()) {
     http2Server.on('session', (session: http2.ServerHttp2Session) => {
       session.once('remoteSettings', () => undefined);
-      session.settings({ initialWindowSize: windowBytes, maxFrameSize: HTTP2_FRAME_BYTES_MAX });
+      session.settings({ initialWindowSize: windowBytes, maxFrameSize: frameBytesMax });
       session.setLocalWindowSize(windowBytes);
     });
   }

@@ -153,6 +153,10 @@ export class TransactionService {
     }
     const reader = new CommitStream(call, history, fromSeq, first, () => this.subscribers.delete(reader));
     this.subscribers.add(reader);
+    // Response headers now, not with the first block: they tell the client that its reader is
+    // registered, so every block cut from here on reaches it (a client can then submit and be sure
+    // to see its own block live).
+    call.sendMetadata(new grpc.Metadata());
     reader.pump();
   }
 

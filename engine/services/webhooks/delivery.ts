@@ -21,8 +21,8 @@
  *   for a healthy receiver.
  * - A failing receiver costs one try per backoff period: after a failed try, the webhook's other
  *   events are parked in the retry topic until the backoff ends, without a POST. A slow receiver
- *   that does answer holds its partition's turn for PARTITION_TURN_MS plus one answer at most;
- *   webhooks in the same partition (about 1/EVENT_PARTITIONS of them) wait behind it.
+ *   that does answer holds its partition's turn for webhookPartitionTurnMsMax plus one answer at most;
+ *   webhooks in the same partition (about 1/webhookEventTopicPartitions of them) wait behind it.
  * - A retry that is not due pauses its partition until it is, so the consumer goes on fetching
  *   the others; retries of one partition are handled in order, so one with a long Retry-After
  *   holds up those behind it in its partition.
@@ -31,7 +31,7 @@
  *   every try. Offsets are resolved only after the log rows are written.
  * - Bounded: one batch per partition in flight, webhookConcurrency partitions at once; lag waits in
  *   Kafka, not in memory. Tries are bounded by webhookAttemptsMax. The router stays at most
- *   EVENTS_QUEUED_MAX events ahead of delivery: a subscription that matches more events than its
+ *   webhookEventsQueuedMax events ahead of delivery: a subscription that matches more events than its
  *   receiver takes leaves its backlog in txe.blocks (128 B a transaction), not as events (~700 B
  *   each), and the router's CPU follows the delivery rate instead of the transaction rate.
  */
@@ -60,26 +60,12 @@ export interface QueuedEvent {
 
 export type Log = (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
 
-const EVENT_PARTITIONS = 8;
-const DEAD_LETTER_PARTITIONS = 1;
-const ROUTE_SEND_MESSAGES_MAX = 500; // one produce request: ≤ 500 events × ~0.7 KB
-const LOG_ROWS_PER_FLUSH = 200; // delivery log rows per INSERT; offsets are resolved after each
-const EVENTS_QUEUED_MAX = 20_000; // events routed by this process and not yet handled by its delivery
-const BACKPRESSURE_POLL_MS = 50;
-// Delivery of our events may have moved to another process (a rebalance): never wait for it longer.
-const BACKPRESSURE_WAIT_MS_MAX = 30_000;
-// How long a crashed engine's consumers keep their partitions before the group moves on. A POST
-// (webhookTimeoutMs, at most 12 s) fits inside, and the consumer heartbeats after each one.
-const CONSUMER_SESSION_TIMEOUT_MS = 15_000;
-// A fetch returns as soon as a record arrives; this bounds how long a consumer whose partitions
-// were just resumed sleeps in an empty fetch first (kafkajs's default is 5 s).
-const FETCH_WAIT_MS = 500;
-const AUTO_COMMIT_MS = 5000;
-// kafkajs fetches again only when every partition of the last fetch is done, so one partition may
-// hold the others for this long at most (plus one POST): a receiver that answers slowly delays the
-// webhooks sharing its consumer by about one of its answers per turn, not by its whole backlog.
-const PARTITION_TURN_MS = 1000;
-const RETRY_PAUSE_MS_MAX = 60_000; // a retry partition whose head is not due is paused, then looked at again
+// Every limit here is in EngineConfig (engine/config.ts, webhook*), with its default and reason:
+// topic partitions, produce and log batch sizes, the router's backpressure, and the consumers'
+// session, heartbeat, fetch, commit, turn and retry-pause times. A consumer's session must outlast
+// one POST (webhookTimeoutMs), since it heartbeats after each. kafkajs fetches again only when
+// every partition of the last fetch is done, so one partition may hold the others for
+// webhookPartitionTurnMsMax at most (plus one POST).
 
 export function webhookTopics(config: EngineConfig) {
   const p = webhookTopicPrefix(config);
@@ -111,7 +97,7 @@ export class WebhookDelivery {
 
   constructor(private readonly config: EngineConfig, private readonly log: Log, private readonly onDisabled: (hook: WebhookRecord) => void) {
     this.topics = webhookTopics(config);
-    this.pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhook-delivery', max: 4 });
+    this.pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhook-delivery', max: config.webhookPgConnectionsMax });
     this.store = new WebhookStore(this.pool);
     this.kafka = new Kafka({
       clientId: 'txe-webhooks', brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING,
@@ -142,9 +128,9 @@ export class WebhookDelivery {
     try {
       const existing = new Set(await admin.listTopics());
       const wanted = [
-        { topic: this.topics.events, numPartitions: EVENT_PARTITIONS },
-        { topic: this.topics.retries, numPartitions: EVENT_PARTITIONS },
-        { topic: this.topics.deadLetters, numPartitions: DEAD_LETTER_PARTITIONS },
+        { topic: this.topics.events, numPartitions: this.config.webhookEventTopicPartitions },
+        { topic: this.topics.retries, numPartitions: this.config.webhookEventTopicPartitions },
+        { topic: this.topics.deadLetters, numPartitions: this.config.webhookDeadLetterTopicPartitions },
       ].filter((t) => !existing.has(t.topic));
       if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
     } finally {
@@ -153,8 +139,10 @@ export class WebhookDelivery {
   }
 
   private async consume(groupId: string, topic: string, concurrency: number, each: (p: EachBatchPayload) => Promise<void>): Promise<Consumer> {
+    const c = this.config;
     const consumer = this.kafka.consumer({
-      groupId, sessionTimeout: CONSUMER_SESSION_TIMEOUT_MS, heartbeatInterval: 1_000, maxBytesPerPartition: 8 * 1024 * 1024, maxWaitTimeInMs: FETCH_WAIT_MS,
+      groupId, sessionTimeout: c.webhookConsumerSessionTimeoutMs, heartbeatInterval: c.webhookConsumerHeartbeatIntervalMs,
+      maxBytesPerPartition: c.webhookFetchBytesPerPartitionMax, maxWaitTimeInMs: c.webhookFetchWaitMsMax,
     });
     this.consumers.push(consumer);
     await consumer.connect();
@@ -164,7 +152,7 @@ export class WebhookDelivery {
     void consumer.run({
       partitionsConsumedConcurrently: concurrency,
       eachBatchAutoResolve: false,
-      autoCommitInterval: AUTO_COMMIT_MS,
+      autoCommitInterval: c.webhookAutoCommitIntervalMs,
       eachBatch: async (payload) => {
         try {
           await each(payload);
@@ -261,7 +249,7 @@ export class WebhookDelivery {
         if (!wants(h, event)) continue;
         const queued: QueuedEvent = { eventId: event.id, webhookId: h.id, type: event.type, block: event.block, body: event.body, attempt: 1, notBeforeMs: 0 };
         messages.push({ key: h.id, value: JSON.stringify(queued) });
-        if (messages.length >= ROUTE_SEND_MESSAGES_MAX) await send(); // a block x many webhooks is never all in memory
+        if (messages.length >= this.config.webhookRouteSendMessagesMax) await send(); // a block x many webhooks is never all in memory
       }
     }
     await send();
@@ -269,9 +257,10 @@ export class WebhookDelivery {
   }
 
   private async waitForDelivery(heartbeat: () => Promise<void>): Promise<void> {
-    const deadline = Date.now() + BACKPRESSURE_WAIT_MS_MAX;
-    while (this.eventsRouted - this.eventsHandled > EVENTS_QUEUED_MAX && Date.now() < deadline && !this.stopped) {
-      await new Promise((resolve) => setTimeout(resolve, BACKPRESSURE_POLL_MS));
+    // Delivery of our events may have moved to another process (a rebalance): never wait for it longer.
+    const deadline = Date.now() + this.config.webhookBackpressureWaitMsMax;
+    while (this.eventsRouted - this.eventsHandled > this.config.webhookEventsQueuedMax && Date.now() < deadline && !this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, this.config.webhookBackpressurePollMs));
       await heartbeat();
     }
   }
@@ -290,7 +279,7 @@ export class WebhookDelivery {
       if (resolvable !== null) resolveOffset(resolvable);
       await commitOffsetsIfNecessary();
     };
-    const turnEndsAtMs = Date.now() + PARTITION_TURN_MS;
+    const turnEndsAtMs = Date.now() + this.config.webhookPartitionTurnMsMax;
     try {
       for (let i = 0; i < queued.length; i++) {
         if (!isRunning() || isStale() || this.stopped) break;
@@ -300,13 +289,13 @@ export class WebhookDelivery {
         if (retries && waitMs > 0) {
           // Not due: look again later, and let the consumer fetch the other partitions meanwhile.
           const resume = pause();
-          setTimeout(() => { try { resume(); } catch { /* the consumer stopped */ } }, Math.min(waitMs, RETRY_PAUSE_MS_MAX)).unref();
+          setTimeout(() => { try { resume(); } catch { /* the consumer stopped */ } }, Math.min(waitMs, this.config.webhookRetryPauseMsMax)).unref();
           break;
         }
         if (!done.has(`${q.webhookId}/${q.eventId}`)) await this.deliver(q, log);
         if (!retries) this.eventsHandled++;
         resolvable = batch.messages[i].offset;
-        if (log.length >= LOG_ROWS_PER_FLUSH) await flush();
+        if (log.length >= this.config.webhookLogRowsPerFlushMax) await flush();
         await heartbeat(); // one POST can take webhookTimeoutMs: the session must hear from us between them
       }
     } finally {

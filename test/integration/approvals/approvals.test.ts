@@ -1,6 +1,7 @@
 // The approval workflow end to end over gRPC, with the pg sink on a fresh database: a large transfer
 // waits, votes arrive (bad ones included), it posts; another is rejected and its hold released; a
-// third expires; the engine restarts in between and loses nothing (holds, votes, decisions).
+// third expires, and a watcher sees every change of both (the pending snapshot, then requested,
+// voted and decided); the engine restarts in between and loses nothing (holds, votes, decisions).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
@@ -133,36 +134,45 @@ describe('ApprovalService', () => {
     expect(await grpcCode(client.approve(id, c))).toBe('FAILED_PRECONDITION');
   });
 
-  it('voids a rejected transfer and releases its hold', async () => {
+  it('voids a rejected transfer and expires another, releasing both holds, and streams every change to a watcher', async () => {
     const r = await submit([transfer(alice, carol, 3n, 4000n), transfer(alice, carol, 4n, 2n)]);
     expect(Array.from(r.results)).toEqual([Result.pending_approval, Result.insufficient_funds]); // the hold counts
     const held = await client.getApproval({ seq: r.firstSeq });
-    const rejected = await client.reject(held.id as Buffer, c);
-    expect(rejected).toMatchObject({ status: STATUS.rejected });
-    expect(await account(alice)).toEqual({ balance: 4001n, held: 0n });
-    expect((await account(carol)).balance).toBe(0n);
-    const after = await submit([transfer(alice, carol, 4n, 2n)]);
-    expect(Array.from(after.results)).toEqual([Result.committed]);
-  });
-
-  it('expires a hold after its policy timeout, and streams every change to a watcher', async () => {
+    // The watch asks for the pending approvals first. The server writes that snapshot after it has
+    // registered the watch, so once the snapshot is in, every later change reaches the watcher.
     const events: { change: number; approval: { seq: string | number; status: number } }[] = [];
-    const watch = client.watchApprovals(false);
+    const watch = client.watchApprovals(true);
     watch.on('data', (e) => events.push(e as (typeof events)[number]));
     watch.on('error', () => undefined);
-    await new Promise((r) => setTimeout(r, 200)); // the watch is registered
-    const r = await submit([transfer(dave, bob, 1n, 500n)]);
-    expect(Array.from(r.results)).toEqual([Result.pending_approval]);
-    const expired = await until('expiry', async () => {
-      const x = await client.getApproval({ seq: r.firstSeq });
-      return x.status === STATUS.expired ? x : null;
-    });
-    expect(num(expired.decidedSeq)).toBeGreaterThan(r.firstSeq);
-    expect(await account(dave)).toEqual({ balance: 1000n, held: 0n });
-    await until('decided event', async () => (events.some((e) => e.change === 4) ? true : null));
-    watch.cancel();
-    expect(events.filter((e) => num(e.approval.seq) === r.firstSeq).map((e) => e.change)).toEqual([2, 4]); // requested, decided
-    expect(await grpcCode(client.approve(expired.id as Buffer, a))).toBe('FAILED_PRECONDITION');
+    let expiringSeq = 0;
+    try {
+      await until('the watch registered (its snapshot)', () => (events.length > 0 ? true : null));
+      expect(events.map((e) => [e.change, num(e.approval.seq)])).toEqual([[1, r.firstSeq]]); // snapshot: the one pending hold
+
+      const rejected = await client.reject(held.id as Buffer, c);
+      expect(rejected).toMatchObject({ status: STATUS.rejected });
+      expect(await account(alice)).toEqual({ balance: 4001n, held: 0n });
+      expect((await account(carol)).balance).toBe(0n);
+      const after = await submit([transfer(alice, carol, 4n, 2n)]);
+      expect(Array.from(after.results)).toEqual([Result.committed]);
+
+      const expiring = await submit([transfer(dave, bob, 1n, 500n)]);
+      expect(Array.from(expiring.results)).toEqual([Result.pending_approval]);
+      expiringSeq = expiring.firstSeq;
+      const expired = await until('expiry', async () => {
+        const x = await client.getApproval({ seq: expiringSeq });
+        return x.status === STATUS.expired ? x : null;
+      });
+      expect(num(expired.decidedSeq)).toBeGreaterThan(expiringSeq);
+      expect(await account(dave)).toEqual({ balance: 1000n, held: 0n });
+      expect(await grpcCode(client.approve(expired.id as Buffer, a))).toBe('FAILED_PRECONDITION');
+      await until('the expiry streamed', () => (events.some((e) => e.change === 4 && num(e.approval.seq) === expiringSeq) ? true : null));
+    } finally {
+      watch.cancel();
+    }
+    const changesOf = (seq: number) => events.filter((e) => num(e.approval.seq) === seq).map((e) => e.change);
+    expect(changesOf(r.firstSeq)).toEqual([1, 3, 4]); // snapshot, voted, decided
+    expect(changesOf(expiringSeq)).toEqual([2, 4]); // requested, decided
   }, 20_000);
 
   it('keeps every approval and vote in PostgreSQL, and restarts with the same decided state', async () => {

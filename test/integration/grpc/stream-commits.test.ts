@@ -8,6 +8,7 @@ import { u64ToNumber, type U64 } from '../../../engine/services/grpc/codec.js';
 import { readBody } from '../../../engine/core/record.js';
 import { mint, signedBatch, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
+import { withTimeout } from '../../support/async.js';
 
 const n = (v: unknown) => u64ToNumber(v as U64);
 const BLOCKS = 300;
@@ -44,7 +45,8 @@ describe('StreamCommits', () => {
   it('streams only blocks that reach a seq newer than every entry, as they are cut', async () => {
     const call = client.streamCommits(BLOCKS + 2);
     const got = collect(call, 1);
-    await new Promise((r) => setTimeout(r, 50));
+    // The response headers say the reader is registered: both blocks below are cut after, live.
+    await withTimeout(new Promise((resolve) => call.once('metadata', resolve)), 5000, 'StreamCommits headers');
     await client.submitBatch(signedBatch([mint(user('sc').publicKey, BigInt(BLOCKS + 1), 1n)])); // seq 301: before what was asked
     await client.submitBatch(signedBatch([mint(user('sc').publicKey, BigInt(BLOCKS + 2), 2n)])); // seq 302
     const [block] = await got;

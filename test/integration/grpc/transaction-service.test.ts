@@ -12,6 +12,7 @@ import { u64ToNumber, type SubmitBatchResponseWire, type U64 } from '../../../en
 import { Result } from '../../../engine/core/result.js';
 import { mint, perTxBatch, signedBatch, transfer, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
+import { until } from '../../support/async.js';
 import type { Engine } from '../../../engine/engine.js';
 
 const alice = user('alice');
@@ -78,10 +79,11 @@ describe('TransactionService over a socket', () => {
     const call = client.streamCommits(1);
     call.on('error', (e: grpc.ServiceError) => expect(e.code).toBe(grpc.status.CANCELLED));
     const blocks: Record<string, unknown>[] = [];
-    const got = new Promise<void>((resolve) => call.on('data', (b: Record<string, unknown>) => { blocks.push(b); if (blocks.length === 23) resolve(); }));
-    await new Promise((r) => setTimeout(r, 100));
+    call.on('data', (b: Record<string, unknown>) => blocks.push(b));
+    // The 22 blocks cut so far are replayed first; the one submitted after that arrives live.
+    await until('the 22 blocks replayed', () => (blocks.length >= 22 ? true : null));
     await client.submitBatch(signedBatch([mint(user('carol').publicKey, 3n, 1n)]));
-    await got;
+    await until('the new block streamed', () => (blocks.length >= 23 ? true : null));
     call.cancel();
     expect(blocks.map((b) => n(b.number))).toEqual([...Array(23).keys()].map((i) => i + 1));
     for (let i = 1; i < blocks.length; i++) expect(Buffer.from(blocks[i].prevHash as Uint8Array).equals(Buffer.from(blocks[i - 1].hash as Uint8Array))).toBe(true);

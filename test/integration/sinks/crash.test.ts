@@ -12,6 +12,7 @@ import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, signedBatch } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
 import { deleteTopic, readKafkaBlocks, readPgHistory, serveDurable } from '../../support/durable.js';
+import { until } from '../../support/async.js';
 
 const BATCH = 200;
 let url: string;
@@ -41,7 +42,7 @@ describe('durable history across kill -9', () => {
     const sender = setInterval(() => { // ~2 ms a batch, up to 16 unanswered at once
       if (sent - acked.size < 16) { stream.write(toWireRequest({ ...mintBatch(sent), batchId: sent, ack: 'durable' })); sent++; }
     }, 2);
-    while (acked.size < 40) await new Promise((r) => setTimeout(r, 10));
+    await until('40 batches acknowledged as durable', () => (acked.size >= 40 ? true : null), 60_000);
     first.child.kill('SIGKILL');
     clearInterval(sender);
     await first.exited;

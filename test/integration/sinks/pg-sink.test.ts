@@ -9,6 +9,7 @@ import { TxeClient } from '../../../engine/client.js';
 import { Result } from '../../../engine/core/result.js';
 import { mint, perTxBatch, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
+import { until } from '../../support/async.js';
 
 const alice = user('alice');
 const bob = user('bob');
@@ -79,12 +80,10 @@ describe('PostgreSQL sink', () => {
     const accounts = [await first.client.getAccount(alice.publicKey), await first.client.getAccount(bob.publicKey)];
     // Snapshots are written in the background, every 2 blocks unless the last is still being
     // written; wait until one of a block past the first test's (4) is in.
-    let snapshot = 0;
-    for (let tries = 0; snapshot <= 4 && tries < 300; tries++) {
-      await new Promise((r) => setTimeout(r, 10));
-      snapshot = Number((await db.query('select coalesce(max(block), 0) as b from txe_snapshots')).rows[0].b);
-    }
-    expect(snapshot).toBeGreaterThan(4);
+    let snapshot = await until('a snapshot past block 4', async () => {
+      const b = Number((await db.query('select coalesce(max(block), 0) as b from txe_snapshots')).rows[0].b);
+      return b > 4 ? b : null;
+    });
     await first.client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, ++nonce, 1n)], [alice])); // block 9
     await first.stop(); // waits for a snapshot still being written
     snapshot = Number((await db.query('select max(block) as b from txe_snapshots')).rows[0].b);

@@ -1,6 +1,8 @@
 // Webhook delivery with the real servers: an engine with the pg and kafka sinks, events queued
 // through Kafka, and a real local HTTP receiver that checks every signature. Each webhook here is
-// filtered to accounts of its own, so the tests do not see each other's events.
+// filtered to accounts of its own and each test counts only its own events and metric increments,
+// so every test passes alone (vitest -t) as well as after the others. "Nothing more arrives" is
+// proved with a fence, never a pause: see arrivedBefore.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +38,28 @@ const nonces = new Map<string, bigint>();
 
 function onPath(path: string): Received[] {
   return received.filter((r) => r.path === path);
+}
+
+/** The block of an event, from its id evt_<block>_<position> (header webhook-id, or a log row's event id). */
+const blockOf = (eventId: unknown): number => Number(String(eventId).split('_')[1]);
+const blockOfRequest = (r: Received): number => blockOf(r.headers['webhook-id']);
+
+/**
+ * Waits for the event of block `fence` on `path` and returns the events that arrived for blocks
+ * before it. A webhook's events share a partition and the router routes blocks in order, so every
+ * event of an earlier block, a duplicate included, is delivered before the fence's: once the
+ * fence is in, nothing from before it can still arrive, and the count returned is final.
+ */
+async function arrivedBefore(path: string, fence: number): Promise<Received[]> {
+  await until(`block ${fence}'s event on ${path}`, () => (onPath(path).some((r) => blockOfRequest(r) === fence) ? true : null));
+  return onPath(path).filter((r) => blockOfRequest(r) < fence);
+}
+
+/** A Prometheus sample of the engine, 0 when it has not been counted yet. */
+async function metric(sample: string): Promise<number> {
+  const text = await (await fetch(`http://${engine.metrics.address}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }
 
 
@@ -98,6 +122,7 @@ afterAll(async () => {
 
 describe('WebhookService', () => {
   it('delivers each event exactly once per webhook, in block order, signed, with approvals too', async () => {
+    const approvedBefore = await metric('txe_approvals_total{event="approved"}');
     const alice = await fundedAccount('alice');
     const bob = user(`bob-${suffix}`).publicKey;
     const hook = await createHook('/healthy', [EVENT.committed, EVENT.rejected, EVENT.approvalRequested, EVENT.approvalDecided], [alice.publicKey]);
@@ -108,11 +133,12 @@ describe('WebhookService', () => {
     const approval = await client.getApproval({ seq: Number(String(held.firstSeq)) });
     await client.approve(approval.id as Buffer, approver('a'));
     // 3 × (3 committed + 1 rejected) + requested + decided
-    const got = await until('14 events', () => (onPath('/healthy').length >= 14 ? onPath('/healthy') : null));
-    const bobs = await until('9 events on the second webhook', () => (onPath('/healthy-2').length >= 9 ? onPath('/healthy-2') : null));
-    await new Promise((r) => setTimeout(r, 500)); // nothing more may arrive
-    expect(onPath('/healthy')).toHaveLength(14);
-    expect(onPath('/healthy-2')).toHaveLength(9);
+    await until('14 events', () => (onPath('/healthy').length >= 14 ? true : null));
+    const fence = (await send(alice.publicKey, bob, [1n])).block; // an event for both webhooks
+    const got = await arrivedBefore('/healthy', fence);
+    const bobs = await arrivedBefore('/healthy-2', fence);
+    expect(got).toHaveLength(14);
+    expect(bobs).toHaveLength(9);
     const ids = got.map((r) => verifyWebhook(hook.secret, r.headers, r.body).id);
     expect(new Set(ids).size).toBe(14);
     const order = ids.map((id) => id.split('_').slice(1).map(Number));
@@ -124,8 +150,14 @@ describe('WebhookService', () => {
     expect(decided.data).toMatchObject({ outcome: 'approved', approvalId: (approval.id as Buffer).toString('hex') });
     for (const r of bobs) verifyWebhook(second.secret, r.headers, r.body);
     expect(() => verifyWebhook(hook.secret, bobs[0].headers, bobs[0].body)).toThrow(/signature/);
-    const log = await deliveries(hook.id);
-    expect(log.filter((d) => d.outcome === 'delivered')).toHaveLength(14);
+    // A try's log row is written after its POST: wait for the fence's row, then count the others.
+    const log = await until('the fence\'s delivery logged', async () => {
+      const rows = await deliveries(hook.id);
+      return rows.some((d) => blockOf(d.eventId) === fence) ? rows : null;
+    });
+    expect(log.filter((d) => d.outcome === 'delivered' && blockOf(d.eventId) < fence)).toHaveLength(14);
+    await until('the approval counted', async () => ((await metric('txe_approvals_total{event="approved"}')) === approvedBefore + 1 ? true : null));
+    expect(await metric('txe_approvals_pending')).toBe(0);
   }, 60_000);
 
   it('gives a webhook created under load every event after its fromBlock, and none before', async () => {
@@ -136,17 +168,16 @@ describe('WebhookService', () => {
     const load = Promise.all(lanes.map(async (lane) => {
       for (let i = 0; i < 40; i++) blocks.push((await send(lane.publicKey, ned, [1n])).block);
     }));
-    await new Promise((r) => setTimeout(r, 150)); // in the middle of the load
+    await until('a quarter of the load answered', () => (blocks.length >= 40 ? true : null));
     const w = await client.createWebhook({ url: `${base}/busy-b`, eventTypes: [EVENT.committed], accounts: [ned] }) as { webhook: { fromBlock: unknown } };
     const fromBlock = Number(String(w.webhook.fromBlock));
     await load;
     const expected = blocks.filter((n) => n > fromBlock).sort((x, y) => x - y);
     expect(expected.length).toBeGreaterThan(0);
     expect(expected.length).toBeLessThan(160);
-    const got = await until('every event after fromBlock', () => (onPath('/busy-b').length >= expected.length ? onPath('/busy-b') : null));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(onPath('/busy-b')).toHaveLength(expected.length);
-    expect(got.map((r) => Number(String(r.headers['webhook-id']).split('_')[1]))).toEqual(expected);
+    const fence = (await send(lanes[0].publicKey, ned, [1n])).block;
+    const got = await arrivedBefore('/busy-b', fence);
+    expect(got.map(blockOfRequest)).toEqual(expected);
   }, 60_000);
 
   it('goes back for a webhook whose fromBlock the router has passed already', async () => {
@@ -175,11 +206,10 @@ describe('WebhookService', () => {
       await db.end();
     }
     nonces.set(sam.publicKey.toString('hex'), 3n);
-    const got = await until('the blocks it had passed', () => (onPath('/ahead-b').length >= 3 ? onPath('/ahead-b') : null));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(onPath('/ahead-b')).toHaveLength(3);
-    expect(got.map((r) => Number(String(r.headers['webhook-id']).split('_')[1]))).toEqual(blocks);
-    expect(onPath('/ahead-a')).toHaveLength(3); // the first webhook does not get them twice
+    const fence = (await send(sam.publicKey, tom, [4n])).block;
+    const got = await arrivedBefore('/ahead-b', fence);
+    expect(got.map(blockOfRequest)).toEqual(blocks);
+    expect((await arrivedBefore('/ahead-a', fence)).map(blockOfRequest)).toEqual(blocks); // the first webhook does not get them twice
   }, 60_000);
 
   it('retries after 500, honours 429 Retry-After, and logs every try', async () => {
@@ -201,6 +231,7 @@ describe('WebhookService', () => {
   }, 60_000);
 
   it('dead-letters an event after the last try to a receiver that always fails', async () => {
+    const deadLetteredBefore = await metric('txe_webhook_deliveries_total{outcome="dead_lettered"}');
     const erin = await fundedAccount('erin');
     answers.set('/dead', () => ({ status: 503 }));
     const hook = await createHook('/dead', [EVENT.committed], [erin.publicKey]);
@@ -217,11 +248,17 @@ describe('WebhookService', () => {
     } finally {
       await consumer.disconnect();
     }
-    expect(dead.find((d) => d.webhookId === hook.id)).toMatchObject({ attempt: ATTEMPTS_MAX, lastStatusCode: 503 });
-    const log = await deliveries(hook.id);
-    expect(log.map((d) => d.outcome)).toEqual(['dead_lettered', 'retrying', 'retrying']);
-    await new Promise((r) => setTimeout(r, 300));
+    expect(dead.filter((d) => d.webhookId === hook.id)).toEqual([expect.objectContaining({ attempt: ATTEMPTS_MAX, lastStatusCode: 503 })]);
+    // The dead letter is sent before the try's log row is written: wait for the row. A further try
+    // could only come from another retry message, and each is sent with a 'retrying' row: two rows,
+    // for tries 1 and 2, mean the third try was the last.
+    const log = await until('the last try logged', async () => {
+      const rows = await deliveries(hook.id);
+      return rows.some((d) => d.outcome === 'dead_lettered') ? rows : null;
+    });
+    expect(log.map((d) => [d.attempt, d.outcome])).toEqual([[3, 'dead_lettered'], [2, 'retrying'], [1, 'retrying']]);
     expect(onPath('/dead')).toHaveLength(ATTEMPTS_MAX);
+    await until('the dead letter counted', async () => ((await metric('txe_webhook_deliveries_total{outcome="dead_lettered"}')) >= deadLetteredBefore + 1 ? true : null));
   }, 60_000);
 
   it('parks the other events of a failing webhook instead of trying each one, and still gives each its tries', async () => {
@@ -252,8 +289,9 @@ describe('WebhookService', () => {
     const [during] = await until('the delivery in the grace period', () => (onPath('/rotate').length >= 1 ? onPath('/rotate') : null));
     verifyWebhook(hook.secret, during.headers, during.body);
     verifyWebhook(rotated.secret, during.headers, during.body);
-    const again = await client.rotateSecret(hook.id, 1) as { secret: string };
-    await new Promise((r) => setTimeout(r, 10));
+    const again = await client.rotateSecret(hook.id, 1) as { secret: string; webhook: { previousSecretExpiresAtMs: unknown } };
+    const graceEndsAtMs = Number(String(again.webhook.previousSecretExpiresAtMs));
+    await until('the 1 ms grace period over', () => (Date.now() > graceEndsAtMs ? true : null));
     await send(gus.publicKey, user(`hal-${suffix}`).publicKey, [2n]);
     const after = await until('the delivery after the grace period', () => (onPath('/rotate').length >= 2 ? onPath('/rotate')[1] : null));
     verifyWebhook(again.secret, after.headers, after.body);
@@ -271,7 +309,12 @@ describe('WebhookService', () => {
       return w.enabled ? null : w;
     });
     expect(listed.disabledReason).toMatch(/410/);
-    expect((await deliveries(hook.id)).map((d) => d.outcome)).toEqual(['gone']);
+    // The webhook is disabled before the try's log row is written: wait for the row.
+    const log = await until('the 410 try logged', async () => {
+      const rows = await deliveries(hook.id);
+      return rows.length > 0 ? rows : null;
+    });
+    expect(log.map((d) => d.outcome)).toEqual(['gone']);
   }, 60_000);
 
   it('keeps answering transactions while a receiver hangs', async () => {
@@ -290,18 +333,16 @@ describe('WebhookService', () => {
     }
   }, 60_000);
 
-  it('starts a delivery thread that died again, and goes on delivering', async () => {
+  it('starts a delivery thread that died again, and goes on delivering and counting', async () => {
     const olga = await fundedAccount('olga');
     await createHook('/after-restart', [EVENT.committed], [olga.publicKey]);
     // The thread is private to the engine: reach in to kill it as a crash would.
     await (engine.webhooks as unknown as { thread: { terminate(): Promise<number> } }).thread.terminate();
+    const deliveredBefore = await metric('txe_webhook_deliveries_total{outcome="delivered"}');
     await send(olga.publicKey, user(`pia-${suffix}`).publicKey, [1n, 2n]);
     await until('both events after the restart', () => (onPath('/after-restart').length >= 2 ? true : null));
-    const metrics = await (await fetch(`http://${engine.metrics.address}/metrics`)).text();
-    expect(metrics).toMatch(/txe_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
-    expect(metrics).toMatch(/txe_webhook_deliveries_total\{outcome="dead_lettered"\} [1-9]/);
-    expect(metrics).toMatch(/txe_approvals_total\{event="approved"\} 1/);
-    expect(metrics).toMatch(/txe_approvals_pending 0/);
+    // The new thread reports its counts every second: its two deliveries reach Prometheus.
+    await until('the new thread\'s deliveries counted', async () => ((await metric('txe_webhook_deliveries_total{outcome="delivered"}')) >= deliveredBefore + 2 ? true : null));
   }, 60_000);
 
   it('refuses bad webhook input with clear errors', async () => {

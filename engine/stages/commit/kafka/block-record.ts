@@ -68,7 +68,12 @@ export function encodeStored(block: DecodedBlockRecord): Buffer {
 
 /** Decodes and checks one record value; a malformed record is lost infrastructure, so it throws. */
 export function decodeBlockRecord(buf: Buffer): DecodedBlockRecord {
-  const wire = BlockRecordType.decode(buf) as unknown as BlockRecordWire;
+  let wire: BlockRecordWire;
+  try {
+    wire = BlockRecordType.decode(buf) as unknown as BlockRecordWire;
+  } catch (error) {
+    throw new Error(`block record of ${buf.length} bytes is not a txe.v1.BlockRecord: ${(error as Error).message}`);
+  }
   const record: DecodedBlockRecord = {
     number: u64ToNumber(wire.number),
     firstSeq: u64ToNumber(wire.firstSeq),

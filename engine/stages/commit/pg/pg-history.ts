@@ -1,30 +1,32 @@
 /*
  * Reads the durable history back out of PostgreSQL as StoredBlocks, rebuilding every body of a
  * batch from its rows (accepted transactions by seq, rejections by position), so recovery can
- * replay it and check each block hash. Reads a bounded number of blocks per query.
+ * replay it and check each block hash. Reads at most storedBlocksPerQueryMax blocks per query
+ * (engine/config.ts says why 8), each statement bounded by recoveryStatementTimeoutMs.
  */
 
 import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../../../core/record.js';
 import { Result } from '../../../core/result.js';
 import type { StoredBlock } from '../stored-block.js';
+import { defaultConfig, type EngineConfig } from '../../../config.js';
 import { pgClient } from './client.js';
 import { PG_CONNECT_TIMEOUT_MS } from './snapshots.js';
 
-// Blocks per query: 8 full blocks are ~65k transaction rows held as JS objects at once, a few tens
-// of MB; more would make recovery's memory grow with the batch size.
-export const READ_BLOCKS_MAX = 8;
+export type StoredBlockReads = Pick<EngineConfig, 'storedBlocksPerQueryMax' | 'recoveryStatementTimeoutMs'>;
 
 interface TxRow { seq: string; position: number; kind: number; sender: Buffer; recipient: Buffer; nonce: string; amount: string; client_timestamp_ms: string; memo: Buffer }
 
-/** Blocks [from, to] (to = newest when null), in order, READ_BLOCKS_MAX at a time. */
-export async function* readStoredBlocks(url: string, from: number, to: number | null): AsyncGenerator<StoredBlock> {
-  const client = pgClient(url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: 60_000, name: 'txe-recovery' });
+/** Blocks [from, to] (to = newest when null), in order, storedBlocksPerQueryMax at a time. */
+export async function* readStoredBlocks(url: string, from: number, to: number | null, limits: StoredBlockReads = defaultConfig()): AsyncGenerator<StoredBlock> {
+  const blocksPerQueryMax = limits.storedBlocksPerQueryMax;
+  if (!Number.isSafeInteger(blocksPerQueryMax) || blocksPerQueryMax < 1) throw new RangeError(`storedBlocksPerQueryMax must be a positive integer, got ${blocksPerQueryMax}`);
+  const client = pgClient(url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: limits.recoveryStatementTimeoutMs, name: 'txe-recovery' });
   await client.connect();
   try {
     for (let next = from; ;) {
       const blocks = await client.query(
         `select number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, extract(epoch from sequenced_at) * 1000 as sequenced_ms
-           from txe_blocks where number >= $1 and ($2::bigint is null or number <= $2) order by number limit ${READ_BLOCKS_MAX}`, [next, to]);
+           from txe_blocks where number >= $1 and ($2::bigint is null or number <= $2) order by number limit $3`, [next, to, blocksPerQueryMax]);
       if (blocks.rows.length === 0) return;
       const first = Number(blocks.rows[0].number);
       const last = Number(blocks.rows[blocks.rows.length - 1].number);

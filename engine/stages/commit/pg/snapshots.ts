@@ -51,10 +51,12 @@ export function encodeState(s: SequencerState): Buffer {
 }
 
 export function decodeState(data: Buffer): SequencerState {
+  if (data.length < HEADER_BYTES) throw new Error(`snapshot of ${data.length} bytes is shorter than its ${HEADER_BYTES}-byte header`);
   if (data.readUInt32LE(0) !== FORMAT_VERSION) throw new Error(`snapshot format ${data.readUInt32LE(0)} is not ${FORMAT_VERSION}`);
   const accountsCount = data.readUInt32LE(60);
   const pendingCount = data.readUInt32LE(64);
-  if (data.length !== HEADER_BYTES + accountsCount * ACCOUNT_BYTES + pendingCount * PENDING_BYTES) throw new Error('snapshot length does not match its header');
+  const expectedBytes = HEADER_BYTES + accountsCount * ACCOUNT_BYTES + pendingCount * PENDING_BYTES;
+  if (data.length !== expectedBytes) throw new Error(`snapshot of ${data.length} bytes does not match its header (${accountsCount} accounts, ${pendingCount} pending: ${expectedBytes} bytes)`);
   const accountBytes = Buffer.from(data.subarray(HEADER_BYTES, HEADER_BYTES + accountsCount * ACCOUNT_BYTES)); // aligned copy
   const pending: PendingApproval[] = [];
   for (let i = 0, at = HEADER_BYTES + accountsCount * ACCOUNT_BYTES; i < pendingCount; i++, at += PENDING_BYTES) {
