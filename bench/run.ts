@@ -79,7 +79,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const result = await drive(client, plan.lanes, {
       onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid); rss.start = rssMiB(enginePid); },
       onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
-      streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, ack: o.ack, retryBackoffMs: 2,
+      streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, retryBackoffMs: 2,
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
     const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid));
@@ -117,7 +117,7 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   const plan = await buildPlan({
     mode: o.mode, batchTxs: o.batch, lanes: o.lanes, roundsPerLane, fundingBatchTxs: FUNDING_BATCH_TXS,
     issuer: keys.issuer, issuerNonceLast: u64ToNumber(issuerAccount.nonce as U64), signer: keys.signer, amountPerTx: 1n,
-    runId: crypto.randomBytes(8).toString('hex'),
+    runId: crypto.randomBytes(8).toString('hex'), ack: o.ack,
   });
   log(o, `built ${plan.txsPlanned} transactions in ${((performance.now() - started) / 1000).toFixed(1)} s; funding ${o.lanes * o.batch} senders...`);
   for (const batch of plan.funding) {

@@ -1,24 +1,27 @@
 /*
- * Drives a plan against an engine over SubmitStream: `streams` bidi streams, lanes spread across
- * them, one batch per lane in flight. Open loop at a fixed offered rate: batch k is due at
- * t0 + k × batchTxs / rate, and its latency is measured from that due time, not from when a lane
- * was free to send it, which corrects for coordinated omission. At `max`, every lane sends again as
- * soon as it is answered (closed loop), and latency is measured from the send.
+ * Drives a plan against an engine over SubmitStream: `streams` bidi streams on one channel, lanes
+ * spread across the streams, one batch per lane in flight. Open loop at a fixed offered rate: batch k is due at t0 + k × batchTxs / rate, and its
+ * latency is measured from that due time, not from when a lane was free to send it, which corrects
+ * for coordinated omission. At `max`, every lane sends again as soon as it is answered (closed
+ * loop), and latency is measured from the send.
+ *
+ * A batch goes out as the bytes the plan encoded (wire.ts) through a stream whose serializer
+ * passes them through: per batch, the only copy left is grpc-js's own frame.
  */
 
 import * as hdr from 'hdr-histogram-js';
 import type * as grpc from '@grpc/grpc-js';
-import { TxeClient, fromWireResponse, toWireRequest, type SubmitRequest } from '../../engine/client.js';
-import type { SubmitBatchResponseWire } from '../../engine/services/grpc/codec.js';
+import type { TxeClient } from '../../engine/client.js';
+import { TransactionServiceDefinition, u64ToNumber, type SubmitBatchResponseWire } from '../../engine/services/grpc/codec.js';
 import { Result } from '../../engine/core/result.js';
 import { FixedQueue } from '../../engine/ring/fixed-queue.js';
+import type { PlannedBatch } from './wire.js';
 
 export interface DriveOptions {
   streams: number;
   rateTps: number | 'max';
   durationS: number;
   warmupS: number;
-  ack: 'ordered' | 'durable';
   retryBackoffMs: number;
   onTick?: (s: DriveProgress) => void;
   onMeasureStart?: () => void; // called once, when the warm-up ends
@@ -40,17 +43,19 @@ export interface DriveResult {
   ranOut: boolean;
 }
 
-interface Lane { id: number; stream: number; rounds: SubmitRequest[]; next: number; busy: boolean }
-interface Sent { lane: Lane; request: SubmitRequest; dueNs: bigint; sentNs: bigint }
+interface Lane { id: number; stream: number; rounds: PlannedBatch[]; next: number; busy: boolean }
+interface Sent { lane: Lane; batch: PlannedBatch; dueNs: bigint; sentNs: bigint }
 
 const NS_PER_S = 1_000_000_000n;
 
-export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: DriveOptions): Promise<DriveResult> {
+export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: DriveOptions): Promise<DriveResult> {
+  if (o.streams < 1 || lanesPlan.length < 1 || lanesPlan[0].length < 1) throw new Error(`drive needs a stream and a lane with a batch (got ${o.streams} streams, ${lanesPlan.length} lanes)`);
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const lanes: Lane[] = lanesPlan.map((rounds, id) => ({ id, stream: id % o.streams, rounds, next: 0, busy: false }));
-  const batchTxs = lanes[0].rounds[0].txs.length / (lanes[0].rounds[0].auth === 'per-tx' ? 192 : 128);
+  const batchTxs = lanes[0].rounds[0].txs;
   const idle = new FixedQueue<Lane>(pow2AtLeast(lanes.length));
   for (const lane of lanes) idle.push(lane);
+  // Bounded by the lanes: each lane has at most one batch in flight.
   const sent = new Map<number, Sent>();
   const r: DriveResult = { durationS: 0, txsCommitted: 0, txsRejected: 0, rejectedByCode: {}, errors: 0, errorsByStatus: {}, batches: 0, latencyUs: histogram, tpsPerSecond: [], ranOut: false };
   const t0 = process.hrtime.bigint();
@@ -58,27 +63,27 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
   const end = warmupEnd + BigInt(Math.round(o.durationS * 1e9));
   const intervalNs = o.rateTps === 'max' ? 0n : BigInt(Math.round((batchTxs / o.rateTps) * 1e9));
   let due = t0;
-  let batchId = 1;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => { done = resolve; });
 
-  const streams = Array.from({ length: o.streams }, () => client.submitStream());
-  const onResponse = (wire: SubmitBatchResponseWire) => {
-    const response = fromWireResponse(wire);
-    const s = sent.get(response.batchId);
-    if (!s) throw new Error(`response for unknown batch id ${response.batchId}`);
-    sent.delete(response.batchId);
+  const streams = Array.from({ length: o.streams }, () => openEncodedStream(client));
+  const onResponse = (response: SubmitBatchResponseWire) => {
+    const batchId = u64ToNumber(response.batchId);
+    const s = sent.get(batchId);
+    if (!s) throw new Error(`response for unknown batch id ${batchId}`);
+    sent.delete(batchId);
     const now = process.hrtime.bigint();
     const measured = now >= warmupEnd && now <= end;
-    if (response.statusCode !== 0) {
-      if (measured) { r.errors++; r.errorsByStatus[response.statusCode] = (r.errorsByStatus[response.statusCode] ?? 0) + 1; }
-      setTimeout(() => send(s.lane, s.request, s.dueNs, s.sentNs), o.retryBackoffMs); // same batch again: nonces stay contiguous; latency counts from the first try
+    const statusCode = response.statusCode ?? 0;
+    if (statusCode !== 0) {
+      if (measured) { r.errors++; r.errorsByStatus[statusCode] = (r.errorsByStatus[statusCode] ?? 0) + 1; }
+      setTimeout(() => send(s.lane, s.batch, s.dueNs, s.sentNs), o.retryBackoffMs); // same batch again: nonces stay contiguous; latency counts from the first try
       return;
     }
     s.lane.next++;
     s.lane.busy = false;
     idle.push(s.lane);
-    if (measured) record(response.results, s, now);
+    if (measured) record(response, s, now);
     pump();
   };
   for (const stream of streams) {
@@ -86,13 +91,19 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     stream.on('error', (e: grpc.ServiceError) => { r.errors++; r.errorsByStatus[e.code] = (r.errorsByStatus[e.code] ?? 0) + 1; done(); });
   }
 
-  function record(results: Uint8Array, s: Sent, now: bigint): void {
+  function record(response: SubmitBatchResponseWire, s: Sent, now: bigint): void {
     r.batches++;
-    let committed = 0;
-    for (let i = 0; i < results.length; i++) {
-      const code = results[i];
-      if (code === Result.committed || code === Result.pending_approval) committed++;
-      else r.rejectedByCode[code] = (r.rejectedByCode[code] ?? 0) + 1;
+    const results = response.results ?? new Uint8Array(0);
+    // The engine's own counts say whether there is anything to look at: a batch with no rejection
+    // is taken whole, and only a batch with rejections has its result bytes read one by one.
+    let committed = response.accepted ?? 0;
+    if ((response.rejected ?? 0) !== 0 || committed !== results.length) {
+      committed = 0;
+      for (let i = 0; i < results.length; i++) {
+        const code = results[i];
+        if (code === Result.committed || code === Result.pending_approval) committed++;
+        else r.rejectedByCode[code] = (r.rejectedByCode[code] ?? 0) + 1;
+      }
     }
     r.txsCommitted += committed;
     r.txsRejected += results.length - committed;
@@ -102,10 +113,9 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     histogram.recordValue(Math.max(1, Number((now - from) / 1000n)));
   }
 
-  function send(lane: Lane, request: SubmitRequest, dueNs: bigint, firstSentNs?: bigint): void {
-    const id = batchId++;
-    sent.set(id, { lane, request, dueNs, sentNs: firstSentNs ?? process.hrtime.bigint() });
-    streams[lane.stream].write(toWireRequest({ ...request, batchId: id, ack: o.ack }));
+  function send(lane: Lane, batch: PlannedBatch, dueNs: bigint, firstSentNs?: bigint): void {
+    sent.set(batch.batchId, { lane, batch, dueNs, sentNs: firstSentNs ?? process.hrtime.bigint() });
+    streams[lane.stream].write(batch.wire);
   }
 
   function pump(): void {
@@ -150,6 +160,12 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     stream.end();
   })));
   return r;
+}
+
+/** A SubmitStream that writes a planned batch's bytes as they are (they are already a SubmitBatchRequest). */
+function openEncodedStream(client: TxeClient): grpc.ClientDuplexStream<Buffer, SubmitBatchResponseWire> {
+  const method = TransactionServiceDefinition.SubmitStream;
+  return client.raw.makeBidiStreamRequest(method.path, (bytes: Buffer) => bytes, method.responseDeserialize as (b: Buffer) => SubmitBatchResponseWire);
 }
 
 function pow2AtLeast(n: number): number {
