@@ -10,6 +10,7 @@
  */
 
 import * as hdr from 'hdr-histogram-js';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import type { TxeClient } from '../../engine/client.js';
 import { TransactionServiceDefinition, u64ToNumber, type SubmitBatchResponseWire } from '../../engine/services/grpc/codec.js';
@@ -23,6 +24,9 @@ export interface DriveOptions {
   durationS: number;
   warmupS: number;
   retryBackoffMs: number;
+  // Send each lane's rounds again from the first once they run out: only against a server without
+  // state (the null server of the load generator's ceiling), where repeated nonces are harmless.
+  cycle?: boolean;
   onTick?: (s: DriveProgress) => void;
   onMeasureStart?: () => void; // called once, when the warm-up ends
   onSample?: () => void; // called every 100 ms while driving
@@ -38,6 +42,11 @@ export interface DriveResult {
   errors: number;
   errorsByStatus: Record<number, number>;
   batches: number;
+  txsSent: number; // transactions sent for the first time within the measured window (retries are not counted again)
+  sendLagMsMax: number; // open loop: the longest a batch sent in the window waited past its due time
+  // Share of the measured window this process's event loop was busy (not waiting for I/O): near 1,
+  // the generator could not have sent any faster, whatever the other side was doing.
+  eventLoopUtilization: number;
   latencyUs: hdr.Histogram;
   tpsPerSecond: number[];
   ranOut: boolean;
@@ -57,7 +66,7 @@ export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: D
   for (const lane of lanes) idle.push(lane);
   // Bounded by the lanes: each lane has at most one batch in flight.
   const sent = new Map<number, Sent>();
-  const r: DriveResult = { durationS: 0, txsCommitted: 0, txsRejected: 0, rejectedByCode: {}, errors: 0, errorsByStatus: {}, batches: 0, latencyUs: histogram, tpsPerSecond: [], ranOut: false };
+  const r: DriveResult = { durationS: 0, txsCommitted: 0, txsRejected: 0, rejectedByCode: {}, errors: 0, errorsByStatus: {}, batches: 0, txsSent: 0, sendLagMsMax: 0, eventLoopUtilization: 0, latencyUs: histogram, tpsPerSecond: [], ranOut: false };
   const t0 = process.hrtime.bigint();
   const warmupEnd = t0 + BigInt(Math.round(o.warmupS * 1e9));
   const end = warmupEnd + BigInt(Math.round(o.durationS * 1e9));
@@ -114,7 +123,12 @@ export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: D
   }
 
   function send(lane: Lane, batch: PlannedBatch, dueNs: bigint, firstSentNs?: bigint): void {
-    sent.set(batch.batchId, { lane, batch, dueNs, sentNs: firstSentNs ?? process.hrtime.bigint() });
+    const now = process.hrtime.bigint();
+    if (firstSentNs === undefined && now >= warmupEnd && now <= end) {
+      r.txsSent += batch.txs;
+      if (intervalNs > 0n) r.sendLagMsMax = Math.max(r.sendLagMsMax, Number(now - dueNs) / 1e6);
+    }
+    sent.set(batch.batchId, { lane, batch, dueNs, sentNs: firstSentNs ?? now });
     streams[lane.stream].write(batch.wire);
   }
 
@@ -123,7 +137,10 @@ export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: D
     if (now >= end) return;
     while (idle.length > 0 && (intervalNs === 0n || due <= now)) {
       const lane = idle.shift()!;
-      if (lane.next >= lane.rounds.length) { r.ranOut = true; continue; }
+      if (lane.next >= lane.rounds.length) {
+        if (!o.cycle) { r.ranOut = true; continue; }
+        lane.next = 0;
+      }
       lane.busy = true;
       send(lane, lane.rounds[lane.next], due);
       due += intervalNs;
@@ -137,9 +154,12 @@ export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: D
   }
 
   let measuring = false;
+  let eluStart = performance.eventLoopUtilization();
+  let eluEnd: EventLoopUtilization | null = null;
   const ticker = setInterval(() => {
     const now = process.hrtime.bigint();
-    if (!measuring && now >= warmupEnd) { measuring = true; o.onMeasureStart?.(); }
+    if (!measuring && now >= warmupEnd) { measuring = true; eluStart = performance.eventLoopUtilization(); o.onMeasureStart?.(); }
+    if (now >= end && eluEnd === null) eluEnd = performance.eventLoopUtilization();
     o.onSample?.();
     o.onTick?.({ elapsedS: Number(now - t0) / 1e9, committed: r.txsCommitted, errors: r.errors });
     if (intervalNs > 0n) pump(); // a due batch whose lane was busy goes out as soon as one frees
@@ -149,6 +169,7 @@ export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: D
   await finished;
   clearInterval(ticker);
   if (timer) clearTimeout(timer);
+  r.eventLoopUtilization = Math.round(performance.eventLoopUtilization(eluEnd ?? performance.eventLoopUtilization(), eluStart).utilization * 1000) / 1000;
   const stopped = process.hrtime.bigint();
   r.durationS = Math.max(0.001, Number((stopped < end ? stopped : end) - warmupEnd) / 1e9);
   // Close the streams and wait for their status, so nothing after the window counts as an error.
