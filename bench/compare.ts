@@ -18,6 +18,7 @@ const FIGURES: [string, (r: Report) => number | null, 'higher' | 'lower'][] = [
   ['txs rejected', (r) => Number(r.txs_rejected), 'lower'],
   ['Ed25519 verify/s one core (ceiling)', (r) => r.ceilings.ed25519_verify_per_s_core, 'higher'],
   ['SHA-256 bytes/s (ceiling)', (r) => r.ceilings.sha256_bytes_per_s, 'higher'],
+  ['load generator TPS (ceiling)', (r) => r.ceilings.load_generator_tps ?? null, 'higher'],
   ['COPY rows/s (ceiling)', (r) => r.ceilings.pg_copy_binary_rows_per_s ?? null, 'higher'],
 ];
 

@@ -49,7 +49,9 @@ const l = r.latency_ms;
 rows('headline', [['mode / ack / sinks', r.mode + ' / ' + r.ack + ' / ' + r.sinks], ['batch, streams, lanes', r.batch_size + ', ' + r.streams + ', ' + r.lanes],
   ['offered TPS', r.offered_tps], ['committed TPS', Number(r.tps).toLocaleString()], ['committed / rejected / errors', r.txs_committed + ' / ' + r.txs_rejected + ' / ' + r.errors],
   ['latency p50 / p90 / p95 / p99 / p99.9 / max (ms)', [l.p50, l.p90, l.p95, l.p99, l.p999, l.max].join(' / ')], ['corrected for coordinated omission', r.latency_corrected_for_coordinated_omission],
-  ['CPU cores: engine / load generator', (r.cpu_cores_used || {}).engine + ' / ' + (r.cpu_cores_used || {}).loadgen]]);
+  ['CPU cores: engine / load generator', (r.cpu_cores_used || {}).engine + ' / ' + (r.cpu_cores_used || {}).loadgen],
+  ['load generator ceiling TPS', r.load_generator && r.load_generator.ceiling_tps !== null ? Number(r.load_generator.ceiling_tps).toLocaleString() : 'not measured'],
+  ['verdict', r.verdict]].concat(r.offered_rate_verdict ? [['offered rate', r.offered_rate_verdict]] : []));
 function chart(svg, xs, ys, opts) {
   const W = +svg.getAttribute('width'), H = +svg.getAttribute('height'), L = 60, B = 30, T = 10, R = 10;
   const xMax = Math.max(...xs), yMax = Math.max(...ys, 1e-9);
@@ -70,7 +72,8 @@ const stages = r.engine_stages_ms || {};
 document.getElementById('stages').innerHTML = '<tr><th>stage</th><th>count</th><th>p50</th><th>p99</th><th>p99.9</th><th>max</th></tr>' +
   Object.entries(stages).map(([s, v]) => '<tr><td>' + s + '</td><td>' + v.count + '</td><td>' + v.p50 + '</td><td>' + v.p99 + '</td><td>' + v.p999 + '</td><td>' + v.max + '</td></tr>').join('');
 const c = r.ceilings || {};
-rows('ceilings', Object.entries(c).map(([k, v]) => [k, v === null ? 'n/a' : Number(v).toLocaleString()]).concat([['fraction of ceiling', r.fraction_of_ceiling], ['fraction of gRPC ceiling', r.fraction_of_grpc_ceiling]]));
+rows('ceilings', Object.entries(c).map(([k, v]) => [k, v === null || v === undefined ? 'n/a' : Number(v).toLocaleString()]).concat([['fraction of ceiling', r.fraction_of_ceiling], ['fraction of gRPC ceiling', r.fraction_of_grpc_ceiling],
+  ['fraction of load generator ceiling', r.load_generator ? r.load_generator.fraction_of_ceiling : 'n/a']]));
 rows('machine', Object.entries(r.machine || {}).concat(Object.entries(r.engine || {})));
 document.body.setAttribute('data-rendered', 'yes');
 </script></body></html>

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
+import type * as grpc from '@grpc/grpc-js';
 import { TxeClient, clientOptions } from '../engine/client.js';
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { Result, resultName } from '../engine/core/result.js';
@@ -22,6 +23,9 @@ import { coresBetween, cpuSnapshot, rssMiB } from './cpu.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { buildPlan, type Mode } from './loadgen/plan.js';
 import { drive, type DriveResult } from './loadgen/driver.js';
+import type { PlannedBatch } from './loadgen/wire.js';
+import { measureLoadgenCeiling, type LoadgenCeiling } from './loadgen-ceiling.js';
+import { verdictOf } from './verdict.js';
 
 export interface BenchOptions {
   mode: Mode;
@@ -38,6 +42,7 @@ export interface BenchOptions {
   keys?: string;
   workers?: number;
   prebuildMb: number;
+  loadgenCeilingS: number; // window of the load generator's own ceiling; 0 = not measured
   progress: boolean;
   command: string;
 }
@@ -47,6 +52,8 @@ export interface BenchOptions {
 const BATCH_SIGNED_MAX_TPS_GUESS = 3_000_000;
 const PER_TX_HEADROOM = 1.3;
 const FUNDING_BATCH_TXS = 4096;
+// Before the ceiling's window: connect, let the JIT compile the send path and fill every lane.
+const LOADGEN_CEILING_WARMUP_S = 0.5;
 
 export async function runBench(o: BenchOptions): Promise<Record<string, unknown>> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'txe-bench-'));
@@ -67,9 +74,11 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
       engine = await startEngineProcess(args);
     }
     const address = o.target ?? engine!.address;
-    const client = new TxeClient(address, clientOptions(64 * 1024 * 1024));
+    const channelOptions = clientOptions(64 * 1024 * 1024);
+    const client = new TxeClient(address, channelOptions);
     await client.waitReady(10_000);
     const plan = await prepare(o, keys, client, ceilings);
+    const loadgenCeiling = o.loadgenCeilingS > 0 ? await measureLoadgenCeilingOf(o, plan.lanes, channelOptions) : null;
     log(o, `driving ${o.rate === 'max' ? 'max rate' : `${o.rate} TPS`} for ${o.warmupS}+${o.durationS} s on ${o.streams} streams, ${o.lanes} lanes of ${o.batch}...`);
     const bar = o.progress ? new SingleBar({ format: '{bar} {elapsed}s {tps} TPS committed, {errors} errors', hideCursor: true }, Presets.shades_classic) : null;
     bar?.start(Math.ceil(o.warmupS + o.durationS), 0, { tps: 0, errors: 0 });
@@ -79,7 +88,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const result = await drive(client, plan.lanes, {
       onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid); rss.start = rssMiB(enginePid); },
       onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
-      streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, ack: o.ack, retryBackoffMs: 2,
+      streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, retryBackoffMs: 2,
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
     const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid));
@@ -89,7 +98,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     client.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
-    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS);
+    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS, loadgenCeiling);
     report.engine_stages_ms = stages;
     if (o.json) {
       writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
@@ -105,6 +114,13 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
   }
 }
 
+async function measureLoadgenCeilingOf(o: BenchOptions, lanes: PlannedBatch[][], channelOptions: grpc.ChannelOptions): Promise<LoadgenCeiling> {
+  log(o, `measuring the load generator's own ceiling against a null server (${o.loadgenCeilingS} s)...`);
+  const c = await measureLoadgenCeiling(lanes, { windowS: o.loadgenCeilingS, warmupS: LOADGEN_CEILING_WARMUP_S, streams: o.streams, channelOptions });
+  log(o, `load generator ceiling ${Math.round(c.ceilingTps)} TPS (generator ${c.loadgenCores} cores, event loop ${c.eventLoopUtilization} busy; null server ${c.nullServerCores} cores)`);
+  return c;
+}
+
 async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, client: TxeClient, ceilings: Ceilings) {
   const perTxBytes = o.mode === 'per-tx' ? 192 : 128;
   const maxGuess = o.mode === 'per-tx' ? ceilings.ed25519VerifyPerSAllCores * PER_TX_HEADROOM : BATCH_SIGNED_MAX_TPS_GUESS;
@@ -117,7 +133,7 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   const plan = await buildPlan({
     mode: o.mode, batchTxs: o.batch, lanes: o.lanes, roundsPerLane, fundingBatchTxs: FUNDING_BATCH_TXS,
     issuer: keys.issuer, issuerNonceLast: u64ToNumber(issuerAccount.nonce as U64), signer: keys.signer, amountPerTx: 1n,
-    runId: crypto.randomBytes(8).toString('hex'),
+    runId: crypto.randomBytes(8).toString('hex'), ack: o.ack,
   });
   log(o, `built ${plan.txsPlanned} transactions in ${((performance.now() - started) / 1000).toFixed(1)} s; funding ${o.lanes * o.batch} senders...`);
   for (const batch of plan.funding) {
@@ -128,9 +144,14 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   return plan;
 }
 
-function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, grpcBytesPerS: number): Record<string, unknown> {
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, grpcBytesPerS: number, loadgen: LoadgenCeiling | null): Record<string, unknown> {
   const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
   const tps = r.txsCommitted / r.durationS;
+  const sentTps = r.txsSent / r.durationS;
+  const verdict = verdictOf({
+    tps, ceilingTps: loadgen?.ceilingTps ?? null, rateTps: o.rate, sentTps,
+    eventLoopUtilization: r.eventLoopUtilization, ceilingEventLoopUtilization: loadgen?.eventLoopUtilization ?? null,
+  });
   const perTxCeiling = ceilings.ed25519VerifyPerSCore * workers;
   return {
     mode: o.mode, ack: o.ack, sinks: o.sinks.join(',') || 'none', batch_size: o.batch, streams: o.streams, lanes: o.lanes,
@@ -150,7 +171,23 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
       per_tx_tps_ceiling: Math.round(perTxCeiling),
       pg_copy_binary_rows_per_s: copyRowsPerS === null ? null : Math.round(copyRowsPerS),
       grpc_loopback_bytes_per_s: Math.round(grpcBytesPerS),
+      load_generator_tps: loadgen === null ? null : Math.round(loadgen.ceilingTps),
     },
+    // The load generator's own ceiling (the same plan against a null server) and which side limited the run.
+    load_generator: {
+      ceiling_tps: loadgen === null ? null : Math.round(loadgen.ceilingTps),
+      ceiling_window_s: loadgen === null ? null : round(loadgen.windowS, 3),
+      ceiling_cores_used: loadgen === null ? null : { load_generator: loadgen.loadgenCores, null_server: loadgen.nullServerCores },
+      ceiling_event_loop_utilization: loadgen === null ? null : loadgen.eventLoopUtilization,
+      event_loop_utilization: r.eventLoopUtilization,
+      fraction_of_ceiling: verdict.fractionOfCeiling,
+      sent_tps: Math.round(sentTps),
+      offered_rate_kept_up: verdict.keptUp,
+      send_lag_ms_max: o.rate === 'max' ? null : round(r.sendLagMsMax, 3),
+    },
+    limited_by: verdict.limitedBy,
+    verdict: verdict.line,
+    offered_rate_verdict: verdict.rateLine,
     fraction_of_grpc_ceiling: round((tps * (o.mode === 'per-tx' ? 192 : 128)) / grpcBytesPerS, 3),
     fraction_of_copy_ceiling: copyRowsPerS === null ? null : round(tps / copyRowsPerS, 3),
     // per-tx: against verifies/s on one core × worker cores (the target's formula), and against all

@@ -25,6 +25,12 @@ const positive = (name: string) => (value: string): number => {
   return n;
 };
 
+const nonNegative = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
+  return n;
+};
+
 const program = new Command('txe').description('txe: a high-throughput transaction engine').showHelpAfterError();
 
 program.command('serve')
@@ -87,6 +93,7 @@ program.command('bench')
   .option('--keys <file>', 'keys file shared with the target engine (txe keygen)')
   .option('--workers <n>', 'verify workers of the engine this starts', positive('--workers'))
   .option('--prebuild-mb <n>', 'memory cap for pre-built batches', positive('--prebuild-mb'), 3072)
+  .option('--loadgen-ceiling-s <s>', "seconds of the load generator's own ceiling (the same plan against a null server); 0 = skip", nonNegative('--loadgen-ceiling-s'), 3)
   .option('--compare <files...>', 'print the difference between two --json reports (A B) and exit')
   .action(async (flags: Record<string, unknown>) => {
     if (flags.compare) {
@@ -107,7 +114,7 @@ program.command('bench')
       mode, ack: (flags.ack as 'ordered' | 'durable' | undefined) ?? (sinks.length > 0 ? 'durable' : 'ordered'), sinks, batch: (flags.batch as number | undefined) ?? (mode === 'per-tx' ? 128 : 8190),
       streams, lanes: (flags.lanes as number | undefined) ?? streams * 2, rate, durationS: flags.duration as number, warmupS: flags.warmup as number,
       json: flags.json as string | undefined, target: flags.target as string | undefined, keys: flags.keys as string | undefined,
-      workers: flags.workers as number | undefined, prebuildMb: flags.prebuildMb as number, progress: process.stderr.isTTY === true,
+      workers: flags.workers as number | undefined, prebuildMb: flags.prebuildMb as number, loadgenCeilingS: flags.loadgenCeilingS as number, progress: process.stderr.isTTY === true,
       command: `txe ${process.argv.slice(2).join(' ')}`,
     });
     printSummary(report);
@@ -212,6 +219,11 @@ function printSummary(r: Record<string, unknown>): void {
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
   ];
   if (c.pg_copy_binary_rows_per_s) lines.push(`PostgreSQL COPY BINARY ceiling ${c.pg_copy_binary_rows_per_s} rows/s; durable TPS is ${r.fraction_of_copy_ceiling} of it`);
+  // Last: the generator's own ceiling, and which side limited the run.
+  const g = r.load_generator as { ceiling_tps: number | null; ceiling_window_s: number | null; fraction_of_ceiling: number | null };
+  if (g.ceiling_tps !== null) lines.push(`load generator ceiling ${g.ceiling_tps.toLocaleString('en-US')} TPS (this run's plan against a null server for ${g.ceiling_window_s} s); committed TPS is ${g.fraction_of_ceiling} of it`);
+  lines.push(String(r.verdict));
+  if (r.offered_rate_verdict) lines.push(String(r.offered_rate_verdict));
   console.log(lines.join('\n'));
   if (r.plan_ran_out) console.log('note: the pre-built plan ran out before the duration ended; raise --prebuild-mb or lower --duration');
 }

@@ -1,25 +1,32 @@
 /*
- * Drives a plan against an engine over SubmitStream: `streams` bidi streams, lanes spread across
- * them, one batch per lane in flight. Open loop at a fixed offered rate: batch k is due at
- * t0 + k × batchTxs / rate, and its latency is measured from that due time, not from when a lane
- * was free to send it, which corrects for coordinated omission. At `max`, every lane sends again as
- * soon as it is answered (closed loop), and latency is measured from the send.
+ * Drives a plan against an engine over SubmitStream: `streams` bidi streams on one channel, lanes
+ * spread across the streams, one batch per lane in flight. Open loop at a fixed offered rate: batch k is due at t0 + k × batchTxs / rate, and its
+ * latency is measured from that due time, not from when a lane was free to send it, which corrects
+ * for coordinated omission. At `max`, every lane sends again as soon as it is answered (closed
+ * loop), and latency is measured from the send.
+ *
+ * A batch goes out as the bytes the plan encoded (wire.ts) through a stream whose serializer
+ * passes them through: per batch, the only copy left is grpc-js's own frame.
  */
 
 import * as hdr from 'hdr-histogram-js';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
-import { TxeClient, fromWireResponse, toWireRequest, type SubmitRequest } from '../../engine/client.js';
-import type { SubmitBatchResponseWire } from '../../engine/services/grpc/codec.js';
+import type { TxeClient } from '../../engine/client.js';
+import { TransactionServiceDefinition, u64ToNumber, type SubmitBatchResponseWire } from '../../engine/services/grpc/codec.js';
 import { Result } from '../../engine/core/result.js';
 import { FixedQueue } from '../../engine/ring/fixed-queue.js';
+import type { PlannedBatch } from './wire.js';
 
 export interface DriveOptions {
   streams: number;
   rateTps: number | 'max';
   durationS: number;
   warmupS: number;
-  ack: 'ordered' | 'durable';
   retryBackoffMs: number;
+  // Send each lane's rounds again from the first once they run out: only against a server without
+  // state (the null server of the load generator's ceiling), where repeated nonces are harmless.
+  cycle?: boolean;
   onTick?: (s: DriveProgress) => void;
   onMeasureStart?: () => void; // called once, when the warm-up ends
   onSample?: () => void; // called every 100 ms while driving
@@ -35,50 +42,57 @@ export interface DriveResult {
   errors: number;
   errorsByStatus: Record<number, number>;
   batches: number;
+  txsSent: number; // transactions sent for the first time within the measured window (retries are not counted again)
+  sendLagMsMax: number; // open loop: the longest a batch sent in the window waited past its due time
+  // Share of the measured window this process's event loop was busy (not waiting for I/O): near 1,
+  // the generator could not have sent any faster, whatever the other side was doing.
+  eventLoopUtilization: number;
   latencyUs: hdr.Histogram;
   tpsPerSecond: number[];
   ranOut: boolean;
 }
 
-interface Lane { id: number; stream: number; rounds: SubmitRequest[]; next: number; busy: boolean }
-interface Sent { lane: Lane; request: SubmitRequest; dueNs: bigint; sentNs: bigint }
+interface Lane { id: number; stream: number; rounds: PlannedBatch[]; next: number; busy: boolean }
+interface Sent { lane: Lane; batch: PlannedBatch; dueNs: bigint; sentNs: bigint }
 
 const NS_PER_S = 1_000_000_000n;
 
-export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: DriveOptions): Promise<DriveResult> {
+export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: DriveOptions): Promise<DriveResult> {
+  if (o.streams < 1 || lanesPlan.length < 1 || lanesPlan[0].length < 1) throw new Error(`drive needs a stream and a lane with a batch (got ${o.streams} streams, ${lanesPlan.length} lanes)`);
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const lanes: Lane[] = lanesPlan.map((rounds, id) => ({ id, stream: id % o.streams, rounds, next: 0, busy: false }));
-  const batchTxs = lanes[0].rounds[0].txs.length / (lanes[0].rounds[0].auth === 'per-tx' ? 192 : 128);
+  const batchTxs = lanes[0].rounds[0].txs;
   const idle = new FixedQueue<Lane>(pow2AtLeast(lanes.length));
   for (const lane of lanes) idle.push(lane);
+  // Bounded by the lanes: each lane has at most one batch in flight.
   const sent = new Map<number, Sent>();
-  const r: DriveResult = { durationS: 0, txsCommitted: 0, txsRejected: 0, rejectedByCode: {}, errors: 0, errorsByStatus: {}, batches: 0, latencyUs: histogram, tpsPerSecond: [], ranOut: false };
+  const r: DriveResult = { durationS: 0, txsCommitted: 0, txsRejected: 0, rejectedByCode: {}, errors: 0, errorsByStatus: {}, batches: 0, txsSent: 0, sendLagMsMax: 0, eventLoopUtilization: 0, latencyUs: histogram, tpsPerSecond: [], ranOut: false };
   const t0 = process.hrtime.bigint();
   const warmupEnd = t0 + BigInt(Math.round(o.warmupS * 1e9));
   const end = warmupEnd + BigInt(Math.round(o.durationS * 1e9));
   const intervalNs = o.rateTps === 'max' ? 0n : BigInt(Math.round((batchTxs / o.rateTps) * 1e9));
   let due = t0;
-  let batchId = 1;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => { done = resolve; });
 
-  const streams = Array.from({ length: o.streams }, () => client.submitStream());
-  const onResponse = (wire: SubmitBatchResponseWire) => {
-    const response = fromWireResponse(wire);
-    const s = sent.get(response.batchId);
-    if (!s) throw new Error(`response for unknown batch id ${response.batchId}`);
-    sent.delete(response.batchId);
+  const streams = Array.from({ length: o.streams }, () => openEncodedStream(client));
+  const onResponse = (response: SubmitBatchResponseWire) => {
+    const batchId = u64ToNumber(response.batchId);
+    const s = sent.get(batchId);
+    if (!s) throw new Error(`response for unknown batch id ${batchId}`);
+    sent.delete(batchId);
     const now = process.hrtime.bigint();
     const measured = now >= warmupEnd && now <= end;
-    if (response.statusCode !== 0) {
-      if (measured) { r.errors++; r.errorsByStatus[response.statusCode] = (r.errorsByStatus[response.statusCode] ?? 0) + 1; }
-      setTimeout(() => send(s.lane, s.request, s.dueNs, s.sentNs), o.retryBackoffMs); // same batch again: nonces stay contiguous; latency counts from the first try
+    const statusCode = response.statusCode ?? 0;
+    if (statusCode !== 0) {
+      if (measured) { r.errors++; r.errorsByStatus[statusCode] = (r.errorsByStatus[statusCode] ?? 0) + 1; }
+      setTimeout(() => send(s.lane, s.batch, s.dueNs, s.sentNs), o.retryBackoffMs); // same batch again: nonces stay contiguous; latency counts from the first try
       return;
     }
     s.lane.next++;
     s.lane.busy = false;
     idle.push(s.lane);
-    if (measured) record(response.results, s, now);
+    if (measured) record(response, s, now);
     pump();
   };
   for (const stream of streams) {
@@ -86,13 +100,19 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     stream.on('error', (e: grpc.ServiceError) => { r.errors++; r.errorsByStatus[e.code] = (r.errorsByStatus[e.code] ?? 0) + 1; done(); });
   }
 
-  function record(results: Uint8Array, s: Sent, now: bigint): void {
+  function record(response: SubmitBatchResponseWire, s: Sent, now: bigint): void {
     r.batches++;
-    let committed = 0;
-    for (let i = 0; i < results.length; i++) {
-      const code = results[i];
-      if (code === Result.committed || code === Result.pending_approval) committed++;
-      else r.rejectedByCode[code] = (r.rejectedByCode[code] ?? 0) + 1;
+    const results = response.results ?? new Uint8Array(0);
+    // The engine's own counts say whether there is anything to look at: a batch with no rejection
+    // is taken whole, and only a batch with rejections has its result bytes read one by one.
+    let committed = response.accepted ?? 0;
+    if ((response.rejected ?? 0) !== 0 || committed !== results.length) {
+      committed = 0;
+      for (let i = 0; i < results.length; i++) {
+        const code = results[i];
+        if (code === Result.committed || code === Result.pending_approval) committed++;
+        else r.rejectedByCode[code] = (r.rejectedByCode[code] ?? 0) + 1;
+      }
     }
     r.txsCommitted += committed;
     r.txsRejected += results.length - committed;
@@ -102,10 +122,14 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     histogram.recordValue(Math.max(1, Number((now - from) / 1000n)));
   }
 
-  function send(lane: Lane, request: SubmitRequest, dueNs: bigint, firstSentNs?: bigint): void {
-    const id = batchId++;
-    sent.set(id, { lane, request, dueNs, sentNs: firstSentNs ?? process.hrtime.bigint() });
-    streams[lane.stream].write(toWireRequest({ ...request, batchId: id, ack: o.ack }));
+  function send(lane: Lane, batch: PlannedBatch, dueNs: bigint, firstSentNs?: bigint): void {
+    const now = process.hrtime.bigint();
+    if (firstSentNs === undefined && now >= warmupEnd && now <= end) {
+      r.txsSent += batch.txs;
+      if (intervalNs > 0n) r.sendLagMsMax = Math.max(r.sendLagMsMax, Number(now - dueNs) / 1e6);
+    }
+    sent.set(batch.batchId, { lane, batch, dueNs, sentNs: firstSentNs ?? now });
+    streams[lane.stream].write(batch.wire);
   }
 
   function pump(): void {
@@ -113,7 +137,10 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     if (now >= end) return;
     while (idle.length > 0 && (intervalNs === 0n || due <= now)) {
       const lane = idle.shift()!;
-      if (lane.next >= lane.rounds.length) { r.ranOut = true; continue; }
+      if (lane.next >= lane.rounds.length) {
+        if (!o.cycle) { r.ranOut = true; continue; }
+        lane.next = 0;
+      }
       lane.busy = true;
       send(lane, lane.rounds[lane.next], due);
       due += intervalNs;
@@ -127,9 +154,12 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
   }
 
   let measuring = false;
+  let eluStart = performance.eventLoopUtilization();
+  let eluEnd: EventLoopUtilization | null = null;
   const ticker = setInterval(() => {
     const now = process.hrtime.bigint();
-    if (!measuring && now >= warmupEnd) { measuring = true; o.onMeasureStart?.(); }
+    if (!measuring && now >= warmupEnd) { measuring = true; eluStart = performance.eventLoopUtilization(); o.onMeasureStart?.(); }
+    if (now >= end && eluEnd === null) eluEnd = performance.eventLoopUtilization();
     o.onSample?.();
     o.onTick?.({ elapsedS: Number(now - t0) / 1e9, committed: r.txsCommitted, errors: r.errors });
     if (intervalNs > 0n) pump(); // a due batch whose lane was busy goes out as soon as one frees
@@ -139,6 +169,7 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
   await finished;
   clearInterval(ticker);
   if (timer) clearTimeout(timer);
+  r.eventLoopUtilization = Math.round(performance.eventLoopUtilization(eluEnd ?? performance.eventLoopUtilization(), eluStart).utilization * 1000) / 1000;
   const stopped = process.hrtime.bigint();
   r.durationS = Math.max(0.001, Number((stopped < end ? stopped : end) - warmupEnd) / 1e9);
   // Close the streams and wait for their status, so nothing after the window counts as an error.
@@ -150,6 +181,12 @@ export async function drive(client: TxeClient, lanesPlan: SubmitRequest[][], o: 
     stream.end();
   })));
   return r;
+}
+
+/** A SubmitStream that writes a planned batch's bytes as they are (they are already a SubmitBatchRequest). */
+function openEncodedStream(client: TxeClient): grpc.ClientDuplexStream<Buffer, SubmitBatchResponseWire> {
+  const method = TransactionServiceDefinition.SubmitStream;
+  return client.raw.makeBidiStreamRequest(method.path, (bytes: Buffer) => bytes, method.responseDeserialize as (b: Buffer) => SubmitBatchResponseWire);
 }
 
 function pow2AtLeast(n: number): number {

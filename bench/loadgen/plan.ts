@@ -4,8 +4,10 @@
  * them; one batch per lane is in flight at a time, so a batch refused with RESOURCE_EXHAUSTED is
  * simply sent again and no nonce gap cascades into rejections.
  *
- * Memory: 128 B (batch-signed) or 192 B (per-tx) per planned transaction; 20M transactions of
- * batch-signed load are ~2.6 GB, hence the prebuild cap.
+ * Each planned batch is kept as the finished bytes of its SubmitBatchRequest (wire.ts), so sending
+ * it costs no encoding. Memory: 128 B (batch-signed) or 192 B (per-tx) per planned transaction and
+ * under 128 B per batch of head; 20M transactions of batch-signed load are ~2.6 GB, hence the
+ * prebuild cap.
  * Nonces stay below 2^32 (rounds per lane are far fewer), so patching a round writes one u32 a record.
  * Cost: a 1 MB copy, 8190 u32 writes, one SHA-256 and one signature per batch (batch-signed); one Ed25519
  * signature per transaction (per-tx), spread over worker threads.
@@ -19,6 +21,7 @@ import { keypairFromSeed, type Keypair } from '../../engine/core/keys.js';
 import { signBatch } from '../../engine/core/batch.js';
 import { distFile } from '../../engine/paths.js';
 import type { SubmitRequest } from '../../engine/client.js';
+import { decodeWire, sealWire, wireLayout, type PlannedBatch, type WireLayout } from './wire.js';
 
 export type Mode = 'per-tx' | 'batch-signed';
 
@@ -33,11 +36,12 @@ export interface PlanOptions {
   signer: Keypair;
   amountPerTx: bigint;
   runId: string; // fresh sender accounts for every run, so a long-lived target can be reused
+  ack: 'ordered' | 'durable'; // encoded into every planned batch
 }
 
 export interface Plan {
   funding: SubmitRequest[]; // sent in order, before the clock
-  lanes: SubmitRequest[][]; // lanes[l][r]: lane l's round r
+  lanes: PlannedBatch[][]; // lanes[l][r]: lane l's round r, encoded
   txsPlanned: number;
 }
 
@@ -51,6 +55,7 @@ export async function buildPlan(o: PlanOptions): Promise<Plan> {
   const ids = senderIds(o.mode, o.runId, senders);
   const funding = fundingBatches(o, ids);
   const lanes = o.mode === 'batch-signed' ? batchSignedLanes(o, ids) : await perTxLanes(o, ids);
+  assertDecodes(lanes, o.mode === 'batch-signed' ? BODY_BYTES : SIGNED_RECORD_BYTES);
   return { funding, lanes, txsPlanned: senders * o.roundsPerLane };
 }
 
@@ -104,41 +109,55 @@ function patchNonces(batch: Buffer, count: number, stride: number, nonce: number
   for (let j = 0; j < count; j++) batch.writeUInt32LE(nonce, j * stride + OFFSET_NONCE);
 }
 
-function batchSignedLanes(o: PlanOptions, ids: Buffer[]): SubmitRequest[][] {
-  const lanes: SubmitRequest[][] = [];
+/** Batch ids are unique in the plan, so a response names its lane and round without a counter. */
+function batchIdOf(o: PlanOptions, lane: number, round: number): number {
+  return 1 + lane * o.roundsPerLane + round;
+}
+
+function batchSignedLanes(o: PlanOptions, ids: Buffer[]): PlannedBatch[][] {
+  const layout = wireLayout(o.batchTxs * BODY_BYTES, 'batch-signed', batchIdOf(o, o.lanes - 1, o.roundsPerLane - 1));
+  const lanes: PlannedBatch[][] = [];
   for (let l = 0; l < o.lanes; l++) {
     const template = laneTemplate(o, ids, l, BODY_BYTES);
-    const rounds: SubmitRequest[] = [];
+    const rounds: PlannedBatch[] = [];
     for (let r = 0; r < o.roundsPerLane; r++) {
-      const bodies = Buffer.allocUnsafe(template.length);
+      const slot = Buffer.allocUnsafe(layout.slotBytes);
+      const bodies = slot.subarray(layout.txsAt);
       template.copy(bodies);
       patchNonces(bodies, o.batchTxs, BODY_BYTES, r + 1);
-      rounds.push({ auth: 'batch-signed', txs: bodies, signer: o.signer.publicKey, signature: signBatch(bodies, o.signer.privateKey) });
+      const batchId = batchIdOf(o, l, r);
+      const wire = sealWire(slot, layout, { batchId, auth: 'batch-signed', signer: o.signer.publicKey, signature: signBatch(bodies, o.signer.privateKey), ack: o.ack });
+      rounds.push({ batchId, txs: o.batchTxs, wire });
     }
     lanes.push(rounds);
   }
   return lanes;
 }
 
-async function perTxLanes(o: PlanOptions, ids: Buffer[]): Promise<SubmitRequest[][]> {
-  const batchBytes = o.batchTxs * SIGNED_RECORD_BYTES;
-  const shared = new SharedArrayBuffer(o.lanes * o.roundsPerLane * batchBytes);
+/*
+ * Per-tx: every slot in one SharedArrayBuffer, so the signing threads write each record's signature
+ * in place; the heads are sealed after they finish.
+ */
+async function perTxLanes(o: PlanOptions, ids: Buffer[]): Promise<PlannedBatch[][]> {
+  const layout = wireLayout(o.batchTxs * SIGNED_RECORD_BYTES, 'per-tx', batchIdOf(o, o.lanes - 1, o.roundsPerLane - 1));
+  const shared = new SharedArrayBuffer(o.lanes * o.roundsPerLane * layout.slotBytes);
   const all = Buffer.from(shared);
+  const slotOf = (l: number, r: number) => all.subarray((l * o.roundsPerLane + r) * layout.slotBytes, (l * o.roundsPerLane + r + 1) * layout.slotBytes);
   for (let l = 0; l < o.lanes; l++) {
     const template = laneTemplate(o, ids, l, SIGNED_RECORD_BYTES);
     for (let r = 0; r < o.roundsPerLane; r++) {
-      const base = (l * o.roundsPerLane + r) * batchBytes;
-      template.copy(all, base);
-      patchNonces(all.subarray(base, base + batchBytes), o.batchTxs, SIGNED_RECORD_BYTES, r + 1);
+      const records = slotOf(l, r).subarray(layout.txsAt);
+      template.copy(records);
+      patchNonces(records, o.batchTxs, SIGNED_RECORD_BYTES, r + 1);
     }
   }
-  await signInWorkers(shared, o);
-  const lanes: SubmitRequest[][] = [];
+  await signInWorkers(shared, layout, o);
+  const lanes: PlannedBatch[][] = [];
   for (let l = 0; l < o.lanes; l++) {
-    const rounds: SubmitRequest[] = [];
+    const rounds: PlannedBatch[] = [];
     for (let r = 0; r < o.roundsPerLane; r++) {
-      const base = (l * o.roundsPerLane + r) * batchBytes;
-      rounds.push({ auth: 'per-tx', txs: all.subarray(base, base + batchBytes) });
+      const batchId = batchIdOf(o, l, r);
+      rounds.push({ batchId, txs: o.batchTxs, wire: sealWire(slotOf(l, r), layout, { batchId, auth: 'per-tx', ack: o.ack }) });
     }
     lanes.push(rounds);
   }
@@ -146,7 +165,7 @@ async function perTxLanes(o: PlanOptions, ids: Buffer[]): Promise<SubmitRequest[
 }
 
 /** Signs every per-tx record in place, lanes split across one worker thread per core. */
-async function signInWorkers(shared: SharedArrayBuffer, o: PlanOptions): Promise<void> {
+async function signInWorkers(shared: SharedArrayBuffer, layout: WireLayout, o: PlanOptions): Promise<void> {
   const threads = Math.max(1, Math.min(os.availableParallelism(), o.lanes));
   const lanesPer = Math.ceil(o.lanes / threads);
   const jobs: Promise<void>[] = [];
@@ -155,7 +174,7 @@ async function signInWorkers(shared: SharedArrayBuffer, o: PlanOptions): Promise
     const lastLane = Math.min(o.lanes, firstLane + lanesPer);
     if (firstLane >= lastLane) break;
     const worker = new Worker(distFile('bench/loadgen/sign-worker.js'), {
-      workerData: { shared, firstLane, lastLane, rounds: o.roundsPerLane, batchTxs: o.batchTxs, runId: o.runId },
+      workerData: { shared, firstLane, lastLane, rounds: o.roundsPerLane, batchTxs: o.batchTxs, slotBytes: layout.slotBytes, txsAt: layout.txsAt, runId: o.runId },
     });
     jobs.push(new Promise((resolve, reject) => {
       worker.once('message', () => { void worker.terminate(); resolve(); });
@@ -163,4 +182,15 @@ async function signInWorkers(shared: SharedArrayBuffer, o: PlanOptions): Promise
     }));
   }
   await Promise.all(jobs);
+}
+
+/** The plan checks its own first and last batch: each must decode to its id and its records. */
+function assertDecodes(lanes: PlannedBatch[][], recordBytes: number): void {
+  const last = lanes[lanes.length - 1];
+  for (const batch of [lanes[0][0], last[last.length - 1]]) {
+    const decoded = decodeWire(batch.wire);
+    if (decoded.batchId !== batch.batchId || decoded.txs.length !== batch.txs * recordBytes) {
+      throw new Error(`planned batch ${batch.batchId} decodes as batch ${decoded.batchId} with ${decoded.txs.length} bytes of records`);
+    }
+  }
 }

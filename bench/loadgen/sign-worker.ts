@@ -5,15 +5,15 @@ import { BODY_BYTES, SIGNED_RECORD_BYTES } from '../../engine/core/record.js';
 import { keypairFromSeed, sign } from '../../engine/core/keys.js';
 import { senderSeed } from './plan.js';
 
-const { shared, firstLane, lastLane, rounds, batchTxs, runId } = workerData as {
-  shared: SharedArrayBuffer; firstLane: number; lastLane: number; rounds: number; batchTxs: number; runId: string;
+// One slot per batch (wire.ts): the records of lane l's round r start at (l × rounds + r) × slotBytes + txsAt.
+const { shared, firstLane, lastLane, rounds, batchTxs, slotBytes, txsAt, runId } = workerData as {
+  shared: SharedArrayBuffer; firstLane: number; lastLane: number; rounds: number; batchTxs: number; slotBytes: number; txsAt: number; runId: string;
 };
 const all = Buffer.from(shared);
-const batchBytes = batchTxs * SIGNED_RECORD_BYTES;
 for (let l = firstLane; l < lastLane; l++) {
   const keys = Array.from({ length: batchTxs }, (_, j) => keypairFromSeed(senderSeed(runId, l * batchTxs + j)).privateKey);
   for (let r = 0; r < rounds; r++) {
-    const base = (l * rounds + r) * batchBytes;
+    const base = (l * rounds + r) * slotBytes + txsAt;
     for (let j = 0; j < batchTxs; j++) {
       const at = base + j * SIGNED_RECORD_BYTES;
       sign(all.subarray(at, at + BODY_BYTES), keys[j]).copy(all, at + BODY_BYTES);

@@ -1,13 +1,15 @@
 // Proves the main job end to end: `txe bench` starts its own engine in a child process, drives it
 // over gRPC at a fixed rate, and writes a JSON report with every field the issue names, the
-// ceilings, an .hgrm distribution and an HTML report beside it (rendered in headless Chromium:
-// its charts are drawn); `--compare` reads two such reports back.
+// ceilings (its own load generator's among them) and the verdict on which side limited the run,
+// an .hgrm distribution and an HTML report beside it (rendered in headless Chromium: its charts
+// are drawn); `--compare` reads two such reports back.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { distFile } from '../../engine/paths.js';
+import { verdictOf } from '../../bench/verdict.js';
 
 /** The DOM of a page after headless Chromium (Debian's package, infra/ensure-chromium.sh) ran it. */
 function renderInChromium(file: string): string {
@@ -39,17 +41,54 @@ describe('txe bench', () => {
     expect(dom).toMatch(/<svg id="percentiles"[^>]*>.*<polyline class="line" points="[\d., ]+"/s); // the percentile curve
     expect((dom.match(/<rect class="bar"/g) ?? []).length).toBeGreaterThanOrEqual(2); // one TPS bar a second
     expect(dom).toMatch(/<td>e2e<\/td><td>\d+<\/td>/); // the engine's stages came from GetStats
+    expect(dom).toMatch(/<td>load generator ceiling TPS<\/td><td>[\d,.]+<\/td>/);
+    expect(dom).toMatch(/<td>verdict<\/td><td>limited by: /);
+    // Open loop: which side limited it, and whether the generator kept up; not how fast either was.
+    expect(['engine', 'load_generator', 'offered_rate']).toContain(r.limited_by);
+    expect(typeof r.load_generator.offered_rate_kept_up).toBe('boolean');
+    expect(r.offered_rate_verdict).toMatch(/^offered rate: the load generator (kept up|fell behind) \(sent [\d,]+ of 100,000 TPS offered/);
     const hgrm = readFileSync(a.replace(/\.json$/, '.hgrm'), 'utf8');
     expect(hgrm).toMatch(/Value\s+Percentile\s+TotalCount/);
     expect(hgrm).toMatch(/#\[Max\s+=/);
     const b = path.join(dir, 'b.json');
-    txe('bench', '--rate', '50000', '--batch', '1000', '--duration', '1', '--warmup', '0', '--json', b);
+    txe('bench', '--rate', '50000', '--batch', '1000', '--duration', '1', '--warmup', '0', '--loadgen-ceiling-s', '0', '--json', b);
+    expect(JSON.parse(readFileSync(b, 'utf8'))).toMatchObject({ limited_by: 'not_measured', ceilings: { load_generator_tps: null } });
     const diff = txe('bench', '--compare', a, b);
     expect(diff).toMatch(/offered_tps \(100000 vs 50000\)/);
     expect(diff).toMatch(/^tps\s+[\d,]+\s+[\d,]+\s+-\d+\.\d%\s+worse$/m);
     expect(existsSync(b.replace(/\.json$/, '.hgrm'))).toBe(true);
     expect(r.ceilings.grpc_loopback_bytes_per_s).toBeGreaterThan(10_000_000);
   }, 120_000);
+
+  it("measures the load generator's own ceiling in the same run and says which side limited it", () => {
+    // Proves the self-check: a short closed-loop run also drives its plan against the null server
+    // (a process of its own), and its JSON and text carry that ceiling and a verdict naming a side.
+    // Behaviour only: on a shared 2-core machine no speed is asserted.
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'txe-bench-ceiling-')), 'run.json');
+    const out = txe('bench', '--batch', '1000', '--duration', '1', '--warmup', '0', '--loadgen-ceiling-s', '1', '--json', file);
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    expect(r.ceilings.load_generator_tps).toBeGreaterThan(0);
+    expect(r.load_generator.ceiling_tps).toBe(r.ceilings.load_generator_tps);
+    expect(r.load_generator.fraction_of_ceiling).toBeCloseTo(r.tps / r.load_generator.ceiling_tps, 2);
+    expect(['engine', 'load_generator']).toContain(r.limited_by); // closed loop: never the offered rate
+    expect(r.verdict).toMatch(/^limited by: (engine|load generator) \(/);
+    expect(r.offered_rate_verdict).toBeNull();
+    expect(out).toMatch(/^load generator ceiling [\d,]+ TPS/m);
+    expect(out).toContain(r.verdict);
+  }, 60_000);
+
+  it('verdictOf names the side from the ceiling, the event loop and the offered rate', () => {
+    // Proves the rules of the verdict on fixed figures, one case per branch.
+    const v = (tps: number, ceilingTps: number | null, rateTps: number | 'max', sentTps: number, elu = 0.2) =>
+      verdictOf({ tps, ceilingTps, rateTps, sentTps, eventLoopUtilization: elu, ceilingEventLoopUtilization: 0.85 }).limitedBy;
+    expect(v(620_000, 1_000_000, 'max', 620_000)).toBe('engine');
+    expect(v(970_000, 1_000_000, 'max', 970_000)).toBe('load_generator'); // at 0.97 of its ceiling
+    expect(v(500_000, 1_000_000, 'max', 500_000, 0.8)).toBe('load_generator'); // as busy as at its ceiling
+    expect(v(100_000, 1_000_000, 100_000, 100_000)).toBe('offered_rate');
+    expect(v(300_000, 1_000_000, 950_000, 300_000)).toBe('load_generator'); // offered 0.95 of its ceiling, sent less
+    expect(v(300_000, 1_000_000, 500_000, 300_000)).toBe('engine'); // lanes waiting on answers
+    expect(v(300_000, null, 'max', 300_000)).toBe('not_measured');
+  });
 
   it('txe limits measures and prints the ceilings', () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'txe-limits-')), 'limits.json');
