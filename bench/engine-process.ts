@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { distFile } from '../engine/paths.js';
+import { ENGINE_NODE_FLAGS } from '../engine/engine.js';
 
 export interface ListeningProcess { child: ChildProcess; address: string; exited: Promise<number | null>; stop(): Promise<number | null> }
 export type EngineProcess = ListeningProcess;
@@ -22,7 +23,7 @@ const STDERR_CHUNKS_MAX = 50;
 const STOP_TIMEOUT_MS = 20_000;
 
 export async function startEngineProcess(args: string[], options: EngineProcessOptions = {}): Promise<EngineProcess> {
-  return startListeningProcess('engine', [distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', ...args], options);
+  return startListeningProcess('engine', [...ENGINE_NODE_FLAGS, distFile('cli/main.js'), 'serve', '--port', '0', '--metrics-port', '0', ...args], options);
 }
 
 /** Runs `node argv…`, resolves once it logs {"msg":"listening","address":…} on stdout. */

@@ -1,10 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
 /* The `txe` command: serve, bench, limits, keygen, approvals. */
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadConfig } from '../engine/config.js';
-import { Engine } from '../engine/engine.js';
+import { ENGINE_NODE_FLAGS, Engine } from '../engine/engine.js';
 import { generateKeysFile, readApproverFile, readKeysFile, writeApproverFile, writeKeysFile } from '../engine/keys-file.js';
 import { generateKeypair } from '../engine/core/keys.js';
 import { TxeClient } from '../engine/client.js';
@@ -63,6 +63,8 @@ program.command('serve')
       log: (level, message, fields) => log[level](fields ?? {}, message),
     });
     if (engine.recovery) log.info(engine.recovery, 'recovered');
+    const missing = ENGINE_NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
+    if (missing.length > 0) log.warn({ missing }, 'node started without the engine\'s flags (the txe bin passes them): expect frequent full GCs on the main thread under load');
     log.info({ address: engine.address, metrics: engine.metrics.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');
     let stopping = false;
     const stop = async (signal: string) => {

@@ -6,6 +6,13 @@
  *   record   key 0..7 | balance lo hi | held lo hi | nonce lo hi | spare 2
  *   table  [ index+1 | 0 = empty | ... ]               tableSlots × 4 B, load <= 0.7
  *
+ * The table grows with the accounts, doubling from TABLE_SLOTS_MIN up to the size accountsMax needs,
+ * so that its working set is the live accounts' and not the configured maximum's: 65k accounts
+ * look up in a 512 KB table that stays in L2, not in the 32 MB one the 4M default needs (one TLB
+ * and cache miss a lookup; measured in bench/RESULTS.md, 2026-12-01 session 4). A table only grows
+ * between batches (reserve), because a batch's home slots are computed before it applies. A doubling
+ * rehashes every account: ~50 ns each, so ~150 ms once on the way to 4M accounts, ~1 ms at 65k.
+ *
  * A lookup touches two cache lines: a table slot, then the record holding both the key to compare
  * and the state to update. Measured alternatives (bench:micro, 65k hot accounts of 1M): keys and
  * six state arrays apart, 127 ns a transfer (up to eight lines an account, ~300 ns under load);
@@ -28,6 +35,7 @@ export const W_HELD_HI = 11;
 export const W_NONCE_LO = 12;
 export const W_NONCE_HI = 13;
 const LOAD_FACTOR_MAX = 0.7;
+const TABLE_SLOTS_MIN = 1024; // 4 KB
 
 export interface AccountState { balance: bigint; held: bigint; nonce: bigint }
 
@@ -35,8 +43,9 @@ export class AccountTable {
   readonly accountsMax: number;
   /** All records; an account's fields are at `account * SLOT_WORDS + W_*`. */
   readonly words: Uint32Array;
-  private readonly table: Int32Array;
-  private readonly mask: number;
+  private table: Int32Array;
+  private mask: number;
+  private readonly tableSlotsMax: number;
   private readonly seed: number;
   private accountsCount = 0;
 
@@ -45,15 +54,25 @@ export class AccountTable {
       throw new Error(`accountsMax must be an integer in [1, 2^26], got ${accountsMax}`);
     }
     this.accountsMax = accountsMax;
-    let slots = 2;
-    while (slots * LOAD_FACTOR_MAX < accountsMax) slots *= 2;
-    this.table = new Int32Array(slots);
-    this.mask = slots - 1;
+    this.tableSlotsMax = tableSlotsFor(accountsMax, 2);
+    this.table = new Int32Array(Math.min(TABLE_SLOTS_MIN, this.tableSlotsMax));
+    this.mask = this.table.length - 1;
     this.words = new Uint32Array(accountsMax * SLOT_WORDS);
     this.seed = crypto.randomBytes(4).readUInt32LE(0);
   }
 
   get count(): number { return this.accountsCount; }
+  get tableSlots(): number { return this.table.length; }
+
+  /**
+   * Grows the table, if needed, so that `accountsNew` more accounts fit under the load factor; call
+   * it before computing home slots for a batch that may open that many accounts.
+   */
+  reserve(accountsNew: number): void {
+    const needed = Math.min(this.accountsMax, this.accountsCount + accountsNew);
+    const slots = Math.min(this.tableSlotsMax, tableSlotsFor(needed, this.table.length));
+    if (slots > this.table.length) this.rehash(slots);
+  }
 
   /** The table slot where the search for a key starts: a pure function of the key. */
   homeSlot(keys: Uint32Array, at: number): number {
@@ -86,6 +105,9 @@ export class AccountTable {
       if (this.keyEquals((entry - 1) * SLOT_WORDS, keys, at)) return entry - 1;
     }
     if (this.accountsCount >= this.accountsMax) return -1;
+    if (this.accountsCount + 1 > this.table.length * LOAD_FACTOR_MAX && this.table.length < this.tableSlotsMax) {
+      throw new Error(`account table of ${this.table.length} slots is full: reserve() before inserting`);
+    }
     const account = this.accountsCount++;
     const base = account * SLOT_WORDS;
     for (let i = 0; i < KEY_WORDS; i++) this.words[base + i] = keys[at + i];
@@ -99,6 +121,7 @@ export class AccountTable {
   }
 
   insertKey(key: Uint8Array): number {
+    this.reserve(1);
     return this.findOrInsert(wordsOf(key), 0);
   }
 
@@ -120,7 +143,8 @@ export class AccountTable {
 
   /** Empties the table (before loading a snapshot). O(table + accounts). */
   clear(): void {
-    this.table.fill(0);
+    this.table = new Int32Array(Math.min(TABLE_SLOTS_MIN, this.tableSlotsMax));
+    this.mask = this.table.length - 1;
     this.words.fill(0, 0, this.accountsCount * SLOT_WORDS);
     this.accountsCount = 0;
   }
@@ -130,6 +154,7 @@ export class AccountTable {
     if (this.accountsCount !== 0) throw new Error('loadRecords needs an empty account table');
     const count = records.length / SLOT_WORDS;
     if (!Number.isInteger(count) || count > this.accountsMax) throw new Error(`snapshot holds ${count} accounts, accountsMax is ${this.accountsMax}`);
+    this.reserve(count);
     for (let i = 0; i < count; i++) {
       const account = this.findOrInsert(records, i * SLOT_WORDS);
       if (account !== i) throw new Error(`snapshot account ${i} is a duplicate of ${account}`);
@@ -140,6 +165,18 @@ export class AccountTable {
   /** Calls `visit` with each account's word offset, in creation order; for checks and snapshots. */
   forEachBase(visit: (base: number) => void): void {
     for (let base = 0; base < this.accountsCount * SLOT_WORDS; base += SLOT_WORDS) visit(base);
+  }
+
+  private rehash(slots: number): void {
+    const table = new Int32Array(slots);
+    const mask = slots - 1;
+    for (let account = 0; account < this.accountsCount; account++) {
+      let slot = this.hash(this.words, account * SLOT_WORDS) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = account + 1;
+    }
+    this.table = table;
+    this.mask = mask;
   }
 
   private hash(keys: Uint32Array, at: number): number {
@@ -156,6 +193,13 @@ export class AccountTable {
     for (let i = 0; i < KEY_WORDS; i++) if (w[base + i] !== keys[at + i]) return false;
     return true;
   }
+}
+
+/** The smallest power of two, at least `slotsMin`, that holds `accounts` under the load factor. */
+function tableSlotsFor(accounts: number, slotsMin: number): number {
+  let slots = slotsMin;
+  while (slots * LOAD_FACTOR_MAX < accounts) slots *= 2;
+  return slots;
 }
 
 export function wordsOf(key: Uint8Array): Uint32Array {

@@ -110,6 +110,7 @@ export class Sequencer {
     const results = new Uint8Array(count);
     const firstSeq = this.nextSeqValue;
     const words = ring.words;
+    this.accounts.reserve(count); // a record opens at most one account (its recipient)
     const homes = this.homeSlots(ring, start, count);
     this.bodies = ring.bodies;
     for (let i = 0; i < count; i++) {

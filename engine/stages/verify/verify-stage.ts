@@ -11,6 +11,8 @@ import type { BatchRing } from '../../ring/batch-ring.js';
 import { distFile } from '../../paths.js';
 import type { AuthMode, VerifyTask, VerifyWorkerData } from './task.js';
 
+const HEAP_SIZE_FLAG = /^--(initial|max)-(old|semi)-space-size=/; // process-wide: a Worker refuses them
+
 // Below this a per-tx task's ~47 µs piscina round trip starts to cost more than 1% of its verifies.
 const PER_TX_TASK_TXS_MIN = 64;
 
@@ -47,7 +49,8 @@ export class VerifyStage {
       // piscina loads a task file with require() first. On Node 20.19+ that is require(esm), which
       // once aborted the whole process on a V8 assertion (CreateRequiredModuleFacade) in CI. With
       // it off, require throws ERR_REQUIRE_ESM and piscina falls back to import().
-      execArgv: [...process.execArgv, '--no-experimental-require-module'],
+      // The process's V8 heap sizes (engine.ts ENGINE_NODE_FLAGS) are refused in a worker's execArgv.
+      execArgv: [...process.execArgv.filter((arg) => !HEAP_SIZE_FLAG.test(arg)), '--no-experimental-require-module'],
     });
   }
 
