@@ -17,6 +17,7 @@ import { TxeClient } from '../engine/client.js';
 import { distFile } from '../engine/paths.js';
 import type { PlannedBatch } from './loadgen/wire.js';
 import { startListeningProcess } from './engine-process.js';
+import { ENGINE_NODE_FLAGS } from '../engine/engine.js';
 import { cpuSnapshot, coresBetween } from './cpu.js';
 import { drive } from './loadgen/driver.js';
 
@@ -37,7 +38,7 @@ export interface LoadgenCeilingOptions {
 
 export async function measureLoadgenCeiling(lanesPlan: PlannedBatch[][], o: LoadgenCeilingOptions): Promise<LoadgenCeiling> {
   if (!(o.windowS > 0)) throw new Error(`load generator ceiling window must be > 0 s, got ${o.windowS}`);
-  const server = await startListeningProcess('null server', [distFile('bench/null-server-main.js')]);
+  const server = await startListeningProcess('null server', [...ENGINE_NODE_FLAGS, distFile('bench/null-server-main.js')]);
   const client = new TxeClient(server.address, o.channelOptions);
   try {
     await client.waitReady(10_000);

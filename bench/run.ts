@@ -84,22 +84,24 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     bar?.start(Math.ceil(o.warmupS + o.durationS), 0, { tps: 0, errors: 0 });
     const enginePid = engine?.child.pid ?? null;
     let cpuStart = cpuSnapshot(enginePid);
+    let statsAtStart: Promise<EngineStats | null> = Promise.resolve(null);
     const rss = { start: rssMiB(enginePid), max: rssMiB(enginePid), end: null as number | null };
     const result = await drive(client, plan.lanes, {
-      onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid); rss.start = rssMiB(enginePid); },
+      onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client); },
       onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
       streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, retryBackoffMs: 2,
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
     const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid));
-    const stages = await engineStages(client);
+    const engineWindow = engineStatsBetween(await statsAtStart, await engineStats(client));
     rss.end = rssMiB(enginePid);
     bar?.stop();
     client.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
     const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS, loadgenCeiling);
-    report.engine_stages_ms = stages;
+    report.engine_stages_ms = engineWindow?.stages ?? null;
+    report.engine_event_loop_delay_ms = engineWindow?.eventLoopDelay ?? null;
     if (o.json) {
       writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
       // The standard HdrHistogram percentile distribution (values in ms), readable by its plotters.
@@ -203,15 +205,43 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
   };
 }
 
-/** The engine's own per-stage percentiles (StatsService), or null for an engine without it. */
-async function engineStages(client: TxeClient): Promise<Record<string, unknown> | null> {
+type StageHistogramWire = { stage: string; hdr: Uint8Array; count: unknown };
+interface EngineStats { stages: StageHistogramWire[]; eventLoopDelay: StageHistogramWire | null }
+interface Percentiles { count: number; p50: number; p99: number; p999: number; max: number }
+
+/** The engine's own histograms (StatsService), or null for an engine without it. */
+async function engineStats(client: TxeClient): Promise<EngineStats | null> {
   try {
     const stats = await client.getStats();
-    const stages = stats.stages as { stage: string; count: unknown; p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number }[];
-    return Object.fromEntries(stages.filter((s) => Number(s.count) > 0).map((s) => [s.stage, { count: Number(s.count), p50: s.p50Ms, p99: s.p99Ms, p999: s.p999Ms, max: s.maxMs }]));
+    return { stages: stats.stages as StageHistogramWire[], eventLoopDelay: (stats.eventLoopDelay as StageHistogramWire | undefined) ?? null };
   } catch {
     return null;
   }
+}
+
+/**
+ * The engine's per-stage latency and event-loop delay over the measured window only: the reading at
+ * its end less the reading at its start (HDR histograms subtract), in milliseconds.
+ */
+function engineStatsBetween(start: EngineStats | null, end: EngineStats | null): { stages: Record<string, Percentiles>; eventLoopDelay: Percentiles | null } | null {
+  if (end === null) return null;
+  const window = (at: StageHistogramWire, before: StageHistogramWire | undefined): Percentiles => {
+    const h = decodeHistogram(at.hdr);
+    if (before) h.subtract(decodeHistogram(before.hdr));
+    const ms = (p: number) => h.getValueAtPercentile(p) / 1000;
+    return { count: h.totalCount, p50: ms(50), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000 };
+  };
+  const stages: Record<string, Percentiles> = {};
+  for (const at of end.stages) {
+    const measured = window(at, start?.stages.find((s) => s.stage === at.stage));
+    if (measured.count > 0) stages[at.stage] = measured;
+  }
+  const eventLoopDelay = end.eventLoopDelay ? window(end.eventLoopDelay, start?.eventLoopDelay ?? undefined) : null;
+  return { stages, eventLoopDelay };
+}
+
+function decodeHistogram(bytes: Uint8Array): hdr.Histogram {
+  return hdr.decodeFromCompressedBase64(Buffer.from(bytes).toString('base64'));
 }
 
 function round(x: number, digits: number): number {

@@ -18,7 +18,7 @@ for mode in per-tx batch-signed; do
     lanes=8
     [ "$mode" = per-tx ] && lanes=$(( w * 4 > 8 ? w * 4 : 8 ))
     echo "== $mode, $w workers, $lanes lanes"
-    "$NODE" dist/cli/main.js bench --mode "$mode" --workers "$w" --lanes "$lanes" --streams 4 \
+    "$NODE" --initial-old-space-size=128 dist/cli/main.js bench --mode "$mode" --workers "$w" --lanes "$lanes" --streams 4 \
       --duration "$DURATION" --warmup 1 --json "$OUT/$mode-$w.json" | tail -n +2
   done
 done

@@ -14,7 +14,7 @@ run() { # name, txe bench flags...
   local name=$1; shift
   for i in $(seq 1 "$RUNS"); do
     echo "== $name #$i: txe bench $*" >&2
-    node dist/cli/main.js bench "$@" --duration "$DURATION" --json "$OUT/$name-$i.json" >/dev/null
+    node --initial-old-space-size=128 dist/cli/main.js bench "$@" --duration "$DURATION" --json "$OUT/$name-$i.json" >/dev/null
   done
 }
 if [ -z "${ONLY_DURABLE:-}" ]; then

@@ -63,7 +63,7 @@ program.command('serve')
       log: (level, message, fields) => log[level](fields ?? {}, message),
     });
     if (engine.recovery) log.info(engine.recovery, 'recovered');
-    const missing = ENGINE_NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
+    const missing = missingNodeFlags();
     if (missing.length > 0) log.warn({ missing }, 'node started without the engine\'s flags (the txe bin passes them): expect frequent full GCs on the main thread under load');
     log.info({ address: engine.address, metrics: engine.metrics.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');
     let stopping = false;
@@ -108,6 +108,8 @@ program.command('bench')
     for (const s of sinks) if (s !== 'pg' && s !== 'kafka') fail(`--sinks: unknown sink ${s}; use none, pg or pg,kafka`);
     if (sinks.includes('kafka') && !sinks.includes('pg')) fail('--sinks kafka needs pg too: use --sinks pg,kafka');
     if (flags.target && !flags.keys) fail('--target needs --keys: the issuer and signer the target engine trusts');
+    const missing = missingNodeFlags();
+    if (missing.length > 0) console.error(`txe bench: node was started without ${missing.join(' ')} (the txe bin and npm run bench pass it): the load generator's own full GCs will show up as batch latency`);
     const rate = flags.rate === 'max' ? 'max' : Number(flags.rate);
     if (rate !== 'max' && (!Number.isFinite(rate) || rate <= 0)) fail(`--rate must be a positive number or max, got ${String(flags.rate)}`);
     const mode = flags.mode as 'batch-signed' | 'per-tx';
@@ -216,6 +218,7 @@ function printSummary(r: Record<string, unknown>): void {
     `tps ${Number(r.tps).toLocaleString('en-US')} committed over ${r.duration_s} s (${r.txs_committed} committed, ${r.txs_rejected} rejected, ${r.errors} errors)`,
     `batch latency ms: p50 ${l.p50} p90 ${l.p90} p95 ${l.p95} p99 ${l.p99} p99.9 ${l.p999} max ${l.max}${r.latency_corrected_for_coordinated_omission ? ' (CO-corrected)' : ''}`,
     `cpu cores used: engine ${(r.cpu_cores_used as Record<string, number | null>).engine ?? 'n/a'}, load generator ${(r.cpu_cores_used as Record<string, number>).loadgen}; engine RSS MiB ${JSON.stringify(r.engine_rss_mib)}`,
+    ...eventLoopLine(r.engine_event_loop_delay_ms as Record<string, number> | null | undefined),
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
@@ -228,6 +231,15 @@ function printSummary(r: Record<string, unknown>): void {
   if (r.offered_rate_verdict) lines.push(String(r.offered_rate_verdict));
   console.log(lines.join('\n'));
   if (r.plan_ran_out) console.log('note: the pre-built plan ran out before the duration ended; raise --prebuild-mb or lower --duration');
+}
+
+/** ENGINE_NODE_FLAGS this process was started without (engine.ts says why they matter). */
+function missingNodeFlags(): string[] {
+  return ENGINE_NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
+}
+
+function eventLoopLine(d: Record<string, number> | null | undefined): string[] {
+  return d ? [`engine event-loop delay ms (main thread, beyond a 1 ms timer): p50 ${d.p50} p99 ${d.p99} p99.9 ${d.p999} max ${d.max}`] : [];
 }
 
 function fail(message: string): never {

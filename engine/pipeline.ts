@@ -246,6 +246,7 @@ export class Pipeline {
     this.reader.readAvailable();
     this.answers.closeAll();
     await this.verifyStage.close();
+    this.metrics.close();
   }
 
   async closeSinks(): Promise<void> {

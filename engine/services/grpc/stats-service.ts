@@ -24,13 +24,10 @@ export class StatsService {
 
   stats() {
     const p = this.pipeline;
-    const summary = p.metrics.summary();
     return {
       atMs: Date.now(),
-      stages: [...p.metrics.histograms].map(([stage, h]) => ({
-        stage, hdr: Buffer.from(hdr.encodeIntoCompressedBase64(h), 'base64'), count: h.totalCount,
-        p50Ms: summary[stage].p50, p99Ms: summary[stage].p99, p999Ms: summary[stage].p999, maxMs: summary[stage].max,
-      })),
+      stages: [...p.metrics.histograms].map(([stage, h]) => stageHistogram(stage, h)),
+      eventLoopDelay: stageHistogram('event_loop_delay', p.metrics.eventLoopDelay()),
       batches: p.counters.batches, txsAccepted: p.counters.txsAccepted, txsRejected: p.counters.txsRejected, ingressBytes: p.counters.bytes,
       ringSlotsUsed: p.ring.slotsInUse, batchesInFlight: p.batchesInFlight,
       lastBlock: p.lastBlock, lastDurableBlock: p.lastDurableBlock,
@@ -64,4 +61,13 @@ export class StatsService {
   endAll(): void {
     for (const end of [...this.watchers]) end();
   }
+}
+
+/** A histogram of microseconds as the StageHistogram message: the HDR encoding and its percentiles. */
+function stageHistogram(stage: string, h: hdr.Histogram) {
+  const ms = (percentile: number) => h.getValueAtPercentile(percentile) / 1000;
+  return {
+    stage, hdr: Buffer.from(hdr.encodeIntoCompressedBase64(h), 'base64'), count: h.totalCount,
+    p50Ms: ms(50), p99Ms: ms(99), p999Ms: ms(99.9), maxMs: h.maxValue / 1000,
+  };
 }
