@@ -35,6 +35,12 @@ describe('txe bench', () => {
     expect(r.latency_ms.p999).toBeGreaterThanOrEqual(r.latency_ms.p50);
     expect(r.ceilings.ed25519_verify_per_s_core).toBeGreaterThan(1000);
     expect(r.engine.exit_code).toBe(0);
+    // The engine's own figures cover the measured window only: its first reading is taken at the
+    // first 100 ms tick of the window, so it counts most of the run's batches and never more.
+    expect(r.engine_stages_ms.e2e.count).toBeGreaterThan(r.batches / 2);
+    expect(r.engine_stages_ms.e2e.count).toBeLessThanOrEqual(r.batches + r.lanes);
+    expect(r.engine_event_loop_delay_ms.count).toBeGreaterThan(500); // a 1 ms timer over ~2 s
+    expect(out).toMatch(/^engine event-loop delay ms \(main thread, beyond a 1 ms timer\): p50 [\d.]+ p99 [\d.]+/m);
     const html = a.replace(/\.json$/, '.html');
     const dom = renderInChromium(html);
     expect(dom).toContain('data-rendered="yes"'); // the page's script ran to the end

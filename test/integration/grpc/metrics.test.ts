@@ -67,4 +67,21 @@ describe('StatsService', () => {
     const at = readings.map((r) => Number(r.atMs));
     expect(at[2] - at[0]).toBeGreaterThanOrEqual(150); // one reading per 100 ms, not a burst
   });
+
+  it('reports the main thread\'s event-loop delay: a 40 ms block shows as one late sample', async () => {
+    const delayOf = async () => {
+      const h = (await client.getStats()).eventLoopDelay as { stage: string; hdr: Buffer; count: unknown; maxMs: number };
+      return { ...h, decoded: hdr.decodeFromCompressedBase64(Buffer.from(h.hdr).toString('base64')) };
+    };
+    const before = await delayOf();
+    expect(before.stage).toBe('event_loop_delay');
+    expect(Number(before.count)).toBeGreaterThan(0); // sampled every 1 ms since the engine started
+    const blockedUntil = Date.now() + 40;
+    while (Date.now() < blockedUntil) { /* the engine runs in this process: block its event loop */ }
+    await new Promise((r) => setTimeout(r, 20));
+    const after = await delayOf();
+    after.decoded.subtract(before.decoded);
+    expect(after.decoded.maxValue / 1000).toBeGreaterThanOrEqual(30); // ms beyond the 1 ms timer
+    expect(after.decoded.getValueAtPercentile(50) / 1000).toBeLessThan(5); // the other samples were on time
+  });
 });
