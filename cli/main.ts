@@ -65,7 +65,7 @@ program.command('serve')
     if (engine.recovery) log.info(engine.recovery, 'recovered');
     const missing = missingNodeFlags();
     if (missing.length > 0) log.warn({ missing }, 'node started without the engine\'s flags (the txe bin passes them): expect frequent full GCs on the main thread under load');
-    log.info({ address: engine.address, metrics: engine.metrics.address, workers: config.workers, ringSlots: config.ringSlots, ack: config.ack, sinks: config.sinks }, 'listening');
+    log.info({ address: engine.address, metrics: engine.metrics.address, workers: config.workers, ringSlotsMax: config.ringSlotsMax, ack: config.ack, sinks: config.sinks }, 'listening');
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;

@@ -24,16 +24,16 @@ export interface EngineConfig {
   metricsHost: string; // Prometheus endpoint, default 127.0.0.1
   metricsPort: number; // default 9464; 0 picks a free port
   workers: number; // verify threads, default = cores
-  ringSlots: number; // input ring, power of two; default 2^19 = 524288 slots (~100 MB)
+  ringSlotsMax: number; // input ring, power of two; default 2^19 = 524288 slots (~100 MB)
   batchTxsMax: number; // records per batch, default 8190
   batchesInFlightMax: number; // batches claimed but not yet answered, power of two; default 256
   streamBatchesInFlightMax: number; // per SubmitStream, default 64
   perTxTaskTxsMax: number; // per-tx verify task size, default 512
-  blockRingSlots: number; // output ring of committed blocks, power of two; default 1024
+  blockRingSlotsMax: number; // block ring of committed blocks, power of two; default 1024
   blocksPerWriteMax: number; // sink group commit, default 64
   sinkWritesInFlightMax: number; // groups being written at once (pipelining), default 2
-  historyEntries: number; // in-memory history window, power of two; default 2^18
-  historyBlocks: number; // blocks kept for StreamCommits replay, default 4096
+  historyEntriesMax: number; // in-memory history window, power of two; default 2^18
+  historyBlocksMax: number; // blocks kept for StreamCommits replay, default 4096
   subscribersMax: number; // concurrent StreamCommits readers, default 64
   accountsMax: number; // default 2^22
   keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
@@ -41,7 +41,7 @@ export interface EngineConfig {
   trustedSigners: string[]; // hex public keys allowed to submit batch-signed batches
   approvalPolicies: ApprovalPolicy[]; // approvals/policy.ts; [] = no transfer is held (default)
   approvalsPendingMax: number; // holds waiting at once, default 65536
-  approvalsDecidedKept: number; // decided approvals kept in memory for Get/List/Watch, default 65536
+  approvalsDecidedKeptMax: number; // decided approvals kept in memory for Get/List/Watch, default 65536
   approvalSweepMs: number; // how often expiries and undelivered decisions are looked for, default 1000
   webhooks: boolean; // deliver webhooks (needs sinks pg and kafka), default true where they are set
   // Kafka topics <prefix>.events, .retries, .dead-letters and consumer groups <prefix>.router,
@@ -120,16 +120,16 @@ export const defaultConfig = (): EngineConfig => ({
   metricsHost: '127.0.0.1',
   metricsPort: 9464,
   workers: Math.max(1, os.availableParallelism()),
-  ringSlots: 1 << 19,
+  ringSlotsMax: 1 << 19,
   batchTxsMax: 8190,
   batchesInFlightMax: 256,
   streamBatchesInFlightMax: 64,
   perTxTaskTxsMax: 512,
-  blockRingSlots: 1024,
+  blockRingSlotsMax: 1024,
   blocksPerWriteMax: 64,
   sinkWritesInFlightMax: 2,
-  historyEntries: 1 << 18,
-  historyBlocks: 4096,
+  historyEntriesMax: 1 << 18,
+  historyBlocksMax: 4096,
   subscribersMax: 64,
   accountsMax: 1 << 22,
   keyCacheEntriesMax: 65536,
@@ -137,7 +137,7 @@ export const defaultConfig = (): EngineConfig => ({
   trustedSigners: [],
   approvalPolicies: [],
   approvalsPendingMax: 65536,
-  approvalsDecidedKept: 65536,
+  approvalsDecidedKeptMax: 65536,
   approvalSweepMs: 1000,
   webhooks: true,
   webhookTopicPrefix: '',
@@ -187,8 +187,8 @@ export function sequencerOptions(config: EngineConfig): SequencerOptions {
  * holds are decided and expired even while clients keep the engine at capacity: room for one
  * batch of up to 256 decisions, and at most a 16th of a small ring.
  */
-export function entrySlotsReserved(config: Pick<EngineConfig, 'ringSlots' | 'batchTxsMax'>): number {
-  return Math.max(1, Math.min(256, Math.floor(config.ringSlots / 16), config.batchTxsMax));
+export function entrySlotsReserved(config: Pick<EngineConfig, 'ringSlotsMax' | 'batchTxsMax'>): number {
+  return Math.max(1, Math.min(256, Math.floor(config.ringSlotsMax / 16), config.batchTxsMax));
 }
 
 /** The webhook topics' and groups' prefix: the configured one, else '<kafkaTopic>.webhooks'. */
@@ -227,14 +227,22 @@ export function loadConfig(overrides: Partial<Record<keyof EngineConfig, unknown
   return config;
 }
 
+// Keys renamed so that every limit ends in Max (2026-12); a config file with an old name is told the new one.
+const RENAMED_KEYS: Record<string, keyof EngineConfig> = {
+  ringSlots: 'ringSlotsMax', blockRingSlots: 'blockRingSlotsMax', historyEntries: 'historyEntriesMax',
+  historyBlocks: 'historyBlocksMax', approvalsDecidedKept: 'approvalsDecidedKeptMax',
+};
+
 export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   const defaults = defaultConfig();
+  const renamed = Object.keys(raw).filter((k) => k in RENAMED_KEYS);
+  if (renamed.length > 0) throw new Error(`renamed config keys: ${renamed.map((k) => `${k} is now ${RENAMED_KEYS[k]}`).join(', ')}`);
   const unknown = Object.keys(raw).filter((k) => !(k in defaults));
   if (unknown.length > 0) throw new Error(`unknown config keys: ${unknown.join(', ')}`);
   const c = { ...defaults } as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(raw)) c[key] = coerce(key, value, (defaults as unknown as Record<string, unknown>)[key]);
   const config = c as unknown as EngineConfig;
-  const powersOfTwo: (keyof EngineConfig)[] = ['ringSlots', 'batchesInFlightMax', 'blockRingSlots', 'historyEntries'];
+  const powersOfTwo: (keyof EngineConfig)[] = ['ringSlotsMax', 'batchesInFlightMax', 'blockRingSlotsMax', 'historyEntriesMax'];
   for (const key of powersOfTwo) {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
@@ -244,8 +252,8 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }
   if (config.accountsMax <= config.issuers.length) throw new Error(`config accountsMax (${config.accountsMax}) must exceed the number of issuers (${config.issuers.length})`);
-  const clientSlotsMax = config.ringSlots - entrySlotsReserved(config);
-  if (config.batchTxsMax < 1 || config.batchTxsMax > clientSlotsMax) throw new Error(`config batchTxsMax must be in [1, ${clientSlotsMax}] (ringSlots ${config.ringSlots} less ${entrySlotsReserved(config)} kept for approval decisions), got ${config.batchTxsMax}`);
+  const clientSlotsMax = config.ringSlotsMax - entrySlotsReserved(config);
+  if (config.batchTxsMax < 1 || config.batchTxsMax > clientSlotsMax) throw new Error(`config batchTxsMax must be in [1, ${clientSlotsMax}] (ringSlotsMax ${config.ringSlotsMax} less ${entrySlotsReserved(config)} kept for approval decisions), got ${config.batchTxsMax}`);
   if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
   for (const key of ['grpcPort', 'metricsPort'] as const) if (config[key] > 65535) throw new Error(`config ${key} must be a TCP port in [0, 65535], got ${config[key]}`);
   if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);

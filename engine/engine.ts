@@ -48,7 +48,7 @@ export class Engine {
       if (kafka) sinks.push(kafka);
       // Recovery rebuilds state and history on this thread through core/; the sequencer thread
       // then starts from the exported state.
-      const history = new HistoryWindow(config.historyEntries, config.historyBlocks);
+      const history = new HistoryWindow(config.historyEntriesMax, config.historyBlocksMax);
       const replica = new Sequencer(sequencerOptions(config));
       const recovery = pg ? await recover(replica, history, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs, config) : null;
       const snapshots = pg && config.snapshotEveryBlocks > 0 ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs) : null;
@@ -82,7 +82,7 @@ export class Engine {
     await this.webhooks?.close();
     await this.approvals.close();
     health.setStatus(SERVICE_NAME, 'NOT_SERVING');
-    service.beginDrain();
+    service.beginShutdown();
     await this.pipeline.close(this.config.shutdownGraceMs);
     await this.pipeline.closeSinks();
     await this.metrics.close();

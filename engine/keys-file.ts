@@ -1,6 +1,8 @@
 /*
  * The keys file that `txe keygen` writes and `txe serve` / `txe bench` read: the issuer (may mint)
- * and the trusted batch signer, as hex seeds and public keys. Serve reads only the public keys.
+ * and the trusted batch signer, each as a hex Ed25519 seed and its public key. Every reader loads the
+ * seeds and derives the public keys from them (serve then uses only the public keys); a publicKey
+ * field that is not the seed's own is refused, so a hand-edited file cannot say one thing and do another.
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,11 +20,16 @@ export function writeKeysFile(file: string, keys: KeysFile): void {
 }
 
 export function readKeysFile(file: string): KeysFile {
-  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { seed?: string }>;
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { seed?: string; publicKey?: string }>;
   const load = (name: string): Keypair => {
     const seed = raw[name]?.seed;
     if (!seed || !/^[0-9a-f]{64}$/i.test(seed)) throw new Error(`${file}: ${name}.seed must be 64 hex characters`);
-    return keypairFromSeed(Buffer.from(seed, 'hex'));
+    const keypair = keypairFromSeed(Buffer.from(seed, 'hex'));
+    const stated = raw[name]?.publicKey;
+    if (stated !== undefined && stated.toLowerCase() !== keypair.publicKey.toString('hex')) {
+      throw new Error(`${file}: ${name}.publicKey is not the public key of ${name}.seed (it is ${keypair.publicKey.toString('hex')})`);
+    }
+    return keypair;
   };
   return { issuer: load('issuer'), signer: load('signer') };
 }

@@ -69,14 +69,14 @@ export class Pipeline {
   private readonly snapshots: SnapshotWriter | null;
 
   constructor(private readonly config: EngineConfig, private readonly sinks: Sink[] = [], private readonly hooks: PipelineHooks = {}, start: PipelineStart = { state: null, history: null }) {
-    const buffers = createPipelineBuffers({ ringSlotsMax: config.ringSlots, batchesInFlightMax: config.batchesInFlightMax, blockRingSlotsMax: config.blockRingSlots });
+    const buffers = createPipelineBuffers({ ringSlotsMax: config.ringSlotsMax, batchesInFlightMax: config.batchesInFlightMax, blockRingSlotsMax: config.blockRingSlotsMax });
     this.ring = new InputRing(buffers.input);
     this.batches = new BatchRing(buffers.batches);
     this.cursors = pipelineCursors(buffers);
     const startBlock = start.state?.block ?? 0;
     this.cursors.blocksPublished.publish(startBlock);
     this.cursors.blocksReleased.publish(startBlock);
-    this.history = start.history ?? new HistoryWindow(config.historyEntries, config.historyBlocks);
+    this.history = start.history ?? new HistoryWindow(config.historyEntriesMax, config.historyBlocksMax);
     this.trusted = new KeySet(config.trustedSigners.map((h) => Buffer.from(h, 'hex')));
     this.verifyStage = new VerifyStage(this.ring, this.batches, {
       workers: config.workers, batchesInFlightMax: config.batchesInFlightMax, perTxTaskTxsMax: config.perTxTaskTxsMax,
@@ -94,15 +94,15 @@ export class Pipeline {
       onFatal: (error) => this.fatal(error),
     });
     this.metrics = new EngineMetrics({
-      ringSlotsUsed: () => this.ring.slotsInUse, ringSlots: this.ring.slotsCount,
-      batchesInFlight: () => this.answers.inFlight, outputRingBlocks: () => this.cursors.blocksPublished.value - this.cursors.blocksReleased.value,
+      ringSlotsUsed: () => this.ring.slotsInUse, ringSlotsMax: this.ring.slotsCount,
+      batchesInFlight: () => this.answers.inFlight, blockRingBlocks: () => this.cursors.blocksPublished.value - this.cursors.blocksReleased.value,
       workerUtilization: () => this.verifyStage.utilization,
       sinkLagBlocks: () => this.reader.lastReadBlock - this.sinkStage.lastDurableBlock,
       approvalsPending: () => this.answers.approvalsPending,
     });
-    this.answers = new Answers(config.batchesInFlightMax, config.blockRingSlots, this.metrics, start.state?.pending.length ?? 0);
+    this.answers = new Answers(config.batchesInFlightMax, config.blockRingSlotsMax, this.metrics, start.state?.pending.length ?? 0);
     if (start.state) this.answers.startAt(start.state.block, start.state.lastHash, start.state.nextSeq);
-    this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlots: config.blockRingSlots, blocksPerWriteMax: config.blocksPerWriteMax, writesInFlightMax: config.sinkWritesInFlightMax },
+    this.sinkStage = new SinkStage(this.ring, sinks, { blockRingSlotsMax: config.blockRingSlotsMax, blocksPerWriteMax: config.blocksPerWriteMax, writesInFlightMax: config.sinkWritesInFlightMax },
       (blocks) => this.onDurable(blocks), (error) => this.answers.sinkFailed(error, this.hooks, () => this.sinkStage.retry()),
       (sink, fromNs, toNs) => this.metrics.record(sink === 'pg' ? 'pg_write' : 'kafka_ack', fromNs, toNs));
     this.sinkStage.resetDurable(startBlock);

@@ -14,7 +14,7 @@ import { Result } from '../engine/core/result.js';
 import { PublicKeyCache } from '../engine/core/keys.js';
 import { CHECK_VALID, KeySet, checkBody } from '../engine/core/checks.js';
 import { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, VERDICT_VALID } from '../engine/core/verdict.js';
-import { segments } from '../engine/ring/input-ring.js';
+import { bodiesDigest } from '../engine/ring/input-ring.js';
 import { BatchRing } from '../engine/ring/batch-ring.js';
 import type { VerifyTask, VerifyWorkerData } from '../engine/stages/verify/task.js';
 
@@ -59,11 +59,7 @@ function signatureValid(at: number, slot: number): boolean {
 }
 
 function verifyBatchSigned(task: VerifyTask): Buffer {
-  const hash = crypto.createHash('sha256');
-  for (const [first, count] of segments(task.start, task.count, slotsCount)) {
-    hash.update(bodies.subarray(first * BODY_BYTES, (first + count) * BODY_BYTES));
-  }
-  const digest = hash.digest();
+  const digest = bodiesDigest(bodies, task.start, task.count, slotsCount);
   const signer = keyCache.get(task.signer!);
   const signatureOk = signer !== null && crypto.verify(null, digest, signer, task.signature!);
   for (let i = 0; i < task.count; i++) {

@@ -35,9 +35,9 @@ const BUCKETS_S = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0
 
 export interface Gauges {
   ringSlotsUsed: () => number;
-  ringSlots: number;
+  ringSlotsMax: number;
   batchesInFlight: () => number;
-  outputRingBlocks: () => number;
+  blockRingBlocks: () => number;
   workerUtilization: () => number;
   sinkLagBlocks: () => number;
   approvalsPending: () => number;
@@ -67,9 +67,9 @@ export class EngineMetrics {
     this.latency = new Histogram({ name: 'txe_batch_stage_seconds', help: 'Batch latency by pipeline stage', labelNames: ['stage'], buckets: BUCKETS_S, registers });
     const gauge = (name: string, help: string, read: () => number) => new Gauge({ name, help, registers, collect() { this.set(read()); } });
     gauge('txe_input_ring_slots_used', 'Input ring slots claimed and not yet released', gauges.ringSlotsUsed);
-    gauge('txe_input_ring_slots', 'Input ring capacity in slots', () => gauges.ringSlots);
+    gauge('txe_input_ring_slots', 'Input ring capacity in slots', () => gauges.ringSlotsMax);
     gauge('txe_batches_in_flight', 'Batches admitted and not yet sequenced', gauges.batchesInFlight);
-    gauge('txe_output_ring_blocks', 'Committed blocks waiting for the sinks', gauges.outputRingBlocks);
+    gauge('txe_block_ring_blocks', 'Committed blocks waiting for the sinks', gauges.blockRingBlocks);
     gauge('txe_verify_worker_utilization_ratio', 'Share of time the verify workers were busy (piscina)', gauges.workerUtilization);
     gauge('txe_sink_lag_blocks', 'Blocks sequenced but not yet durable', gauges.sinkLagBlocks);
     gauge('txe_approvals_pending', 'Transfers held and waiting for approvers', gauges.approvalsPending);

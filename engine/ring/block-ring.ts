@@ -1,5 +1,5 @@
 /*
- * The block ring (the output ring): blocks the sequencer thread has cut, in order, read on the main
+ * The block ring: blocks the sequencer thread has cut, in order, read on the main
  * thread, which answers their batches and hands them to the history, the listeners and the sinks.
  *
  *   fields   [ number firstSeq entries txs ringStart sequencedAtNs sequencedAtMs verifiedAtNs flags | ... ]  Float64 × 9

@@ -22,6 +22,7 @@
  * ~1% of a core at 1M TPS.
  */
 
+import crypto from 'node:crypto';
 import { BODY_BYTES, SIGNATURE_BYTES } from '../core/record.js';
 import { VERDICT_UNVERIFIED, type RecordSlots } from '../core/verdict.js';
 
@@ -170,6 +171,17 @@ export class InputRing implements RecordSlots {
       throw new Error(`ring cursors out of order: released ${this.releasedCursor} sequenced ${this.sequencedCursor} claimed ${this.claimedCursor}`);
     }
   }
+}
+
+/**
+ * SHA-256 over the bodies of a cursor range, read in place in at most two segments: the batch digest
+ * that a batch signer signs (core/batch.ts batchDigest over the same bytes) and that the block hash
+ * covers. ~0.5 ms for a full 1 MB batch at this machine's 2 GB/s.
+ */
+export function bodiesDigest(bodies: Uint8Array, start: number, count: number, slotsCount: number): Buffer {
+  const hash = crypto.createHash('sha256');
+  for (const [first, n] of segments(start, count, slotsCount)) hash.update(bodies.subarray(first * BODY_BYTES, (first + n) * BODY_BYTES));
+  return hash.digest();
 }
 
 /** Iterates a cursor range as at most two contiguous slot segments (the ring may wrap inside it). */

@@ -10,7 +10,7 @@ describe('engine entries under client load', () => {
   it('admits a decision while client batches are refused RESOURCE_EXHAUSTED, and posts the hold', async () => {
     const alice = user('entries-alice');
     const bob = user('entries-bob').publicKey;
-    const pipeline = new Pipeline(testConfig({ workers: 1, ringSlots: 256, batchTxsMax: 240, approvalPolicies: [globalPolicy(100n)] }));
+    const pipeline = new Pipeline(testConfig({ workers: 1, ringSlotsMax: 256, batchTxsMax: 240, approvalPolicies: [globalPolicy(100n)] }));
     try {
       expect(pipeline.entrySlotsReserved).toBe(16); // a 16th of 256
       const minted = await pipeline.submit({ mode: 'batch-signed', ...asSubmission(signedBatch([mint(alice.publicKey, 1n, 1000n)])), ack: 'ordered' });

@@ -44,20 +44,21 @@ describe('validateConfig: defaults', () => {
 // Each row: what is wrong, the raw config, and what the error must say.
 const REFUSED: [string, Record<string, unknown>, RegExp][] = [
   ['an unknown key', { colour: 'red' }, /unknown config keys: colour/],
+  ['a key renamed to end in Max', { ringSlots: 1024, historyBlocks: 8 }, /renamed config keys: ringSlots is now ringSlotsMax, historyBlocks is now historyBlocksMax/],
   ['a boolean that is not one', { webhooks: 'yes' }, /config webhooks must be true or false, got yes/],
   ['a number that is not an integer', { workers: 1.5 }, /config workers must be a non-negative integer, got 1.5/],
   ['a negative number', { subscribersMax: -1 }, /config subscribersMax must be a non-negative integer, got -1/],
   ['a number given as words', { grpcPort: 'eighty' }, /config grpcPort must be a non-negative integer, got eighty/],
   ['a list that is not one', { issuers: 5 }, /config issuers must be a list/],
   ['a string that is not one', { grpcHost: 5 }, /config grpcHost must be a string/],
-  ['ringSlots not a power of two', { ringSlots: 1000 }, /config ringSlots must be a power of two >= 2, got 1000/],
+  ['ringSlotsMax not a power of two', { ringSlotsMax: 1000 }, /config ringSlotsMax must be a power of two >= 2, got 1000/],
   ['batchesInFlightMax not a power of two', { batchesInFlightMax: 100 }, /config batchesInFlightMax must be a power of two >= 2, got 100/],
-  ['blockRingSlots not a power of two', { blockRingSlots: 1 }, /config blockRingSlots must be a power of two >= 2, got 1/],
-  ['historyEntries not a power of two', { historyEntries: 3000 }, /config historyEntries must be a power of two >= 2, got 3000/],
+  ['blockRingSlotsMax not a power of two', { blockRingSlotsMax: 1 }, /config blockRingSlotsMax must be a power of two >= 2, got 1/],
+  ['historyEntriesMax not a power of two', { historyEntriesMax: 3000 }, /config historyEntriesMax must be a power of two >= 2, got 3000/],
   ['a limit of zero', { subscribersMax: 0 }, /config subscribersMax must be at least 1, got 0/],
   ['no room for an account past the issuers', { accountsMax: 1, issuers: [KEY] }, /config accountsMax \(1\) must exceed the number of issuers \(1\)/],
-  // ringSlots 1024 keeps 64 slots for approval decisions: a batch may take 960.
-  ['a batch larger than the ring leaves clients', { ringSlots: 1024, batchTxsMax: 961 }, /config batchTxsMax must be in \[1, 960\] \(ringSlots 1024 less 64 kept for approval decisions\), got 961/],
+  // ringSlotsMax 1024 keeps 64 slots for approval decisions: a batch may take 960.
+  ['a batch larger than the ring leaves clients', { ringSlotsMax: 1024, batchTxsMax: 961 }, /config batchTxsMax must be in \[1, 960\] \(ringSlotsMax 1024 less 64 kept for approval decisions\), got 961/],
   ['too many workers', { workers: 257 }, /config workers must be in \[1, 256\], got 257/],
   ['a gRPC port out of range', { grpcPort: 65536 }, /config grpcPort must be a TCP port in \[0, 65535\], got 65536/],
   ['a metrics port out of range', { metricsPort: 70000 }, /config metricsPort must be a TCP port in \[0, 65535\], got 70000/],
@@ -95,7 +96,7 @@ const ACCEPTED: [string, Record<string, unknown>][] = [
   ['zero ports (pick a free one) and zero for "never"', { grpcPort: 0, metricsPort: 0, invariantCheckEveryBlocks: 0, snapshotEveryBlocks: 0 }],
   ['the largest port', { grpcPort: 65535, metricsPort: 65535 }],
   ['one account past the issuers', { accountsMax: 2, issuers: [KEY] }],
-  ['the largest batch the ring leaves clients', { ringSlots: 1024, batchTxsMax: 960 }],
+  ['the largest batch the ring leaves clients', { ringSlotsMax: 1024, batchTxsMax: 960 }],
   ['256 workers', { workers: 256 }],
   ['the longest Node timer', { shutdownGraceMs: TIMER_MS_MAX }],
   ['the HTTP/2 frame size range', { grpcFrameBytesMax: 16_384 }],
@@ -137,12 +138,12 @@ describe('loadConfig: defaults < file < environment < flags', () => {
     const env = { TXE_SINKS: 'pg,kafka', TXE_ISSUERS: `${KEY},${'cd'.repeat(32)}`, TXE_KAFKA_BROKERS: 'a:1, b:2', TXE_RING_SLOTS: '3', RING_SLOTS: '3' };
     const c = loadConfig({}, undefined, env);
     expect(c).toMatchObject({ sinks: ['pg', 'kafka'], issuers: [KEY, 'cd'.repeat(32)], kafkaBrokers: ['a:1', 'b:2'] });
-    expect(c.ringSlots).toBe(defaultConfig().ringSlots); // TXE_RING_SLOTS is no source: the file or a flag sets it
+    expect(c.ringSlotsMax).toBe(defaultConfig().ringSlotsMax); // TXE_RING_SLOTS is no source: the file or a flag sets it
   });
 
   it('refuses a bad value from any source, naming the key', () => {
     expect(() => loadConfig({}, undefined, { TXE_GRPC_PORT: 'abc' })).toThrow(/config grpcPort must be a non-negative integer, got abc/);
-    expect(() => loadConfig({}, configFile({ ringSlots: 1000 }), {})).toThrow(/config ringSlots must be a power of two/);
+    expect(() => loadConfig({}, configFile({ ringSlotsMax: 1000 }), {})).toThrow(/config ringSlotsMax must be a power of two/);
     expect(() => loadConfig({}, configFile({ ringslots: 1024 }), {})).toThrow(/unknown config keys: ringslots/);
     expect(() => loadConfig({ ack: 'fast' }, undefined, {})).toThrow(/config ack must be ordered or durable, got fast/);
   });

@@ -46,7 +46,7 @@ export class Approvals {
 
   private constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly pool: pg.Pool | null,
     private readonly log: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void) {
-    this.registry = new ApprovalRegistry(config.approvalsDecidedKept);
+    this.registry = new ApprovalRegistry(config.approvalsDecidedKeptMax);
     this.sweepTimer = setInterval(() => void this.sweep(), config.approvalSweepMs);
     this.sweepTimer.unref();
   }
@@ -61,7 +61,7 @@ export class Approvals {
       : null;
     const approvals = new Approvals(pipeline, config, pool, log);
     try {
-      if (pool) approvals.registry.load(await loadApprovals(pool, config.approvalsDecidedKept));
+      if (pool) approvals.registry.load(await loadApprovals(pool, config.approvalsDecidedKeptMax));
       approvals.checkAgainstRecovered(recoveredHolds);
     } catch (error) {
       await approvals.close();

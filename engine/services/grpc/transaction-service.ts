@@ -22,7 +22,7 @@ type Failure = { code: grpc.status; details: string };
 export class TransactionService {
   private readonly streams = new Map<grpc.ServerDuplexStream<unknown, unknown>, () => void>();
   private readonly subscribers = new Set<CommitStream>();
-  private draining = false;
+  private shuttingDown = false;
 
   constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig) {
     pipeline.onBlock(() => { for (const reader of this.subscribers) reader.pump(); });
@@ -48,7 +48,7 @@ export class TransactionService {
   }
 
   private submit(raw: unknown): Promise<BatchAnswer> | Failure {
-    if (this.draining) return { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down; resubmit to another instance' };
+    if (this.shuttingDown) return { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down; resubmit to another instance' };
     const submission = this.toSubmission(raw);
     return 'code' in submission ? submission : this.pipeline.submit(submission);
   }
@@ -65,15 +65,15 @@ export class TransactionService {
 
   private submitStream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
     let inFlight = 0;
-    let ended = false; // the client half-closed, or the server is draining
-    let drained = false; // ended by shutdown rather than by the client
+    let ended = false; // the client half-closed, or the engine is shutting down
+    let endedByShutdown = false; // rather than by the client
     let gone = false;
     const finish = () => {
       if (!ended || inFlight > 0 || gone) return;
       gone = true;
       this.streams.delete(call);
       // A client that still had batches to send learns that the rest were not admitted.
-      if (drained) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down: every batch answered on this stream was handled; batches without an answer were not admitted' });
+      if (endedByShutdown) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down: every batch answered on this stream was handled; batches without an answer were not admitted' });
       else call.end();
     };
     const write = (message: SubmitBatchResponseWire) => {
@@ -81,7 +81,7 @@ export class TransactionService {
       if (!call.write(message)) call.pause(); // the client is not reading: stop reading its batches too
     };
     this.streams.set(call, () => {
-      if (!ended) { ended = true; drained = true; }
+      if (!ended) { ended = true; endedByShutdown = true; }
       finish();
     });
     call.on('drain', () => call.resume());
@@ -140,7 +140,7 @@ export class TransactionService {
 
   private streamCommits(call: grpc.ServerWritableStream<unknown, unknown>): void {
     if (call.request instanceof DecodeError) return void call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
-    if (this.draining) return void call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down' });
+    if (this.shuttingDown) return void call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down' });
     if (this.subscribers.size >= this.config.subscribersMax) {
       return void call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `${this.subscribers.size} StreamCommits readers already (max ${this.config.subscribersMax})` });
     }
@@ -161,8 +161,8 @@ export class TransactionService {
   }
 
   /** Refuses new batches, lets admitted ones finish, and closes open streams. */
-  beginDrain(): void {
-    this.draining = true;
+  beginShutdown(): void {
+    this.shuttingDown = true;
     for (const close of [...this.streams.values()]) close(); // each ends once its admitted batches are answered
     for (const reader of [...this.subscribers]) reader.end();
   }

@@ -4,7 +4,7 @@
  * metrics, the block listeners, and the sinks' up/down state that admission reads.
  *
  *   inFlight       [ admitted, not yet sequenced ... ]   FixedQueue, batchesInFlightMax
- *   durableWaiters [ sequenced, not yet durable ... ]    FixedQueue, blockRingSlots (a waiter's block is in the block ring)
+ *   durableWaiters [ sequenced, not yet durable ... ]    FixedQueue, blockRingSlotsMax (a waiter's block is in the block ring)
  */
 
 import type { AckMode } from '../../config.js';
@@ -35,9 +35,9 @@ export class Answers {
   private sinkRetryMsValue = SINK_RETRY_MS_MIN;
   private pendingCount: number;
 
-  constructor(batchesInFlightMax: number, blockRingSlots: number, private readonly metrics: EngineMetrics, approvalsPending: number) {
+  constructor(batchesInFlightMax: number, blockRingSlotsMax: number, private readonly metrics: EngineMetrics, approvalsPending: number) {
     this.inFlightQueue = new FixedQueue(batchesInFlightMax);
-    this.durableWaiters = new FixedQueue(blockRingSlots);
+    this.durableWaiters = new FixedQueue(blockRingSlotsMax);
     this.pendingCount = approvalsPending;
   }
 

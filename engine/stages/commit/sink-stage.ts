@@ -1,5 +1,5 @@
 /*
- * The sink stage: drains committed blocks from the output ring through every sink and frees their
+ * The sink stage: takes committed blocks from the block ring through every sink and frees their
  * input-ring slots, in block order. Up to writesInFlightMax groups are in flight at once, so the
  * engine encodes group N+1 while PostgreSQL copies and commits group N; each sink keeps its own
  * writes in order, and groups complete strictly in order here whatever order they settle in.
@@ -17,7 +17,7 @@ import type { CommittedBlock } from '../../core/block.js';
 import type { Sink } from './sink.js';
 
 export interface SinkStageOptions {
-  blockRingSlots: number; // output ring capacity, in blocks
+  blockRingSlotsMax: number; // block ring capacity, in blocks
   blocksPerWriteMax: number; // group-commit bound
   writesInFlightMax: number; // groups written at once
 }
@@ -40,7 +40,7 @@ export class SinkStage {
     private readonly onFailure: (error: Error) => void,
     private readonly onWriteTimed: (sink: string, fromNs: bigint, toNs: bigint) => void = () => undefined,
   ) {
-    this.blocks = new FixedQueue(options.blockRingSlots);
+    this.blocks = new FixedQueue(options.blockRingSlotsMax);
   }
 
   get full(): boolean { return this.blocks.full; }
@@ -48,7 +48,7 @@ export class SinkStage {
   get error(): Error | null { return this.failure; }
 
   push(block: CommittedBlock): void {
-    if (!this.blocks.push(block)) throw new Error(`output ring full: the sequencer must check before pushing block ${block.number}`);
+    if (!this.blocks.push(block)) throw new Error(`block ring full: the sequencer must check before pushing block ${block.number}`);
     this.pump();
   }
 

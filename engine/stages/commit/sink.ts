@@ -1,8 +1,8 @@
 /*
  * The hand-off from the sequencer to durable storage. Committed blocks wait in a bounded output
- * ring (a FixedQueue); the sink stage drains everything available at once (group commit, as a
+ * ring (a FixedQueue); the sink stage takes everything available at once (group commit, as a
  * Disruptor consumer that fell behind takes all it can), writes it through every sink, then
- * releases the blocks' input-ring slots and answers ack=durable waiters. A full output ring stops
+ * releases the blocks' input-ring slots and answers ack=durable waiters. A full block ring stops
  * the sequencer, which fills the input ring, which makes ingress answer RESOURCE_EXHAUSTED.
  */
 

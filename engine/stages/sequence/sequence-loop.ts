@@ -12,11 +12,9 @@
  * of a core that the main thread no longer spends.
  */
 
-import crypto from 'node:crypto';
 import { Sequencer, type PendingApproval, type SequencerOptions, type SequencerState } from '../../core/sequencer.js';
-import { BODY_BYTES } from '../../core/record.js';
 import { HASH_BYTES, type ApprovalChange } from '../../core/block.js';
-import { InputRing, segments } from '../../ring/input-ring.js';
+import { InputRing, bodiesDigest } from '../../ring/input-ring.js';
 import { BATCH_DIGEST_SET, BATCH_VERIFIED, BatchRing } from '../../ring/batch-ring.js';
 import { BLOCK_HAS_APPROVALS, BlockRing } from '../../ring/block-ring.js';
 import { int32ChangeFrom } from '../../ring/cursor.js';
@@ -93,7 +91,7 @@ export class SequenceLoop {
   private sequenceOne(batch: number, slot: number): void {
     const d = this.batches.read(slot);
     if (d.start !== this.nextInputCursor) throw new Error(`batch ${batch} starts at ring cursor ${d.start}, the sequencer is at ${this.nextInputCursor}`);
-    const digest = d.flags & BATCH_DIGEST_SET ? Buffer.from(this.batches.digests.subarray(slot * HASH_BYTES, (slot + 1) * HASH_BYTES)) : this.digestOf(d.start, d.count);
+    const digest = d.flags & BATCH_DIGEST_SET ? Buffer.from(this.batches.digests.subarray(slot * HASH_BYTES, (slot + 1) * HASH_BYTES)) : bodiesDigest(this.ring.bodies, d.start, d.count, this.ring.slotsCount);
     const block = this.sequencer.sequenceBatch(this.ring, d.start, d.count, digest);
     this.batches.free(slot);
     this.cursors.batchesSequenced.publish(batch + 1);
@@ -120,11 +118,6 @@ export class SequenceLoop {
   }
 
   /** SHA-256 of a batch's bodies, for batches whose worker did not compute it (per-tx, entries). */
-  private digestOf(start: number, count: number): Buffer {
-    const hash = crypto.createHash('sha256');
-    for (const [first, n] of segments(start, count, this.ring.slotsCount)) hash.update(this.ring.bodies.subarray(first * BODY_BYTES, (first + n) * BODY_BYTES));
-    return hash.digest();
-  }
 }
 
 // Structured clone (workerData, postMessage) turns Buffers into plain Uint8Arrays; the engine's

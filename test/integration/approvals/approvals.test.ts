@@ -193,8 +193,8 @@ describe('ApprovalService', () => {
   }, 30_000);
 
   it('restarts after the policies change: the replay follows the history, new transfers the new policy', async () => {
-    // approvalsDecidedKept 1: only the newest decided approval is loaded into memory.
-    config = { ...config, approvalsDecidedKept: 1, approvalPolicies: [globalPolicy(1_000_000n, { approvers: [a], required: 1 })] };
+    // approvalsDecidedKeptMax 1: only the newest decided approval is loaded into memory.
+    config = { ...config, approvalsDecidedKeptMax: 1, approvalPolicies: [globalPolicy(1_000_000n, { approvers: [a], required: 1 })] };
     await restart(); // replays every block from genesis (no snapshot yet): the old holds must replay as holds
     const all = await client.listApprovals({}) as { approvals: { status: number }[] };
     expect(all.approvals.map((x) => x.status)).toEqual([STATUS.expired]);

@@ -20,7 +20,7 @@ let client: TxeClient;
 let stop: () => Promise<void>;
 
 // A small ring (256 slots) and batch limit (100) make the limits reachable in a test.
-beforeAll(async () => ({ client, stop } = await startTestEngine({ ringSlots: 256, batchTxsMax: 100, streamBatchesInFlightMax: 4 })));
+beforeAll(async () => ({ client, stop } = await startTestEngine({ ringSlotsMax: 256, batchTxsMax: 100, streamBatchesInFlightMax: 4 })));
 afterAll(async () => stop());
 
 const status = (code: grpc.status, details: RegExp) => expect.objectContaining({ code, details: expect.stringMatching(details) });
@@ -109,7 +109,7 @@ describe('bad input', () => {
     // Its own engine with one verify worker: a per-tx batch of 1024 signatures takes ~80 ms to
     // verify, so four written back to back are all in flight when the third and fourth arrive, even
     // on a loaded machine.
-    const other = await startOther({ workers: 1, ringSlots: 8192, batchTxsMax: 1024, streamBatchesInFlightMax: 2 });
+    const other = await startOther({ workers: 1, ringSlotsMax: 8192, batchTxsMax: 1024, streamBatchesInFlightMax: 2 });
     try {
       const stream = other.client.submitStream();
       const responses: ReturnType<typeof fromWireResponse>[] = [];

@@ -36,7 +36,7 @@ describe('GET /metrics', () => {
     expect(metric(text, 'txe_batches_total{outcome="sequenced"}')).toBe(1);
     expect(metric(text, 'txe_batches_total{outcome="refused_invalid"}')).toBe(1);
     expect(metric(text, 'txe_ingress_bytes_total')).toBe(3 * 128);
-    expect(metric(text, 'txe_input_ring_slots')).toBe(engine.config.ringSlots);
+    expect(metric(text, 'txe_input_ring_slots')).toBe(engine.config.ringSlotsMax);
     expect(metric(text, 'txe_input_ring_slots_used')).toBe(0);
     expect(metric(text, 'txe_batch_stage_seconds_count{stage="e2e"}')).toBe(1);
     expect(metric(text, 'txe_batch_stage_seconds_bucket{le="5",stage="verify"}')).toBe(1);

@@ -16,7 +16,7 @@ let client: TxeClient;
 let stop: () => Promise<void>;
 
 // 512 entries of history: 300 one-mint blocks fit, and 600 push the first ones out.
-beforeAll(async () => ({ client, stop } = await startTestEngine({ historyEntries: 512, historyBlocks: 4096, subscribersMax: 2 })));
+beforeAll(async () => ({ client, stop } = await startTestEngine({ historyEntriesMax: 512, historyBlocksMax: 4096, subscribersMax: 2 })));
 afterAll(async () => stop());
 
 function collect(call: grpc.ClientReadableStream<Record<string, unknown>>, count: number): Promise<Record<string, unknown>[]> {
