@@ -35,6 +35,9 @@ export interface EngineConfig {
   historyEntriesMax: number; // in-memory history window, power of two; default 2^18
   historyBlocksMax: number; // blocks kept for StreamCommits replay, default 4096
   subscribersMax: number; // concurrent StreamCommits readers, default 64
+  // A StreamCommits reader whose stream takes nothing this long is dropped with RESOURCE_EXHAUSTED
+  // (it holds at most 16 blocks meanwhile). Default 30000.
+  subscriberStallMsMax: number;
   accountsMax: number; // default 2^22
   keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
   issuers: string[]; // hex Ed25519 public keys allowed to mint
@@ -131,6 +134,7 @@ export const defaultConfig = (): EngineConfig => ({
   historyEntriesMax: 1 << 18,
   historyBlocksMax: 4096,
   subscribersMax: 64,
+  subscriberStallMsMax: 30_000,
   accountsMax: 1 << 22,
   keyCacheEntriesMax: 65536,
   issuers: [],

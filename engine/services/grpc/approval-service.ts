@@ -6,6 +6,7 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
+import { dropStalledStream } from './drop-stream.js';
 import type { EngineConfig } from '../../config.js';
 import { VoteError, type Approvals } from '../approvals/approvals.js';
 import type { Approval, ApprovalChangeKind, ApprovalStatus } from '../approvals/registry.js';
@@ -97,8 +98,9 @@ export class ApprovalService {
       // The snapshot is bounded by approvalsPendingMax already; only changes count toward the backlog.
       if (change === 'snapshot') return void call.write({ change: CHANGE_WIRE[change], approval: approvalMessage(a) });
       if (unread >= WATCH_BACKLOG_MAX) {
+        // Its status could not overtake the changes queued before it; RST_STREAM frees them.
         stop();
-        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `watcher fell ${WATCH_BACKLOG_MAX} events behind; watch again with include_pending` });
+        dropStalledStream(call);
         return;
       }
       if (!call.write({ change: CHANGE_WIRE[change], approval: approvalMessage(a) })) unread++;

@@ -151,7 +151,7 @@ export class TransactionService {
     if (first === null) {
       return void call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: `seq ${fromSeq} is older than the in-memory window (oldest seq ${history.oldestSeq}); read older history from a durable store` });
     }
-    const reader = new CommitStream(call, history, fromSeq, first, () => this.subscribers.delete(reader));
+    const reader = new CommitStream(call, history, fromSeq, first, this.config.subscriberStallMsMax, () => this.subscribers.delete(reader));
     this.subscribers.add(reader);
     // Response headers now, not with the first block: they tell the client that its reader is
     // registered, so every block cut from here on reaches it (a client can then submit and be sure
