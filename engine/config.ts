@@ -86,8 +86,20 @@ export interface EngineConfig {
   kafkaBrokers: string[]; // default ['127.0.0.1:19092'] (infra/kafka-start.sh)
   kafkaTopic: string; // default 'txe.blocks'
   sinkConnectTimeoutMs: number; // default 5000
-  sinkStatementTimeoutMs: number; // one PostgreSQL statement or Kafka request, default 30000
-  snapshotEveryBlocks: number; // state snapshot to PostgreSQL every N blocks (pg sink only), default 1000; 0 = never
+  sinkStatementTimeoutMs: number; // one PostgreSQL statement, default 30000
+  // One Kafka request, and the broker's wait for acks (half of it). After a failed send the sink
+  // waits this long from the failure before it trusts the topic end, so it bounds how long
+  // UNAVAILABLE outlasts a short Kafka outage. Default 5000.
+  kafkaRequestTimeoutMs: number;
+  // Replicas of the blocks topic when the engine creates it (an existing topic keeps its own);
+  // min.insync.replicas is set to max(1, this - 1). Default 1 (infra/'s single broker); 3 in production.
+  kafkaReplicationFactor: number;
+  // State snapshots to PostgreSQL (pg sink only), so a restart replays a bounded tail: one is taken
+  // when any of these has passed since the last (0 turns that trigger off; all 0 = never). Replay
+  // runs at ~REPLAY figure in bench/RESULTS.md, so 2M transactions bound a restart's replay.
+  snapshotEveryBlocks: number; // default 1000
+  snapshotEveryTxs: number; // default 2000000
+  snapshotEveryMs: number; // default 60000
   // Blocks recovery reads from PostgreSQL per query: 8 full blocks are ~65k transaction rows held
   // as JS objects at once, a few tens of MB; more makes recovery's memory grow with it. Default 8.
   storedBlocksPerQueryMax: number;
@@ -174,7 +186,11 @@ export const defaultConfig = (): EngineConfig => ({
   kafkaTopic: 'txe.blocks',
   sinkConnectTimeoutMs: 5000,
   sinkStatementTimeoutMs: 30_000,
+  kafkaRequestTimeoutMs: 5_000,
+  kafkaReplicationFactor: 1,
   snapshotEveryBlocks: 1000,
+  snapshotEveryTxs: 2_000_000,
+  snapshotEveryMs: 60_000,
   storedBlocksPerQueryMax: 8,
   recoveryStatementTimeoutMs: 60_000,
   invariantCheckEveryBlocks: 4096,
@@ -237,6 +253,11 @@ const RENAMED_KEYS: Record<string, keyof EngineConfig> = {
   historyBlocks: 'historyBlocksMax', approvalsDecidedKept: 'approvalsDecidedKeptMax',
 };
 
+/** Whether any snapshot trigger is on. */
+export function snapshotsOn(config: Pick<EngineConfig, 'snapshotEveryBlocks' | 'snapshotEveryTxs' | 'snapshotEveryMs'>): boolean {
+  return config.snapshotEveryBlocks > 0 || config.snapshotEveryTxs > 0 || config.snapshotEveryMs > 0;
+}
+
 export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   const defaults = defaultConfig();
   const renamed = Object.keys(raw).filter((k) => k in RENAMED_KEYS);
@@ -251,7 +272,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
   }
-  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks']);
+  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks', 'snapshotEveryTxs', 'snapshotEveryMs']);
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }

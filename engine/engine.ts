@@ -3,7 +3,7 @@
  * NOT_SERVING, refuses new batches, lets every admitted batch be answered, then exits.
  */
 
-import { sequencerOptions, type EngineConfig } from './config.js';
+import { sequencerOptions, snapshotsOn, type EngineConfig } from './config.js';
 import { Sequencer } from './core/sequencer.js';
 import { HistoryWindow } from './stages/history/history-window.js';
 import { Pipeline, type PipelineHooks } from './pipeline.js';
@@ -51,7 +51,7 @@ export class Engine {
       const history = new HistoryWindow(config.historyEntriesMax, config.historyBlocksMax);
       const replica = new Sequencer(sequencerOptions(config));
       const recovery = pg ? await recover(replica, history, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs, config) : null;
-      const snapshots = pg && config.snapshotEveryBlocks > 0 ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs) : null;
+      const snapshots = pg && snapshotsOn(config) ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs) : null;
       pipeline = new Pipeline(config, sinks, hooks, { state: pg ? replica.exportState() : null, history, snapshots });
       approvals = await Approvals.open(pipeline, config, hooks.log, replica.pending);
       // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.

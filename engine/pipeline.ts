@@ -88,6 +88,8 @@ export class Pipeline {
       sequencer: sequencerOptions(config),
       invariantCheckEveryBlocks: config.invariantCheckEveryBlocks,
       snapshotEveryBlocks: snapshots ? config.snapshotEveryBlocks : 0,
+      snapshotEveryTxs: snapshots ? config.snapshotEveryTxs : 0,
+      snapshotEveryMs: snapshots ? config.snapshotEveryMs : 0,
     }, start.state, {
       onApprovals: () => this.reader.approvalsArrived(),
       onSnapshot: (state) => { if (snapshots) { snapshots.write(state); void snapshots.idle().then(() => this.sequenceStage.snapshotWritten()); } },

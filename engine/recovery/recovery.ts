@@ -21,7 +21,7 @@ import { replayBlock } from './replay.js';
 
 export type { BlockLog } from '../stages/commit/stored-block.js';
 
-export interface RecoveryReport { fromSnapshot: number; blocksReplayed: number; lastBlock: number; fromKafka: number; toKafka: number; ms: number }
+export interface RecoveryReport { fromSnapshot: number; blocksReplayed: number; txsReplayed: number; lastBlock: number; fromKafka: number; toKafka: number; ms: number }
 
 const RECONCILE_BLOCKS_PER_STEP = 64;
 
@@ -42,11 +42,12 @@ export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUr
     return block;
   };
   let last = snapshot?.block ?? 0;
-  const report: RecoveryReport = { fromSnapshot: last, blocksReplayed: 0, lastBlock: 0, fromKafka: 0, toKafka: 0, ms: 0 };
+  const report: RecoveryReport = { fromSnapshot: last, blocksReplayed: 0, txsReplayed: 0, lastBlock: 0, fromKafka: 0, toKafka: 0, ms: 0 };
   for await (const block of readStoredBlocks(pgUrl, last + 1, null, reads)) {
     restore(block);
     last = block.number;
     report.blocksReplayed++;
+    report.txsReplayed += block.txs;
   }
   if (kafka) {
     const published = await kafka.lastBlock();

@@ -7,7 +7,7 @@
  *   write the block and its results into the block ring, publish blocksPublished
  *
  * Nothing here calls the main thread back: the main thread waits on blocksPublished. Approval
- * changes (rare) and snapshots (every snapshotEveryBlocks) leave as messages. Cost: the core
+ * changes (rare) and snapshots (when one is due, afterBlock) leave as messages. Cost: the core
  * sequencer's ~100-250 ns a record plus ~2 µs a batch for the hand-offs; at 2M TPS that is 20-50%
  * of a core that the main thread no longer spends.
  */
@@ -30,7 +30,11 @@ const BATCHES_PER_TURN_MAX = 8;
 export interface SequenceLoopOptions {
   sequencer: SequencerOptions;
   invariantCheckEveryBlocks: number;
+  // A snapshot is due after any of these since the last one (0 = that trigger is off; all 0 = no
+  // snapshots). One is taken when due and the writer is idle, so a slow writer delays, never piles up.
   snapshotEveryBlocks: number;
+  snapshotEveryTxs: number;
+  snapshotEveryMs: number;
 }
 
 export type LoopMessage =
@@ -38,6 +42,7 @@ export type LoopMessage =
   | { type: 'snapshot'; state: SequencerState };
 
 export class SequenceLoop {
+  private sinceSnapshot = { blocks: 0, txs: 0, atMs: Date.now() };
   private readonly sequencer: Sequencer;
   private readonly ring: InputRing;
   private readonly batches: BatchRing;
@@ -103,21 +108,28 @@ export class SequenceLoop {
       flags: block.approvals ? BLOCK_HAS_APPROVALS : 0, hash: block.hash, prevHash: block.prevHash, bodiesDigest: block.bodiesDigest,
     }, block.results);
     this.cursors.blocksPublished.publish(block.number);
-    this.afterBlock(block.number);
+    this.afterBlock(block.number, block.txs);
   }
 
-  /** Full state checks and snapshots, at block numbers fixed by config (so the same on replay). */
-  private afterBlock(number: number): void {
+  /** Full state checks (at block numbers fixed by config), and snapshots when one is due. */
+  private afterBlock(number: number, txs: number): void {
     const checkEvery = this.options.invariantCheckEveryBlocks;
     if (checkEvery > 0 && number % checkEvery === 0) this.sequencer.checkInvariants();
-    const snapshotEvery = this.options.snapshotEveryBlocks;
-    if (snapshotEvery > 0 && number % snapshotEvery === 0 && Atomics.compareExchange(this.control, CONTROL_SNAPSHOT_IDLE, 1, 0) === 1) {
+    this.sinceSnapshot.blocks++;
+    this.sinceSnapshot.txs += txs;
+    if (this.snapshotDue() && Atomics.compareExchange(this.control, CONTROL_SNAPSHOT_IDLE, 1, 0) === 1) {
       const state = this.sequencer.exportState();
       this.post({ type: 'snapshot', state }, [state.accounts.buffer as ArrayBuffer]);
+      this.sinceSnapshot = { blocks: 0, txs: 0, atMs: Date.now() };
     }
   }
 
-  /** SHA-256 of a batch's bodies, for batches whose worker did not compute it (per-tx, entries). */
+  /** Whether the blocks, transactions or time since the last snapshot reached a limit. */
+  private snapshotDue(): boolean {
+    const { snapshotEveryBlocks: blocks, snapshotEveryTxs: txs, snapshotEveryMs: ms } = this.options;
+    const since = this.sinceSnapshot;
+    return (blocks > 0 && since.blocks >= blocks) || (txs > 0 && since.txs >= txs) || (ms > 0 && since.blocks > 0 && Date.now() - since.atMs >= ms);
+  }
 }
 
 // Structured clone (workerData, postMessage) turns Buffers into plain Uint8Arrays; the engine's

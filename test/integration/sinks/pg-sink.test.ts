@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../../engine/engine.js';
 import { TxeClient } from '../../../engine/client.js';
 import { Result } from '../../../engine/core/result.js';
-import { mint, perTxBatch, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
+import { issuer, mint, perTxBatch, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
 import { until } from '../../support/async.js';
 
@@ -23,8 +23,9 @@ beforeAll(async () => {
 });
 afterAll(async () => { await db.end(); await dropDatabase(url); });
 
-async function start(snapshotEveryBlocks = 0) {
-  const engine = await Engine.start(testConfig({ sinks: ['pg'], pgUrl: url, ack: 'durable', snapshotEveryBlocks }));
+/** An engine on the test database; snapshots only by the triggers given (none by default). */
+async function start(snapshotEveryBlocks = 0, more: { snapshotEveryTxs?: number; snapshotEveryMs?: number } = {}) {
+  const engine = await Engine.start(testConfig({ sinks: ['pg'], pgUrl: url, ack: 'durable', snapshotEveryBlocks, snapshotEveryTxs: 0, snapshotEveryMs: 0, ...more }));
   const client = new TxeClient(engine.address);
   return { engine, client, stop: async () => { client.close(); await engine.stop(); } };
 }
@@ -99,6 +100,33 @@ describe('PostgreSQL sink', () => {
       expect(rows.rows[0].n).toBeLessThanOrEqual(2);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('takes a snapshot once snapshotEveryTxs transactions, or snapshotEveryMs, have passed since the last', async () => {
+    const newest = async () => Number((await db.query('select coalesce(max(block), 0) as b from txe_snapshots')).rows[0].b);
+    const byTxs = await start(0, { snapshotEveryTxs: 25 });
+    try {
+      let nonce = BigInt(String((await byTxs.client.getAccount(issuer.publicKey)).nonce));
+      const blocks: number[] = [];
+      for (let i = 0; i < 3; i++) { // 10 transactions a block: the 25th is in the third
+        const records = Array.from({ length: 10 }, () => mint(bob.publicKey, ++nonce, 1n));
+        blocks.push(Number((await byTxs.client.submitBatch({ ...signedBatch(records), ack: 'durable' })).block));
+      }
+      expect(await until('a snapshot by transactions', async () => ((await newest()) === blocks[2] ? true : null))).toBe(true);
+    } finally {
+      await byTxs.stop();
+    }
+    const byTime = await start(0, { snapshotEveryMs: 300 });
+    try {
+      const before = await newest();
+      await new Promise((r) => setTimeout(r, 400)); // the trigger under test is time itself
+      const nonce = BigInt(String((await byTime.client.getAccount(issuer.publicKey)).nonce));
+      const block = Number((await byTime.client.submitBatch({ ...signedBatch([mint(bob.publicKey, nonce + 1n, 1n)]), ack: 'durable' })).block);
+      expect(block).toBeGreaterThan(before);
+      expect(await until('a snapshot by time', async () => ((await newest()) === block ? true : null))).toBe(true);
+    } finally {
+      await byTime.stop();
     }
   });
 });

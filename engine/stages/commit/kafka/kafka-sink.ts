@@ -99,6 +99,7 @@ export class KafkaSink implements Sink {
   readonly name = 'kafka';
   readonly topic: string;
   private state: SinkState = 'open';
+  private failedAtMs = 0; // when the last send failed: its requests were all issued by then
   private writing = false;
   private lastNumber = 0;
   private lastHash: Buffer = GENESIS_HASH;
@@ -265,6 +266,7 @@ export class KafkaSink implements Sink {
       baseOffset = acks[0].baseOffset;
     } catch (error) {
       this.state = 'failed';
+      this.failedAtMs = Date.now();
       throw new Error(`kafka sink: publishing blocks ${first.number}..${last.number} to ${this.topic} failed: ${(error as Error).message}`, { cause: error });
     }
     if (baseOffset !== String(first.number - 1)) {
@@ -279,13 +281,17 @@ export class KafkaSink implements Sink {
    * After a failed send: a fresh producer (new producer id), then the topic end as it really is.
    * A request of the old producer may still be queued at the broker and land later; waiting out
    * the request timeout before reading the end keeps it from landing after that read (a duplicate
-   * block would break offset = number - 1). A transactional producer would fence it instead.
+   * block would break offset = number - 1). The wait counts from the failure, when the failed
+   * send's last request had been issued, not from this recovery: a broker that was down longer
+   * than the timeout is written to as soon as it is back (it once waited 30 s more after every
+   * outage, whatever its length). A transactional producer would fence the old one instead.
    */
   private async recover(): Promise<void> {
     const old = this.producer;
     this.producer = this.newProducer();
     await old.disconnect().catch(() => undefined); // the old session is abandoned either way
-    await new Promise((resolve) => setTimeout(resolve, this.options.requestTimeoutMs));
+    const waitMs = this.failedAtMs + this.options.requestTimeoutMs - Date.now();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     await this.producer.connect();
     await this.resync();
     this.state = 'open';

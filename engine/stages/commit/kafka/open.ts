@@ -18,7 +18,8 @@ const kafkajsLogLevel = kafkajs.logLevel;
 export async function openKafkaSink(config: EngineConfig): Promise<Sink & BlockLog> {
   const sink = await KafkaSink.open({
     brokers: config.kafkaBrokers, topic: config.kafkaTopic, clientId: 'txe',
-    connectionTimeoutMs: config.sinkConnectTimeoutMs, requestTimeoutMs: config.sinkStatementTimeoutMs,
+    connectionTimeoutMs: config.sinkConnectTimeoutMs, requestTimeoutMs: config.kafkaRequestTimeoutMs,
+    replicationFactor: config.kafkaReplicationFactor,
     // kafkajs logs an expected 'topic already exists' as an error; failures reach the engine as
     // rejected writes (answered UNAVAILABLE and retried), so its own log stays quiet.
     logLevel: kafkajsLogLevel.NOTHING,
