@@ -96,9 +96,10 @@ export interface EngineConfig {
   kafkaReplicationFactor: number;
   // State snapshots to PostgreSQL (pg sink only), so a restart replays a bounded tail: one is taken
   // when any of these has passed since the last (0 turns that trigger off; all 0 = never). Replay
-  // runs at ~REPLAY figure in bench/RESULTS.md, so 2M transactions bound a restart's replay.
+  // reads ~160k transactions/s from PostgreSQL here (1.75M in 11 s, bench/RESULTS.md session 4), so
+  // 750k transactions bound a restart's replay to ~5 s.
   snapshotEveryBlocks: number; // default 1000
-  snapshotEveryTxs: number; // default 2000000
+  snapshotEveryTxs: number; // default 750000
   snapshotEveryMs: number; // default 60000
   // Blocks recovery reads from PostgreSQL per query: 8 full blocks are ~65k transaction rows held
   // as JS objects at once, a few tens of MB; more makes recovery's memory grow with it. Default 8.
@@ -189,7 +190,7 @@ export const defaultConfig = (): EngineConfig => ({
   kafkaRequestTimeoutMs: 5_000,
   kafkaReplicationFactor: 1,
   snapshotEveryBlocks: 1000,
-  snapshotEveryTxs: 2_000_000,
+  snapshotEveryTxs: 750_000,
   snapshotEveryMs: 60_000,
   storedBlocksPerQueryMax: 8,
   recoveryStatementTimeoutMs: 60_000,
