@@ -87,6 +87,9 @@ export interface EngineConfig {
   kafkaTopic: string; // default 'txe.blocks'
   sinkConnectTimeoutMs: number; // default 5000
   sinkStatementTimeoutMs: number; // one PostgreSQL statement, default 30000
+  // Index txe_transactions by (sender, nonce), so GetTransaction by sender and nonce reaches history
+  // older than the in-memory window; it halves the COPY ceiling of that table. Default true.
+  pgSenderNonceIndex: boolean;
   // One Kafka request, and the broker's wait for acks (half of it). After a failed send the sink
   // waits this long from the failure before it trusts the topic end, so it bounds how long
   // UNAVAILABLE outlasts a short Kafka outage. Default 5000.
@@ -187,6 +190,7 @@ export const defaultConfig = (): EngineConfig => ({
   kafkaTopic: 'txe.blocks',
   sinkConnectTimeoutMs: 5000,
   sinkStatementTimeoutMs: 30_000,
+  pgSenderNonceIndex: true,
   kafkaRequestTimeoutMs: 5_000,
   kafkaReplicationFactor: 1,
   snapshotEveryBlocks: 1000,

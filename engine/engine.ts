@@ -11,6 +11,7 @@ import { startIngress, type IngressServer } from './services/grpc/server.js';
 import type { Sink } from './stages/commit/sink.js';
 import { PgSink } from './stages/commit/pg/pg-sink.js';
 import { SnapshotWriter } from './stages/commit/pg/snapshots.js';
+import { PgReads } from './stages/commit/pg/pg-reads.js';
 import { recover, type RecoveryReport } from './recovery/recovery.js';
 import { SERVICE_NAME } from './services/grpc/codec.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http.js';
@@ -32,7 +33,7 @@ export const ENGINE_NODE_FLAGS = ['--initial-old-space-size=128'] as const;
 
 export class Engine {
   private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null,
-    readonly metrics: MetricsServer, readonly approvals: Approvals, readonly webhooks: Webhooks | null) {}
+    readonly metrics: MetricsServer, readonly approvals: Approvals, readonly webhooks: Webhooks | null, private readonly durable: PgReads | null) {}
 
   /** Opens the configured sinks, recovers state from them, then starts serving. */
   static async start(config: EngineConfig, hooks: PipelineHooks = {}): Promise<Engine> {
@@ -40,8 +41,9 @@ export class Engine {
     let pipeline: Pipeline | null = null;
     let approvals: Approvals | null = null;
     let webhooks: Webhooks | null = null;
+    let durable: PgReads | null = null;
     try {
-      const pg = config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs }) : null;
+      const pg = config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, senderNonceIndex: config.pgSenderNonceIndex }) : null;
       if (pg) sinks.push(pg);
       // kafkajs loads only where Kafka is configured.
       const kafka = config.sinks.includes('kafka') ? await (await import('./stages/commit/kafka/open.js')).openKafkaSink(config) : null;
@@ -56,13 +58,15 @@ export class Engine {
       approvals = await Approvals.open(pipeline, config, hooks.log, replica.pending);
       // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.
       if (config.webhooks && pg && kafka) webhooks = await (await import('./services/webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);
-      const ingress = await startIngress(pipeline, config, approvals, webhooks);
+      durable = pg ? new PgReads(config.pgUrl, config) : null;
+      const ingress = await startIngress(pipeline, config, approvals, webhooks, durable);
       const metrics = await startMetricsServer(pipeline.metrics.registry, config.metricsHost, config.metricsPort).catch(async (error: Error) => {
         ingress.server.forceShutdown();
         throw error;
       });
-      return new Engine(config, pipeline, ingress, recovery, metrics, approvals, webhooks);
+      return new Engine(config, pipeline, ingress, recovery, metrics, approvals, webhooks, durable);
     } catch (error) {
+      await durable?.close();
       await webhooks?.close();
       await approvals?.close();
       if (pipeline) await pipeline.close(0);
@@ -90,5 +94,6 @@ export class Engine {
       const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, this.config.shutdownGraceMs);
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });
     });
+    await this.durable?.close();
   }
 }

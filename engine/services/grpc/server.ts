@@ -21,6 +21,7 @@ import { ApprovalService } from './approval-service.js';
 import type { Approvals } from '../approvals/approvals.js';
 import { WebhookService } from './webhook-service.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
+import type { PgReads } from '../../stages/commit/pg/pg-reads.js';
 
 export interface IngressServer {
   server: grpc.Server;
@@ -32,7 +33,7 @@ export interface IngressServer {
   webhooks: WebhookService;
 }
 
-export async function startIngress(pipeline: Pipeline, config: EngineConfig, approvals: Approvals, webhooks: Webhooks | null): Promise<IngressServer> {
+export async function startIngress(pipeline: Pipeline, config: EngineConfig, approvals: Approvals, webhooks: Webhooks | null, durable: PgReads | null = null): Promise<IngressServer> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': messageBytesMax(config),
     'grpc.max_send_message_length': messageBytesMax(config),
@@ -40,7 +41,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
     'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.grpcKeepaliveTimeoutMs,
   });
-  const service = new TransactionService(pipeline, config);
+  const service = new TransactionService(pipeline, config, durable);
   server.addService(TransactionServiceDefinition, service.handlers());
   const stats = new StatsService(pipeline, config);
   server.addService(StatsServiceDefinition, stats.handlers());

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { EngineConfig } from '../../config.js';
 import type { BatchAnswer, BatchSubmission, Pipeline } from '../../pipeline.js';
 import { CommitStream } from './commit-stream.js';
+import type { PgReads, StoredTransaction } from '../../stages/commit/pg/pg-reads.js';
 import { readBody } from '../../core/record.js';
 import { Result } from '../../core/result.js';
 import {
@@ -24,7 +25,7 @@ export class TransactionService {
   private readonly subscribers = new Set<CommitStream>();
   private shuttingDown = false;
 
-  constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig) {
+  constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly durable: PgReads | null = null) {
     pipeline.onBlock(() => { for (const reader of this.subscribers) reader.pump(); });
   }
 
@@ -113,9 +114,9 @@ export class TransactionService {
       if (seq === null || seq === 0) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `seq must be in [1, 2^53), got ${String(req.seq)}` });
       const entry = history.get(seq);
       if (entry) return callback(null, transaction(entry));
-      const why = seq > history.newestSeq ? `no transaction has seq ${seq} yet (newest is ${history.newestSeq})`
-        : `seq ${seq} is older than the in-memory history window (oldest ${history.oldestSeq})`;
-      return callback({ code: grpc.status.NOT_FOUND, details: why });
+      if (seq > history.newestSeq) return callback({ code: grpc.status.NOT_FOUND, details: `no transaction has seq ${seq} yet (newest is ${history.newestSeq})` });
+      if (this.durable === null) return callback({ code: grpc.status.NOT_FOUND, details: `seq ${seq} is older than the in-memory history window (oldest ${history.oldestSeq}) and this engine has no durable store` });
+      return this.answerFromStore(this.durable.transactionBySeq(seq), `seq ${seq} is older than the in-memory window and not durable yet; retry`, callback);
     }
     if (req.key === 'senderNonce') {
       const sender = req.senderNonce?.sender;
@@ -123,9 +124,19 @@ export class TransactionService {
       const nonce = u64ToBigInt(req.senderNonce?.nonce);
       const entry = history.findBySenderNonce(sender, nonce);
       if (entry) return callback(null, transaction(entry));
-      return callback({ code: grpc.status.NOT_FOUND, details: `no accepted transaction from ${sender.toString('hex')} with nonce ${nonce} in the history window (seqs ${history.oldestSeq}..${history.newestSeq})` });
+      const notInWindow = `no accepted transaction from ${sender.toString('hex')} with nonce ${nonce} in the history window (seqs ${history.oldestSeq}..${history.newestSeq})`;
+      if (this.durable === null) return callback({ code: grpc.status.NOT_FOUND, details: notInWindow });
+      if (!this.durable.senderNonceIndexed) return callback({ code: grpc.status.FAILED_PRECONDITION, details: `${notInWindow}; older history is looked up by sender and nonce only with pgSenderNonceIndex on (look it up by seq instead)` });
+      return this.answerFromStore(this.durable.transactionBySenderNonce(sender, nonce), `no accepted transaction from ${sender.toString('hex')} with nonce ${nonce} in the history`, callback);
     }
     callback({ code: grpc.status.INVALID_ARGUMENT, details: 'set either seq or sender_nonce' });
+  }
+
+  private answerFromStore(lookup: Promise<StoredTransaction | null>, notFound: string, callback: grpc.sendUnaryData<unknown>): void {
+    lookup.then(
+      (found) => (found ? callback(null, transaction(found)) : callback({ code: grpc.status.NOT_FOUND, details: notFound })),
+      (error: Error) => callback({ code: grpc.status.UNAVAILABLE, details: `durable history is not readable now: ${error.message}; retry` }),
+    );
   }
 
   private getAccount(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void {
@@ -148,16 +159,17 @@ export class TransactionService {
     if (fromSeq === null) return void call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'from_seq must be below 2^53' });
     const history = this.pipeline.history;
     const first = fromSeq === 0 ? history.newestBlock + 1 : history.firstBlockReaching(fromSeq);
-    if (first === null) {
-      return void call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: `seq ${fromSeq} is older than the in-memory window (oldest seq ${history.oldestSeq}); read older history from a durable store` });
+    if (first === null && this.durable === null) {
+      return void call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: `seq ${fromSeq} is older than the in-memory window (oldest seq ${history.oldestSeq}) and this engine has no durable store; read it from Kafka` });
     }
-    const reader = new CommitStream(call, history, fromSeq, first, this.config.subscriberStallMsMax, () => this.subscribers.delete(reader));
+    const reader = new CommitStream(call, history, fromSeq, first ?? 0, this.config.subscriberStallMsMax, () => this.subscribers.delete(reader));
     this.subscribers.add(reader);
     // Response headers now, not with the first block: they tell the client that its reader is
     // registered, so every block cut from here on reaches it (a client can then submit and be sure
     // to see its own block live).
     call.sendMetadata(new grpc.Metadata());
-    reader.pump();
+    if (first === null) void reader.catchUpFromStore(this.durable!); // older than memory: PostgreSQL first
+    else reader.pump();
   }
 
   /** Refuses new batches, lets admitted ones finish, and closes open streams. */
@@ -179,7 +191,7 @@ function failed(batchId: U64, code: grpc.status, message: string): SubmitBatchRe
   return { batchId, firstSeq: 0, block: 0, results: new Uint8Array(0), accepted: 0, rejected: 0, statusCode: code, statusMessage: message };
 }
 
-function transaction(entry: { seq: number; block: number; result: number; body: Buffer }) {
+function transaction(entry: StoredTransaction) {
   const r = readBody(entry.body);
   return {
     seq: entry.seq, block: entry.block, result: entry.result ?? Result.committed, kind: r.kind,

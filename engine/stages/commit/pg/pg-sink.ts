@@ -18,7 +18,7 @@ import type { CommittedBlock } from '../../../core/block.js';
 import type { Sink } from '../sink.js';
 import type { StoredBlock } from '../stored-block.js';
 import { CopyWriter } from './copy-binary.js';
-import { MIGRATIONS } from './schema.js';
+import { MIGRATIONS, SENDER_NONCE_INDEX } from './schema.js';
 import { BODY_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, MEMO_BYTES, PUBLIC_KEY_BYTES } from '../../../core/record.js';
 import { isAccepted } from '../../../core/result.js';
 import type { ApprovalChange } from '../../../core/block.js';
@@ -28,6 +28,7 @@ export interface PgSinkOptions {
   url: string;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
+  senderNonceIndex?: boolean; // create txe_transactions_sender_nonce (schema.ts); default false
 }
 
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
@@ -53,6 +54,7 @@ export class PgSink implements Sink {
     const sink = new PgSink(options);
     const client = await sink.connection();
     for (const statement of MIGRATIONS) await client.query(statement);
+    if (options.senderNonceIndex) await client.query(SENDER_NONCE_INDEX);
     return sink;
   }
 

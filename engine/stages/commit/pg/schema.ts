@@ -3,8 +3,10 @@
  * that a repeated write can never duplicate a row: blocks by number, transactions by seq,
  * rejections by (block, position). u64 fields are numeric(20,0); int8 cannot hold 2^63 and above.
  *
- * No secondary index: each one costs COPY throughput on the hot path; lookups by (sender, nonce)
- * can get one when they are served from here.
+ * Secondary indexes cost COPY throughput on the hot path. txe_blocks (one row a block) is indexed
+ * by first_seq, for StreamCommits from a seq. The (sender, nonce) index that GetTransaction needs
+ * for history older than the in-memory window halves the COPY ceiling of txe_transactions
+ * (pg-reads.ts), so it is created only with pgSenderNonceIndex (SENDER_NONCE_INDEX below).
  *
  * A block's bodies can be rebuilt from its rows (every body field is a column), so bodies_digest
  * and the hash chain can be re-verified from SQL alone, rejected transactions included.
@@ -43,6 +45,7 @@ export const MIGRATIONS: string[] = [
      result smallint not null,
      body bytea not null,
      primary key (block, position))`,
+  'create index if not exists txe_blocks_first_seq on txe_blocks (first_seq)',
   `create table if not exists txe_snapshots (block bigint primary key, taken_at timestamptz not null default now(), data bytea not null)`,
   // Approvals: one row per hold, written by the pg sink in the same transaction as the block that
   // held it, and updated in the transaction of the block that decided it (approvals/approval-rows.ts).
@@ -109,3 +112,6 @@ export const MIGRATIONS: string[] = [
   `create unique index if not exists txe_webhook_delivered_once on txe_webhook_deliveries (webhook_id, event_id) where outcome = 'delivered'`,
   `insert into txe_schema (version) values (${SCHEMA_VERSION}) on conflict do nothing`,
 ];
+
+/** Created at start when pgSenderNonceIndex is on (an existing index is kept either way). */
+export const SENDER_NONCE_INDEX = 'create index if not exists txe_transactions_sender_nonce on txe_transactions (sender, nonce)';

@@ -1,0 +1,92 @@
+/*
+ * Queries of the durable history, for what is older than the in-memory window: GetTransaction by
+ * seq (the primary key) or by sender and nonce (index txe_transactions_sender_nonce), and the
+ * blocks a StreamCommits reader replays before it catches up with memory. A small pool of its own,
+ * so queries never wait behind the sink's group commits, and every statement bounded by
+ * sinkStatementTimeoutMs.
+ *
+ * Costs, measured (bench/RESULTS.md, session 4): a lookup is one index probe, ~1 ms; the sender and
+ * nonce index halves the COPY ceiling of txe_transactions (563k -> 280k rows/s with 65k senders),
+ * so it is config (pgSenderNonceIndex); without it a lookup by sender and nonce older than the
+ * window answers FAILED_PRECONDITION instead of scanning the table. Blocks stream at the speed
+ * recovery replays them (~160k transactions/s here), text rows parsed on the main thread.
+ */
+
+import type pg from 'pg';
+import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, writeBody } from '../../../core/record.js';
+import type { StoredBlock } from '../stored-block.js';
+import type { EngineConfig } from '../../../config.js';
+import { pgPool } from './client.js';
+import { readStoredBlocks } from './pg-history.js';
+
+export interface StoredTransaction { seq: number; block: number; result: number; body: Buffer }
+
+const QUERY_CONNECTIONS_MAX = 2;
+const TRANSACTION_COLUMNS = 'seq, block, result, kind, sender, recipient, nonce::text, amount::text, client_timestamp_ms::text, memo';
+
+interface Row { seq: string; block: string; result: number; kind: number; sender: Buffer; recipient: Buffer; nonce: string; amount: string; client_timestamp_ms: string; memo: Buffer }
+
+export class PgReads {
+  private readonly pool: pg.Pool;
+
+  constructor(private readonly url: string, private readonly config: Pick<EngineConfig, 'sinkConnectTimeoutMs' | 'sinkStatementTimeoutMs' | 'pgSenderNonceIndex' | 'storedBlocksPerQueryMax' | 'recoveryStatementTimeoutMs'>) {
+    this.pool = pgPool(url, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-queries', max: QUERY_CONNECTIONS_MAX });
+  }
+
+  get senderNonceIndexed(): boolean { return this.config.pgSenderNonceIndex; }
+
+  async transactionBySeq(seq: number): Promise<StoredTransaction | null> {
+    const r = await this.pool.query<Row>(`select ${TRANSACTION_COLUMNS} from txe_transactions where seq = $1`, [seq]);
+    return r.rows.length === 0 ? null : stored(r.rows[0]);
+  }
+
+  /** The accepted transfer or mint from `sender` with `nonce` (approval decisions carry a seq there, not a nonce). */
+  async transactionBySenderNonce(sender: Buffer, nonce: bigint): Promise<StoredTransaction | null> {
+    if (!this.config.pgSenderNonceIndex) throw new Error('lookups by sender and nonce need pgSenderNonceIndex');
+    const r = await this.pool.query<Row>(
+      `select ${TRANSACTION_COLUMNS} from txe_transactions where sender = $1 and nonce = $2 and kind in (${KIND_TRANSFER}, ${KIND_MINT})`, [sender, nonce.toString()]);
+    return r.rows.length === 0 ? null : stored(r.rows[0]);
+  }
+
+  /** The durable block a stream from `seq` starts at (the one holding it, or before it); null when none. */
+  async blockFromSeq(seq: number): Promise<number | null> {
+    const r = await this.pool.query<{ number: string }>('select number from txe_blocks where first_seq <= $1 order by first_seq desc, number desc limit 1', [seq]);
+    return r.rows.length === 0 ? null : Number(r.rows[0].number);
+  }
+
+  /** Durable blocks [from, to] in order, read storedBlocksPerQueryMax at a time on a connection of their own. */
+  blocks(from: number, to: number): AsyncGenerator<StoredBlock> {
+    return readStoredBlocks(this.url, from, to, this.config);
+  }
+
+  async newestBlock(): Promise<number> {
+    const r = await this.pool.query<{ n: string | null }>('select max(number) as n from txe_blocks');
+    return Number(r.rows[0].n ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+function stored(row: Row): StoredTransaction {
+  const body = Buffer.alloc(BODY_BYTES);
+  writeBody(body, 0, {
+    kind: row.kind, sender: row.sender, recipient: row.recipient, nonce: BigInt(row.nonce),
+    amount: BigInt(row.amount), timestampMs: BigInt(row.client_timestamp_ms), memo: row.memo,
+  });
+  return { seq: Number(row.seq), block: Number(row.block), result: row.result, body };
+}
+
+/** The accepted bodies of a stored block, in seq order: what StreamCommits sends as entry_bodies. */
+export function storedEntries(block: StoredBlock, acceptedMax: number): Buffer {
+  const out = Buffer.allocUnsafe(block.entries * BODY_BYTES);
+  let k = 0;
+  for (let i = 0; i < block.txs; i++) {
+    if (block.results[i] > acceptedMax) continue;
+    block.bodies.copy(out, k * BODY_BYTES, i * BODY_BYTES, (i + 1) * BODY_BYTES);
+    k++;
+  }
+  if (k !== block.entries) throw new Error(`block ${block.number}: ${k} accepted bodies, the header says ${block.entries}`);
+  return out;
+}
