@@ -88,7 +88,8 @@ export interface EngineConfig {
   sinkConnectTimeoutMs: number; // default 5000
   sinkStatementTimeoutMs: number; // one PostgreSQL statement, default 30000
   // Index txe_transactions by (sender, nonce), so GetTransaction by sender and nonce reaches history
-  // older than the in-memory window; it halves the COPY ceiling of that table. Default true.
+  // older than the in-memory window. It halved durable TPS here (194k -> 101k, bench/RESULTS.md
+  // session 4), so it is off by default: GetAccount's nonce says whether a nonce was used.
   pgSenderNonceIndex: boolean;
   // One Kafka request, and the broker's wait for acks (half of it). After a failed send the sink
   // waits this long from the failure before it trusts the topic end, so it bounds how long
@@ -190,7 +191,7 @@ export const defaultConfig = (): EngineConfig => ({
   kafkaTopic: 'txe.blocks',
   sinkConnectTimeoutMs: 5000,
   sinkStatementTimeoutMs: 30_000,
-  pgSenderNonceIndex: true,
+  pgSenderNonceIndex: false,
   kafkaRequestTimeoutMs: 5_000,
   kafkaReplicationFactor: 1,
   snapshotEveryBlocks: 1000,

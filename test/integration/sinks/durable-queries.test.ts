@@ -24,7 +24,7 @@ beforeAll(async () => { url = await freshDatabase('durable_queries'); });
 afterAll(async () => { await dropDatabase(url); });
 
 async function start(overrides: Partial<EngineConfig> = {}, database = url) {
-  const engine = await Engine.start(testConfig({ sinks: ['pg'], pgUrl: database, ack: 'durable', historyEntriesMax: 64, historyBlocksMax: 8, ...overrides }));
+  const engine = await Engine.start(testConfig({ sinks: ['pg'], pgUrl: database, ack: 'durable', historyEntriesMax: 64, historyBlocksMax: 8, pgSenderNonceIndex: true, ...overrides }));
   const client = new TxeClient(engine.address);
   return { engine, client, stop: async () => { client.close(); await engine.stop(); } };
 }

@@ -6,9 +6,10 @@
  * sinkStatementTimeoutMs.
  *
  * Costs, measured (bench/RESULTS.md, session 4): a lookup is one index probe, ~1 ms; the sender and
- * nonce index halves the COPY ceiling of txe_transactions (563k -> 280k rows/s with 65k senders),
- * so it is config (pgSenderNonceIndex); without it a lookup by sender and nonce older than the
- * window answers FAILED_PRECONDITION instead of scanning the table. Blocks stream at the speed
+ * nonce index halves the COPY ceiling of txe_transactions (563k -> 280k rows/s with 65k senders)
+ * and durable TPS (194k -> 101k), so it is config (pgSenderNonceIndex, off by default); without
+ * it a lookup by sender and nonce older than the window answers FAILED_PRECONDITION instead of
+ * scanning the table. Blocks stream at the speed
  * recovery replays them (~160k transactions/s here), text rows parsed on the main thread.
  */
 
