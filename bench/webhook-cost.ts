@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { startEngineProcess } from './engine-process.js';
 import { createBenchStores } from './stores.js';
 import { TxeClient } from '../engine/client.js';
@@ -29,12 +29,15 @@ const DRAIN_S = 10;
 
 async function runVariant(variant: (typeof VARIANTS)[number], durationS: number): Promise<string> {
   const stores = await createBenchStores(['pg', 'kafka']);
-  const keys = path.join(mkdtempSync(path.join(os.tmpdir(), 'txe-whcost-')), 'keys.json');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-whcost-'));
+  const keys = path.join(dir, 'keys.json');
   writeKeysFile(keys, { issuer: generateKeypair(), signer: generateKeypair() });
+  const config = path.join(dir, 'config.json'); // the receiver below is on loopback, refused unless allowed
+  writeFileSync(config, JSON.stringify({ webhookTargetsAllowed: ['127.0.0.1/32'] }));
   let received = 0;
   const receiver = createServer((req, res) => { req.resume(); req.on('end', () => { received++; res.writeHead(204).end(); }); });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const engine = await startEngineProcess(['--keys', keys, '--sinks', 'pg,kafka', '--pg-url', stores.pgUrl!, '--kafka-brokers', stores.kafkaBrokers.join(','), '--kafka-topic', stores.kafkaTopic!]);
+  const engine = await startEngineProcess(['--keys', keys, '--sinks', 'pg,kafka', '--pg-url', stores.pgUrl!, '--kafka-brokers', stores.kafkaBrokers.join(','), '--kafka-topic', stores.kafkaTopic!, '--config', config]);
   try {
     if (variant !== 'none') {
       const client = new TxeClient(engine.address);

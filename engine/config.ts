@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseApprovalPolicies, type ApprovalPolicy } from './core/policy.js';
+import { parseCidr } from './core/cidr.js';
 import type { SequencerOptions } from './core/sequencer.js';
 
 export type AckMode = 'ordered' | 'durable';
@@ -57,6 +58,9 @@ export interface EngineConfig {
   webhookConcurrency: number; // POSTs in flight per consumer (one per partition), default 8
   webhookSecretGraceMs: number; // RotateSecret keeps the old secret valid this long, default 86400000
   webhooksMax: number; // registered webhooks, default 1000
+  // CIDRs webhooks may send to although they are loopback, private or link-local (services/webhooks/
+  // targets.ts refuses those by default), e.g. ['127.0.0.1/32'] for a receiver on this machine. Default [].
+  webhookTargetsAllowed: string[];
   // Partitions of <prefix>.events and <prefix>.retries when the engine creates them (an existing
   // topic keeps its count): the most webhooks delivered in parallel. Default 8.
   webhookEventTopicPartitions: number;
@@ -169,6 +173,7 @@ export const defaultConfig = (): EngineConfig => ({
   webhookConcurrency: 8,
   webhookSecretGraceMs: 86_400_000,
   webhooksMax: 1000,
+  webhookTargetsAllowed: [],
   webhookEventTopicPartitions: 8,
   webhookDeadLetterTopicPartitions: 1,
   webhookRouteSendMessagesMax: 500,
@@ -314,6 +319,13 @@ function validateTransportLimits(config: EngineConfig): void {
 }
 
 function validateWebhookLimits(config: EngineConfig): void {
+  for (const cidr of config.webhookTargetsAllowed) {
+    try {
+      parseCidr(cidr);
+    } catch (error) {
+      throw new Error(`config webhookTargetsAllowed: ${(error as Error).message}`);
+    }
+  }
   if (config.webhookBackoffMaxMs < config.webhookBackoffMs) throw new Error(`config webhookBackoffMaxMs (${config.webhookBackoffMaxMs}) must be at least webhookBackoffMs (${config.webhookBackoffMs})`);
   const postMsMax = Math.floor(config.webhookConsumerSessionTimeoutMs * WEBHOOK_TIMEOUT_SHARE_OF_SESSION);
   if (config.webhookTimeoutMs > postMsMax) {

@@ -42,7 +42,8 @@ import { webhookTopicPrefix, type EngineConfig } from '../../config.js';
 import { pgPool } from '../../stages/commit/pg/client.js';
 import { decodeBlockRecord } from '../../stages/commit/kafka/block-record.js';
 import { blockEvents, type EventType, type WebhookEvent } from './events.js';
-import { postEvent, retryDelayMs } from './post.js';
+import { postEvent, retryDelayMs, type PostResult } from './post.js';
+import { WebhookTargets } from './targets.js';
 import { WebhookStore, type DeliveryRecord, type WebhookRecord } from './store.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -95,7 +96,10 @@ export class WebhookDelivery {
   private readonly kafka: KafkaClient;
   private readonly producer: Producer;
 
+  private readonly targets: WebhookTargets;
+
   constructor(private readonly config: EngineConfig, private readonly log: Log, private readonly onDisabled: (hook: WebhookRecord) => void) {
+    this.targets = new WebhookTargets(config.webhookTargetsAllowed);
     this.topics = webhookTopics(config);
     this.pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhook-delivery', max: config.webhookPgConnectionsMax });
     this.store = new WebhookStore(this.pool);
@@ -325,7 +329,11 @@ export class WebhookDelivery {
       log.push({ ...record, error: `webhook disabled${hook.disabledReason ? `: ${hook.disabledReason}` : ''}` });
       return;
     }
-    const r = await postEvent(hook.url, activeSecrets(hook, record.attemptedAtMs), q.eventId, q.body, this.config.webhookTimeoutMs);
+    // The target is checked again before each try: its name may resolve elsewhere since creation.
+    const refused = await this.targets.refusal(new URL(hook.url));
+    const r: PostResult = refused !== null
+      ? { statusCode: 0, error: `not sent: ${refused}`, durationMs: 0, retryAfterMs: null }
+      : await postEvent(hook.url, activeSecrets(hook, record.attemptedAtMs), q.eventId, q.body, this.config.webhookTimeoutMs);
     Object.assign(record, { statusCode: r.statusCode, error: r.error, durationMs: r.durationMs });
     if (r.statusCode >= 200 && r.statusCode < 300) {
       this.cooling.delete(q.webhookId);

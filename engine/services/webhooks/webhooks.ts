@@ -15,6 +15,7 @@ import { distFile } from '../../paths.js';
 import { PUBLIC_KEY_BYTES } from '../../core/record.js';
 import { EVENT_TYPES, type EventType } from './events.js';
 import { generateWebhookSecret } from './signature.js';
+import { WebhookTargets } from './targets.js';
 import { WebhookStore, newWebhookId, toTransferable, type DeliveryRecord, type TransferableHook, type WebhookRecord } from './store.js';
 import type { Log } from './delivery.js';
 
@@ -47,9 +48,12 @@ export class Webhooks {
   private ready = false; // the thread has loaded the webhooks and answers changes
   private closing = false;
   private restartDelayMs = RESTART_DELAY_MS_MIN;
+  private readonly targets: WebhookTargets;
 
   private constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly pool: pg.Pool,
-    private readonly store: WebhookStore, private readonly log: Log) {}
+    private readonly store: WebhookStore, private readonly log: Log) {
+    this.targets = new WebhookTargets(config.webhookTargetsAllowed);
+  }
 
   static async open(pipeline: Pipeline, config: EngineConfig, log: Log = () => undefined): Promise<Webhooks> {
     const pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhooks', max: 2 });
@@ -180,6 +184,7 @@ export class Webhooks {
 
   async create(input: WebhookInput): Promise<WebhookRecord> {
     checkInput(input);
+    await this.checkTarget(input.url);
     if (this.hooks.size >= this.config.webhooksMax) throw new WebhookError('RESOURCE_EXHAUSTED', `${this.hooks.size} webhooks exist (max webhooksMax ${this.config.webhooksMax}); delete one first`);
     const now = Date.now();
     const hook: WebhookRecord = {
@@ -205,7 +210,14 @@ export class Webhooks {
     };
     if (next.enabled && !hook.enabled) Object.assign(next, { disabledReason: '', fromBlock: this.currentBlock }); // no events of the disabled time
     checkInput(next);
+    if (has('url')) await this.checkTarget(next.url);
     return this.save(next);
+  }
+
+  /** Refuses a URL whose host resolves to this machine's or a private network (targets.ts). */
+  private async checkTarget(url: string): Promise<void> {
+    const refused = await this.targets.refusal(new URL(url));
+    if (refused !== null) throw new WebhookError('INVALID_ARGUMENT', `url ${url}: ${refused}`);
   }
 
   async delete(id: string): Promise<void> {

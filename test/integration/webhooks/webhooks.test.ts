@@ -106,6 +106,7 @@ beforeAll(async () => {
   engine = await Engine.start(testConfig({
     sinks: ['pg', 'kafka'], pgUrl: url, kafkaTopic: blocksTopic, webhookTopicPrefix: prefix, ack: 'durable',
     webhookAttemptsMax: ATTEMPTS_MAX, webhookBackoffMs: 100, webhookBackoffMaxMs: 5000, webhookTimeoutMs: 2000, approvalSweepMs: 100,
+    webhookTargetsAllowed: ['127.0.0.1/32'], // the receiver above; every other local address stays refused
     approvalPolicies: [globalPolicy(500_000n, { approvers: [approver('a')], required: 1 })],
   }));
   client = new TxeClient(engine.address);
@@ -356,5 +357,21 @@ describe('WebhookService', () => {
     expect(await code(client.updateWebhook({ id: hook.id, updateMask: ['colour'] }))).toMatch(/^INVALID_ARGUMENT: update_mask/);
     expect(await code(client.deleteWebhook(hook.id))).toBe('OK');
     expect(await code(client.deleteWebhook(hook.id))).toMatch(/^NOT_FOUND/);
+  });
+
+  it('refuses, at creation and at a URL change, a webhook aimed at a private, loopback or metadata address', async () => {
+    // Each is refused before any delivery exists, so none is ever attempted.
+    const code = (p: Promise<unknown>) => p.then(() => 'OK', (e: grpc.ServiceError) => `${grpc.status[e.code]}: ${e.details}`);
+    const create = (url: string) => code(client.createWebhook({ url, eventTypes: [EVENT.committed] }));
+    expect(await create('http://10.1.2.3/hook')).toMatch(/^INVALID_ARGUMENT: .*resolves to 10\.1\.2\.3, a private address/);
+    expect(await create('http://169.254.169.254/latest/meta-data')).toMatch(/^INVALID_ARGUMENT: .*a link-local \(cloud metadata\) address/);
+    expect(await create('http://[::1]:9464/metrics')).toMatch(/^INVALID_ARGUMENT: .*resolves to ::1, a loopback address/);
+    expect(await create('http://127.0.0.2:9464/metrics')).toMatch(/^INVALID_ARGUMENT: .*a loopback address/); // only 127.0.0.1/32 is allowed
+    expect(await create('https://[fd00:ec2::254]/')).toMatch(/^INVALID_ARGUMENT: .*a unique local \(private\) address/);
+    expect(await create('http://[::ffff:10.0.0.1]/')).toMatch(/^INVALID_ARGUMENT: .*IPv4-mapped/); // ::ffff:127.0.0.1 is 127.0.0.1, allowed
+    expect(await create('https://no-such-host.invalid/hook')).toMatch(/^INVALID_ARGUMENT: .*does not resolve/);
+    const hook = await createHook('/allowed', [EVENT.committed], [user(`nobody2-${suffix}`).publicKey]);
+    expect(await code(client.updateWebhook({ id: hook.id, updateMask: ['url'], url: 'http://192.168.1.1/' }))).toMatch(/^INVALID_ARGUMENT: .*a private address/);
+    expect(await code(client.deleteWebhook(hook.id))).toBe('OK');
   });
 });
