@@ -39,10 +39,7 @@ export class CommitStream {
   ) {
     call.on('drain', () => {
       this.writable = true;
-      this.clearStall();
-      const waiter = this.drainWaiter;
-      this.drainWaiter = null;
-      waiter?.();
+      this.wake();
       this.pump();
     });
     call.on('cancelled', () => this.close());
@@ -121,9 +118,13 @@ export class CommitStream {
     dropStalledStream(this.call);
   }
 
-  private clearStall(): void {
+  /** The stream took a write again, or closed: no stall any more, and a waiting catch-up goes on. */
+  private wake(): void {
     if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     this.stallTimer = null;
+    const waiter = this.drainWaiter;
+    this.drainWaiter = null;
+    waiter?.();
   }
 
   end(): void {
@@ -141,10 +142,7 @@ export class CommitStream {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.clearStall();
-    const waiter = this.drainWaiter;
-    this.drainWaiter = null;
-    waiter?.();
+    this.wake();
     this.onClose();
   }
 }
