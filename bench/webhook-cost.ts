@@ -20,7 +20,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { startEngineProcess } from './engine-process.js';
 import { createBenchStores } from './stores.js';
 import { TxeClient } from '../engine/client.js';
-import { writeKeysFile } from '../engine/keys-file.js';
+import { generateKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { generateKeypair } from '../engine/core/keys.js';
 import { distFile } from '../engine/paths.js';
 
@@ -31,7 +31,7 @@ async function runVariant(variant: (typeof VARIANTS)[number], durationS: number)
   const stores = await createBenchStores(['pg', 'kafka']);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-whcost-'));
   const keys = path.join(dir, 'keys.json');
-  writeKeysFile(keys, { issuer: generateKeypair(), signer: generateKeypair() });
+  writeKeysFile(keys, generateKeysFile());
   const config = path.join(dir, 'config.json'); // the receiver below is on loopback, refused unless allowed
   writeFileSync(config, JSON.stringify({ webhookTargetsAllowed: ['127.0.0.1/32'] }));
   let received = 0;

@@ -56,6 +56,7 @@ program.command('serve')
       pgUrl: flags.pgUrl, kafkaBrokers: flags.kafkaBrokers, kafkaTopic: flags.kafkaTopic,
       issuers: keys ? [keys.issuer.publicKey.toString('hex')] : undefined,
       trustedSigners: keys ? [keys.signer.publicKey.toString('hex')] : undefined,
+      webhookSecretsKey: keys?.secretsKey,
     }, flags.config as string | undefined);
     const engine = await Engine.start(config, {
       onSinkDown: (error) => log.warn({ error: error.message }, 'durable storage failing: refusing new batches with UNAVAILABLE, retrying'),

@@ -61,6 +61,9 @@ export interface EngineConfig {
   // CIDRs webhooks may send to although they are loopback, private or link-local (services/webhooks/
   // targets.ts refuses those by default), e.g. ['127.0.0.1/32'] for a receiver on this machine. Default [].
   webhookTargetsAllowed: string[];
+  // 32 bytes as 64 hex characters that seal webhook secrets in PostgreSQL (AES-256-GCM); also from
+  // TXE_WEBHOOK_SECRETS_KEY or the keys file's secretsKey. Webhooks do not start without it. Default ''.
+  webhookSecretsKey: string;
   // Partitions of <prefix>.events and <prefix>.retries when the engine creates them (an existing
   // topic keeps its count): the most webhooks delivered in parallel. Default 8.
   webhookEventTopicPartitions: number;
@@ -174,6 +177,7 @@ export const defaultConfig = (): EngineConfig => ({
   webhookSecretGraceMs: 86_400_000,
   webhooksMax: 1000,
   webhookTargetsAllowed: [],
+  webhookSecretsKey: '',
   webhookEventTopicPartitions: 8,
   webhookDeadLetterTopicPartitions: 1,
   webhookRouteSendMessagesMax: 500,
@@ -244,6 +248,7 @@ const ENV_KEYS: Record<string, keyof EngineConfig> = {
   TXE_SINKS: 'sinks',
   TXE_PG_URL: 'pgUrl',
   TXE_KAFKA_BROKERS: 'kafkaBrokers',
+  TXE_WEBHOOK_SECRETS_KEY: 'webhookSecretsKey',
 };
 
 export function loadConfig(overrides: Partial<Record<keyof EngineConfig, unknown>> = {}, file?: string, env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -319,6 +324,7 @@ function validateTransportLimits(config: EngineConfig): void {
 }
 
 function validateWebhookLimits(config: EngineConfig): void {
+  if (config.webhookSecretsKey !== '' && !/^[0-9a-f]{64}$/i.test(config.webhookSecretsKey)) throw new Error('config webhookSecretsKey must be 64 hex characters (32 bytes), or empty');
   for (const cidr of config.webhookTargetsAllowed) {
     try {
       parseCidr(cidr);

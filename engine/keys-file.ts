@@ -1,22 +1,26 @@
 /*
  * The keys file that `txe keygen` writes and `txe serve` / `txe bench` read: the issuer (may mint)
- * and the trusted batch signer, each as a hex Ed25519 seed and its public key. Every reader loads the
+ * and the trusted batch signer, each as a hex Ed25519 seed and its public key, and the key that
+ * seals webhook secrets at rest (secretsKey, optional). Every reader loads the
  * seeds and derives the public keys from them (serve then uses only the public keys); a publicKey
  * field that is not the seed's own is refused, so a hand-edited file cannot say one thing and do another.
  */
 
+import crypto from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { generateKeypair, keypairFromSeed, type Keypair } from './core/keys.js';
 
-export interface KeysFile { issuer: Keypair; signer: Keypair }
+/** secretsKey: 32 random bytes (hex) that seal webhook secrets at rest (services/webhooks/secret-box.ts). */
+export interface KeysFile { issuer: Keypair; signer: Keypair; secretsKey?: string }
 
 export function generateKeysFile(): KeysFile {
-  return { issuer: generateKeypair(), signer: generateKeypair() };
+  return { issuer: generateKeypair(), signer: generateKeypair(), secretsKey: crypto.randomBytes(32).toString('hex') };
 }
 
 export function writeKeysFile(file: string, keys: KeysFile): void {
   const out = (k: Keypair) => ({ seed: k.seed.toString('hex'), publicKey: k.publicKey.toString('hex') });
-  writeFileSync(file, JSON.stringify({ issuer: out(keys.issuer), signer: out(keys.signer) }, null, 2) + '\n', { mode: 0o600 });
+  const secrets = keys.secretsKey === undefined ? {} : { secretsKey: keys.secretsKey };
+  writeFileSync(file, JSON.stringify({ issuer: out(keys.issuer), signer: out(keys.signer), ...secrets }, null, 2) + '\n', { mode: 0o600 });
 }
 
 export function readKeysFile(file: string): KeysFile {
@@ -31,7 +35,9 @@ export function readKeysFile(file: string): KeysFile {
     }
     return keypair;
   };
-  return { issuer: load('issuer'), signer: load('signer') };
+  const secretsKey = (raw as Record<string, unknown>).secretsKey;
+  if (secretsKey !== undefined && (typeof secretsKey !== 'string' || !/^[0-9a-f]{64}$/i.test(secretsKey))) throw new Error(`${file}: secretsKey must be 64 hex characters (32 bytes)`);
+  return { issuer: load('issuer'), signer: load('signer'), ...(secretsKey === undefined ? {} : { secretsKey }) };
 }
 
 /** An approver's key file (`txe keygen --approver`): one Ed25519 key that signs votes. */

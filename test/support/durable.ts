@@ -10,7 +10,7 @@ import { startEngineProcess, type EngineProcess } from '../../bench/engine-proce
 import { decodeBlockRecord, type DecodedBlockRecord } from '../../engine/stages/commit/kafka/block-record.js';
 import { writeKeysFile } from '../../engine/keys-file.js';
 import { kafkaBrokers } from './servers.js';
-import { issuer, signer } from './fixtures.js';
+import { WEBHOOK_SECRETS_KEY, issuer, signer } from './fixtures.js';
 
 export type ServeProcess = EngineProcess;
 
@@ -18,7 +18,7 @@ export type ServeProcess = EngineProcess;
 export async function serveDurable(pgUrl: string, topic: string, extra: string[] = []): Promise<ServeProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-durable-'));
   const keys = path.join(dir, 'keys.json');
-  writeKeysFile(keys, { issuer, signer });
+  writeKeysFile(keys, { issuer, signer, secretsKey: WEBHOOK_SECRETS_KEY });
   // The tests kill it themselves (kill -9 included): no report of an unexpected exit.
   return startEngineProcess(['--keys', keys, '--sinks', 'pg,kafka', '--pg-url', pgUrl, '--kafka-brokers', kafkaBrokers().join(','), '--kafka-topic', topic, ...extra],
     { reportUnexpectedExit: false });

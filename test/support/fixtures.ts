@@ -10,6 +10,9 @@ export const issuer = keypairFromLabel('test-issuer');
 export const signer = keypairFromLabel('test-signer');
 export const user = (name: string): Keypair => keypairFromLabel(`test-user-${name}`);
 
+/** The key that seals the tests' webhook secrets at rest (a fixed one: tests read rows back). */
+export const WEBHOOK_SECRETS_KEY = '5e'.repeat(32);
+
 export function testConfig(overrides: Partial<EngineConfig> = {}): EngineConfig {
   return {
     ...defaultConfig(),
@@ -22,6 +25,7 @@ export function testConfig(overrides: Partial<EngineConfig> = {}): EngineConfig 
     issuers: [issuer.publicKey.toString('hex')],
     trustedSigners: [signer.publicKey.toString('hex')],
     invariantCheckEveryBlocks: 1,
+    webhookSecretsKey: WEBHOOK_SECRETS_KEY,
     shutdownGraceMs: 2000,
     ...overrides,
   };

@@ -16,6 +16,8 @@ describe('keys file', () => {
     const read = readKeysFile(file);
     expect(read.issuer.publicKey.equals(keys.issuer.publicKey)).toBe(true);
     expect(read.signer.seed.equals(keys.signer.seed)).toBe(true);
+    expect(read.secretsKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(read.secretsKey).toBe(keys.secretsKey);
   });
 
   it('refuses a malformed seed and a publicKey that is not the seed\'s', () => {
@@ -26,5 +28,10 @@ describe('keys file', () => {
     expect(() => readKeysFile(file)).toThrow(/signer\.seed must be 64 hex characters/);
     writeFileSync(file, JSON.stringify({ ...raw, issuer: { ...raw.issuer, publicKey: raw.signer.publicKey } }));
     expect(() => readKeysFile(file)).toThrow(/issuer\.publicKey is not the public key of issuer\.seed/);
+    writeFileSync(file, JSON.stringify({ ...raw, secretsKey: 'short' }));
+    expect(() => readKeysFile(file)).toThrow(/secretsKey must be 64 hex characters/);
+    const { secretsKey: _, ...older } = raw; // a file from before secretsKey still reads
+    writeFileSync(file, JSON.stringify(older));
+    expect(readKeysFile(file).secretsKey).toBeUndefined();
   });
 });

@@ -44,6 +44,7 @@ import { decodeBlockRecord } from '../../stages/commit/kafka/block-record.js';
 import { blockEvents, type EventType, type WebhookEvent } from './events.js';
 import { postEvent, retryDelayMs, type PostResult } from './post.js';
 import { WebhookTargets } from './targets.js';
+import { SecretBox } from './secret-box.js';
 import { WebhookStore, type DeliveryRecord, type WebhookRecord } from './store.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -102,7 +103,7 @@ export class WebhookDelivery {
     this.targets = new WebhookTargets(config.webhookTargetsAllowed);
     this.topics = webhookTopics(config);
     this.pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhook-delivery', max: config.webhookPgConnectionsMax });
-    this.store = new WebhookStore(this.pool);
+    this.store = new WebhookStore(this.pool, new SecretBox(config.webhookSecretsKey));
     this.kafka = new Kafka({
       clientId: 'txe-webhooks', brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING,
       connectionTimeout: config.sinkConnectTimeoutMs, requestTimeout: config.sinkStatementTimeoutMs,

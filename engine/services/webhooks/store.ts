@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { EventType } from './events.js';
+import { SecretBox } from './secret-box.js';
 
 export interface WebhookRecord {
   id: string;
@@ -52,9 +53,9 @@ interface WebhookRow {
   created_at: Date; updated_at: Date;
 }
 
-const fromRow = (r: WebhookRow): WebhookRecord => ({
+const fromRow = (r: WebhookRow, box: SecretBox): WebhookRecord => ({
   id: r.id, url: r.url, eventTypes: r.event_types, accounts: r.accounts, description: r.description, enabled: r.enabled,
-  disabledReason: r.disabled_reason, secret: r.secret, previousSecret: r.previous_secret,
+  disabledReason: r.disabled_reason, secret: box.open(r.secret, r.id), previousSecret: r.previous_secret === null ? null : box.open(r.previous_secret, r.id),
   previousSecretExpiresAtMs: r.previous_secret_expires_at?.getTime() ?? 0, secretRotatedAtMs: r.secret_rotated_at.getTime(),
   fromBlock: Number(r.from_block), createdAtMs: r.created_at.getTime(), updatedAtMs: r.updated_at.getTime(),
 });
@@ -63,29 +64,40 @@ const fromRow = (r: WebhookRow): WebhookRecord => ({
 const WRITTEN_COLUMNS = ['id', 'url', 'event_types', 'accounts', 'description', 'enabled', 'disabled_reason', 'secret', 'previous_secret',
   'previous_secret_expires_at', 'secret_rotated_at', 'from_block', 'updated_at'];
 
-const writtenValues = (w: WebhookRecord): unknown[] => [
-  w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, w.secret, w.previousSecret,
+const writtenValues = (w: WebhookRecord, box: SecretBox): unknown[] => [
+  w.id, w.url, w.eventTypes, w.accounts, w.description, w.enabled, w.disabledReason, box.seal(w.secret, w.id), w.previousSecret === null ? null : box.seal(w.previousSecret, w.id),
   w.previousSecretExpiresAtMs ? new Date(w.previousSecretExpiresAtMs) : null, new Date(w.secretRotatedAtMs), w.fromBlock, new Date(w.updatedAtMs),
 ];
 
 export class WebhookStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: pg.Pool, private readonly box: SecretBox) {}
 
   async all(): Promise<WebhookRecord[]> {
     const r = await this.pool.query<WebhookRow>('select * from txe_webhooks where not deleted order by created_at, id');
-    return r.rows.map(fromRow);
+    return r.rows.map((row) => fromRow(row, this.box));
+  }
+
+  /** Seals the secrets still stored in plain text (rows from before sealing); returns how many rows. */
+  async sealPlainSecrets(): Promise<number> {
+    const r = await this.pool.query<WebhookRow>(`select * from txe_webhooks where secret not like 'enc1:%' or previous_secret not like 'enc1:%'`);
+    for (const row of r.rows) {
+      const w = fromRow(row, this.box);
+      await this.pool.query('update txe_webhooks set secret = $2, previous_secret = $3 where id = $1',
+        [w.id, this.box.seal(w.secret, w.id), w.previousSecret === null ? null : this.box.seal(w.previousSecret, w.id)]);
+    }
+    return r.rows.length;
   }
 
   async insert(w: WebhookRecord): Promise<void> {
     const columns = [...WRITTEN_COLUMNS, 'created_at'];
     await this.pool.query(`insert into txe_webhooks (${columns.join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
-      [...writtenValues(w), new Date(w.createdAtMs)]);
+      [...writtenValues(w, this.box), new Date(w.createdAtMs)]);
   }
 
   /** False when there is no such webhook (deleted meanwhile). */
   async update(w: WebhookRecord): Promise<boolean> {
     const sets = WRITTEN_COLUMNS.slice(1).map((c, i) => `${c} = $${i + 2}`).join(', ');
-    const r = await this.pool.query(`update txe_webhooks set ${sets} where id = $1 and not deleted`, writtenValues(w));
+    const r = await this.pool.query(`update txe_webhooks set ${sets} where id = $1 and not deleted`, writtenValues(w, this.box));
     return r.rowCount === 1;
   }
 

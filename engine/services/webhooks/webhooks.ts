@@ -16,6 +16,7 @@ import { PUBLIC_KEY_BYTES } from '../../core/record.js';
 import { EVENT_TYPES, type EventType } from './events.js';
 import { generateWebhookSecret } from './signature.js';
 import { WebhookTargets } from './targets.js';
+import { SecretBox } from './secret-box.js';
 import { WebhookStore, newWebhookId, toTransferable, type DeliveryRecord, type TransferableHook, type WebhookRecord } from './store.js';
 import type { Log } from './delivery.js';
 
@@ -57,8 +58,14 @@ export class Webhooks {
 
   static async open(pipeline: Pipeline, config: EngineConfig, log: Log = () => undefined): Promise<Webhooks> {
     const pool = pgPool(config.pgUrl, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-webhooks', max: 2 });
-    const webhooks = new Webhooks(pipeline, config, pool, new WebhookStore(pool), log);
+    if (config.webhookSecretsKey === '') {
+      await pool.end();
+      throw new Error('webhooks keep their signing secrets sealed at rest and need a key: run with a keys file from `txe keygen` (its secretsKey), set TXE_WEBHOOK_SECRETS_KEY or webhookSecretsKey (64 hex characters), or set webhooks: false');
+    }
+    const webhooks = new Webhooks(pipeline, config, pool, new WebhookStore(pool, new SecretBox(config.webhookSecretsKey)), log);
     try {
+      const sealed = await webhooks.store.sealPlainSecrets();
+      if (sealed > 0) log('info', 'webhook secrets stored in plain text were sealed', { webhooks: sealed });
       for (const h of await webhooks.store.all()) webhooks.hooks.set(h.id, h);
       await webhooks.spawn();
     } catch (error) {

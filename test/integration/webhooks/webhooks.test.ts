@@ -359,6 +359,36 @@ describe('WebhookService', () => {
     expect(await code(client.deleteWebhook(hook.id))).toMatch(/^NOT_FOUND/);
   });
 
+  it('stores webhook secrets sealed, never in plain text, and still signs with them', async () => {
+    const hook = await createHook('/sealed', [EVENT.committed], [user(`sealed-${suffix}`).publicKey]);
+    const rotated = await client.rotateSecret(hook.id) as { secret: string };
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const row = (await db.query('select secret, previous_secret from txe_webhooks where id = $1', [hook.id])).rows[0] as { secret: string; previous_secret: string };
+      expect(row.secret).toMatch(/^enc1:/);
+      expect(row.previous_secret).toMatch(/^enc1:/);
+      for (const plain of [hook.secret, rotated.secret, hook.secret.replace(/^whsec_/, ''), rotated.secret.replace(/^whsec_/, '')]) {
+        expect(JSON.stringify(row)).not.toContain(plain);
+      }
+    } finally {
+      await db.end();
+    }
+    expect(await client.deleteWebhook(hook.id)).toBeDefined();
+  });
+
+  it('does not start without a key to seal the secrets with, and says where to put one', async () => {
+    const other = await freshDatabase('webhooks_nokey');
+    const topic = `${blocksTopic}.nokey`;
+    try {
+      await expect(Engine.start(testConfig({ sinks: ['pg', 'kafka'], pgUrl: other, kafkaTopic: topic, webhookTopicPrefix: `${prefix}.nokey`, webhookSecretsKey: '' })))
+        .rejects.toThrow(/need a key: run with a keys file from `txe keygen`.*TXE_WEBHOOK_SECRETS_KEY/);
+    } finally {
+      await dropDatabase(other);
+      await deleteTopic(topic);
+    }
+  });
+
   it('refuses, at creation and at a URL change, a webhook aimed at a private, loopback or metadata address', async () => {
     // Each is refused before any delivery exists, so none is ever attempted.
     const code = (p: Promise<unknown>) => p.then(() => 'OK', (e: grpc.ServiceError) => `${grpc.status[e.code]}: ${e.details}`);
