@@ -2,7 +2,7 @@
  * The wiring of the path of a batch (DESIGN.md section 1). Each stage lives in engine/stages/; each
  * hand-off is a ring with cursors (engine/ring/), so no stage calls another back:
  *
- *   admit   (main)        claim input-ring slots, copy the records in, fill a batch-ring slot
+ *   admit   (main)        claim input-ring slots, copy the records in, fill a batch-ring slot (stages/admit/admit-stage.ts)
  *   verify  (workers)     judge every slot in place; the last task marks the batch VERIFIED
  *   sequence (its thread) wait for the head batch VERIFIED, apply it, publish a block
  *   answer  (main)        the block reader: answer ack=ordered, record history, tell listeners
@@ -13,9 +13,6 @@
  */
 
 import { entrySlotsReserved, sequencerOptions, type AckMode, type EngineConfig } from './config.js';
-import { BODY_BYTES, SIGNATURE_BYTES } from './core/record.js';
-import { Result } from './core/result.js';
-import { VERDICT_VALID } from './core/verdict.js';
 import type { CommittedBlock } from './core/block.js';
 import type { AccountState } from './core/accounts.js';
 import { Sequencer, type SequencerState } from './core/sequencer.js';
@@ -23,10 +20,10 @@ import { KeySet } from './core/checks.js';
 import { InputRing } from './ring/input-ring.js';
 import { BatchRing } from './ring/batch-ring.js';
 import { BlockRing } from './ring/block-ring.js';
-import { FixedQueue } from './ring/fixed-queue.js';
 import { createPipelineBuffers, pipelineCursors, type PipelineCursors } from './ring/shared-memory.js';
 import { EngineMetrics } from './metrics/metrics.js';
-import { invalidBatch, recordBytes, type BatchAnswer, type BatchSubmission, type FailureCode } from './stages/admit/admission.js';
+import type { BatchAnswer, BatchSubmission } from './stages/admit/admission.js';
+import { AdmitStage } from './stages/admit/admit-stage.js';
 import { VerifyStage } from './stages/verify/verify-stage.js';
 import { SequenceStage } from './stages/sequence/sequence-stage.js';
 import { BlockReader } from './stages/answer/block-reader.js';
@@ -49,10 +46,6 @@ export interface PipelineHooks {
 /** Where the pipeline starts: genesis, or the state and history that recovery rebuilt. */
 export interface PipelineStart { state: SequencerState | null; history: HistoryWindow | null; snapshots?: SnapshotWriter | null }
 
-// Room kept for engine entries (approval decisions): one in-flight batch, and the ring slots of
-// config.ts entrySlotsReserved.
-const ENTRY_BATCHES_RESERVED = 1;
-
 export class Pipeline {
   readonly ring: InputRing;
   readonly history: HistoryWindow;
@@ -64,7 +57,7 @@ export class Pipeline {
   private readonly reader: BlockReader;
   private readonly sinkStage: SinkStage;
   private readonly answers: Answers;
-  private readonly trusted: KeySet;
+  private readonly admit: AdmitStage;
   private closing = false;
   private readonly snapshots: SnapshotWriter | null;
 
@@ -77,7 +70,6 @@ export class Pipeline {
     this.cursors.blocksPublished.publish(startBlock);
     this.cursors.blocksReleased.publish(startBlock);
     this.history = start.history ?? new HistoryWindow(config.historyEntriesMax, config.historyBlocksMax);
-    this.trusted = new KeySet(config.trustedSigners.map((h) => Buffer.from(h, 'hex')));
     this.verifyStage = new VerifyStage(this.ring, this.batches, {
       workers: config.workers, batchesInFlightMax: config.batchesInFlightMax, perTxTaskTxsMax: config.perTxTaskTxsMax,
       issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax,
@@ -109,6 +101,10 @@ export class Pipeline {
       (sink, fromNs, toNs) => this.metrics.record(sink === 'pg' ? 'pg_write' : 'kafka_ack', fromNs, toNs));
     this.sinkStage.resetDurable(startBlock);
     this.reader = new BlockReader(new BlockRing(buffers.blocks), this.cursors.blocksPublished, (n) => this.sequenceStage.takeApprovals(n), (block) => this.onSequenced(block), startBlock);
+    this.admit = new AdmitStage(config, {
+      ring: this.ring, batches: this.batches, cursors: this.cursors, answers: this.answers, verifyStage: this.verifyStage,
+      trusted: new KeySet(config.trustedSigners.map((h) => Buffer.from(h, 'hex'))), closing: () => this.closing, fatal: (e) => this.fatal(e),
+    });
     this.reader.start();
   }
 
@@ -147,77 +143,11 @@ export class Pipeline {
     else setImmediate(() => { throw error; });
   }
 
-  /** Admits a batch or answers at once; never throws for bad input. */
-  submit(batch: BatchSubmission): Promise<BatchAnswer> {
-    const invalid = invalidBatch(batch, this.config);
-    if (invalid !== null) return this.refuse('INVALID_ARGUMENT', invalid);
-    const down = this.unavailable();
-    if (down !== null) return this.refuse('UNAVAILABLE', down);
-    const stride = recordBytes(batch.mode);
-    const count = batch.txs.length / stride;
-    if (batch.mode === 'batch-signed' && !this.trusted.has(batch.signer!, 0)) return Promise.resolve(this.answers.unauthorized(count));
-    // Client batches leave room for engine entries (approval decisions), so holds are decided and
-    // expired even while clients keep the engine at capacity.
-    const full = this.fullFor(count, ENTRY_BATCHES_RESERVED, this.entrySlotsReserved);
-    if (full !== null) return this.refuse('RESOURCE_EXHAUSTED', `engine is at capacity: ${full}; retry with backoff`);
-    const start = this.ring.tryClaim(count);
-    this.ring.writeBodies(start, batch.txs, count, stride);
-    if (batch.mode === 'per-tx') this.ring.writeSignatures(start, batch.txs, count, stride, BODY_BYTES);
-    this.answers.countBytes(batch.txs.length);
-    const batchNumber = this.cursors.batchesAdmitted.value;
-    const slot = batchNumber & this.batches.mask;
-    const answer = this.answers.admit(start, count, batch.ack);
-    this.batches.admit(batchNumber, start, count, this.verifyStage.tasksFor(count, batch.mode), false);
-    this.cursors.batchesAdmitted.publish(batchNumber + 1);
-    this.verifyStage.verify(slot, start, count, batch.mode, batch.signer, batch.signature)
-      .catch((error: Error) => this.fatal(new Error(`verify worker failed on ring slots [${start}, ${start + count}): ${error.message}`)));
-    return answer;
-  }
+  /** Admits a batch or answers at once (stages/admit/admit-stage.ts); never throws for bad input. */
+  submit(batch: BatchSubmission): Promise<BatchAnswer> { return this.admit.submit(batch); }
 
-  /**
-   * Admits entries the engine wrote itself (approval decisions, core/decision.ts): 128-byte
-   * bodies that skip the verify workers but take the same rings, order and bounds as any batch, so
-   * they are sequenced between client batches exactly where they arrived.
-   */
-  submitEntries(bodies: Buffer, ack: AckMode): Promise<BatchAnswer> {
-    const count = bodies.length / BODY_BYTES;
-    if (!Number.isInteger(count) || count < 1 || count > this.config.batchTxsMax) throw new Error(`engine entries: ${bodies.length} bytes is not 1..batchTxsMax bodies`);
-    const down = this.unavailable();
-    if (down !== null) return this.refuse('UNAVAILABLE', down);
-    if (this.fullFor(count, 0, 0) !== null) return this.refuse('RESOURCE_EXHAUSTED', 'engine is at capacity; the decision is retried');
-    const start = this.ring.tryClaim(count);
-    this.ring.writeBodies(start, bodies, count, BODY_BYTES);
-    for (let i = 0; i < count; i++) Atomics.store(this.ring.verdicts, (start + i) & this.ring.mask, VERDICT_VALID);
-    const batchNumber = this.cursors.batchesAdmitted.value;
-    const answer = this.answers.admit(start, count, ack);
-    this.batches.admit(batchNumber, start, count, 0, true);
-    this.cursors.batchesAdmitted.publish(batchNumber + 1);
-    return answer;
-  }
-
-  private unavailable(): string | null {
-    if (this.closing) return 'engine is shutting down';
-    const error = this.answers.sinkError;
-    if (error === null) return null;
-    return `durable storage is failing (${error.message}); the engine retries every ${this.answers.sinkRetryMs} ms and keeps every acknowledged batch; resubmit later`;
-  }
-
-  /** Why a batch of `count` records does not fit now, leaving the given reserves free; null if it fits. */
-  private fullFor(count: number, batchesReserved: number, slotsReserved: number): string | null {
-    const batchesMax = Math.min(this.answers.capacity, this.batches.slotsCount) - batchesReserved;
-    const batchesUsed = this.cursors.batchesAdmitted.value - this.cursors.batchesSequenced.value;
-    if (this.answers.inFlight >= batchesMax || batchesUsed >= batchesMax) {
-      return `${this.answers.inFlight} batches in flight (max ${batchesMax} for clients)`;
-    }
-    if (count > this.ring.slotsFree - slotsReserved) {
-      return `input ring has ${this.ring.slotsFree} of ${this.ring.slotsCount} slots free, batch needs ${count}${slotsReserved > 0 ? ` (${slotsReserved} are kept for approval decisions)` : ''}`;
-    }
-    return null;
-  }
-
-  private refuse(code: FailureCode, message: string): Promise<BatchAnswer> {
-    return Promise.resolve(this.answers.refused(code, message));
-  }
+  /** Admits entries the engine wrote itself (approval decisions); see AdmitStage.submitEntries. */
+  submitEntries(bodies: Buffer, ack: AckMode): Promise<BatchAnswer> { return this.admit.submitEntries(bodies, ack); }
 
   /** The block reader's consumer: one sequenced block, in order. */
   private onSequenced(block: CommittedBlock): void {

@@ -12,7 +12,7 @@ interface Account { balance: bigint; nonce: bigint; held: bigint }
 export class Model {
   readonly accounts = new Map<string, Account>();
   supply = 0n;
-  constructor(private readonly issuers: Buffer[], private readonly threshold: bigint, private readonly accountsMax: number) {
+  constructor(issuers: Buffer[], private readonly threshold: bigint, private readonly accountsMax: number) {
     for (const i of issuers) this.accounts.set(i.toString('hex'), { balance: 0n, nonce: 0n, held: 0n });
   }
 

@@ -7,10 +7,9 @@
  */
 
 import type { CommittedBlock } from '../../core/block.js';
-import type { ApprovalOutcome, VoteDecision } from '../../core/decision.js';
 
 export type { Approval, ApprovalStatus, Vote } from '../../core/decision.js';
-import type { Approval, ApprovalStatus, Vote } from '../../core/decision.js';
+import type { Approval } from '../../core/decision.js';
 
 export type ApprovalChangeKind = 'requested' | 'voted' | 'decided';
 

@@ -1,6 +1,6 @@
 /*
  * The admit stage's rules: what a batch must be before it may take ring slots. Pure functions of
- * the batch and the config; the wiring (pipeline.ts) claims the slots. A batch that breaks a rule
+ * the batch and the config; admit-stage.ts claims the slots. A batch that breaks a rule
  * is answered INVALID_ARGUMENT with what was wrong, and leaves no trace.
  */
 

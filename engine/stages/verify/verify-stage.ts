@@ -28,7 +28,7 @@ export class VerifyStage {
   private readonly pool: Piscina;
   readonly workers: number;
 
-  constructor(private readonly ring: InputRing, batches: BatchRing, private readonly options: VerifyStageOptions) {
+  constructor(ring: InputRing, batches: BatchRing, private readonly options: VerifyStageOptions) {
     this.workers = options.workers;
     const workerData: VerifyWorkerData = {
       ring: ring.buffers,

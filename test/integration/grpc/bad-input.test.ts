@@ -11,7 +11,6 @@ import { startTestEngine as startOther } from '../../support/engine.js';
 import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, perTxBatch, signedBatch, transfer, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
-import { until } from '../../support/async.js';
 
 const alice = user('alice');
 const bob = user('bob');
