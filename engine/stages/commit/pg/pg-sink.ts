@@ -18,7 +18,7 @@ import type { CommittedBlock } from '../../../core/block.js';
 import type { Sink } from '../sink.js';
 import type { StoredBlock } from '../stored-block.js';
 import { CopyWriter } from './copy-binary.js';
-import { MIGRATIONS, SENDER_NONCE_INDEX } from './schema.js';
+import { HISTORY_EXISTS, HISTORY_FORMAT, HISTORY_FORMAT_MIN, MIGRATIONS, SENDER_NONCE_INDEX } from './schema.js';
 import { BODY_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, MEMO_BYTES, PUBLIC_KEY_BYTES } from '../../../core/record.js';
 import { isAccepted } from '../../../core/result.js';
 import type { ApprovalChange } from '../../../core/block.js';
@@ -52,10 +52,16 @@ export class PgSink implements Sink {
 
   static async open(options: PgSinkOptions): Promise<PgSink> {
     const sink = new PgSink(options);
-    const client = await sink.connection();
-    for (const statement of MIGRATIONS) await client.query(statement);
-    if (options.senderNonceIndex) await client.query(SENDER_NONCE_INDEX);
-    return sink;
+    try {
+      const client = await sink.connection();
+      await refuseOlderHistory(client);
+      for (const statement of MIGRATIONS) await client.query(statement);
+      if (options.senderNonceIndex) await client.query(SENDER_NONCE_INDEX);
+      return sink;
+    } catch (error) {
+      await sink.close().catch(() => undefined); // and the writer lock with its session
+      throw error;
+    }
   }
 
   /**
@@ -175,6 +181,14 @@ async function copyEncoded(client: pg.Client, e: Encoded): Promise<void> {
   await copyIn(client, 'copy txe_blocks (number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, sequenced_at) from stdin (format binary)', e.blocks);
   await copyIn(client, `copy txe_transactions (${TRANSACTION_COLUMNS}) from stdin (format binary)`, e.txs);
   if (e.rejections) await copyIn(client, 'copy txe_rejections (block, position, result, body) from stdin (format binary)', e.rejections);
+}
+
+/** A database whose blocks were written in an older history format (schema.ts) is not replayed. */
+async function refuseOlderHistory(client: pg.Client): Promise<void> {
+  if (!(await client.query<{ tables: boolean }>(HISTORY_EXISTS)).rows[0].tables) return;
+  const found = (await client.query<{ version: number | null; old_codes: boolean }>(HISTORY_FORMAT)).rows[0];
+  if (!found.old_codes || (found.version ?? 0) >= HISTORY_FORMAT_MIN) return;
+  throw new Error(`pg sink: this database holds a history in format ${found.version ?? 'unknown'}, written by an older txe; this engine replays format ${HISTORY_FORMAT_MIN} and later (result codes changed in 3), so it refuses to start rather than rebuild other hashes. Point it at a new database, or run the txe that wrote it`);
 }
 
 export function writeTransaction(out: CopyWriter, bodies: Buffer, at: number, seq: number, block: number, position: number, result: number): void {

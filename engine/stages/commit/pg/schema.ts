@@ -12,7 +12,18 @@
  * and the hash chain can be re-verified from SQL alone, rejected transactions included.
  */
 
-export const SCHEMA_VERSION = 2; // 2: approvals, votes, webhooks, deliveries
+// 2: approvals, votes, webhooks, deliveries. 3: result codes moved up by one (0 is UNSPECIFIED,
+// committed is 1). The move shipped while the version was still 2, so a version-2 history is older
+// only if its first block has a result byte 0 (no code is 0 now; committed, the commonest, was):
+// it would replay to other block hashes, so it is refused.
+export const SCHEMA_VERSION = 3;
+export const HISTORY_FORMAT_MIN = 3;
+
+/** Whether the database has a history yet (run before the migrations, which would create it). */
+export const HISTORY_EXISTS = `select to_regclass('txe_schema') is not null and to_regclass('txe_blocks') is not null as tables`;
+/** The history's format, and whether its first block has a result code 0; only where HISTORY_EXISTS. */
+export const HISTORY_FORMAT = `select (select max(version) from txe_schema) as version,
+  coalesce((select position('\\x00'::bytea in results) > 0 from txe_blocks order by number limit 1), false) as old_codes`;
 
 export const MIGRATIONS: string[] = [
   `create table if not exists txe_schema (version int primary key, applied_at timestamptz not null default now())`,
