@@ -83,16 +83,17 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const bar = o.progress ? new SingleBar({ format: '{bar} {elapsed}s {tps} TPS committed, {errors} errors', hideCursor: true }, Presets.shades_classic) : null;
     bar?.start(Math.ceil(o.warmupS + o.durationS), 0, { tps: 0, errors: 0 });
     const enginePid = engine?.child.pid ?? null;
-    let cpuStart = cpuSnapshot(enginePid);
+    const servers = o.sinks.length > 0;
+    let cpuStart = cpuSnapshot(enginePid, servers);
     let statsAtStart: Promise<EngineStats | null> = Promise.resolve(null);
     const rss = { start: rssMiB(enginePid), max: rssMiB(enginePid), end: null as number | null };
     const result = await drive(client, plan.lanes, {
-      onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client); },
+      onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid, servers); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client); },
       onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
       streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, retryBackoffMs: 2,
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
-    const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid));
+    const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid, servers));
     const engineWindow = engineStatsBetween(await statsAtStart, await engineStats(client));
     rss.end = rssMiB(enginePid);
     bar?.stop();
@@ -197,7 +198,7 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
     fraction_of_ceiling: o.mode === 'per-tx' ? round(tps / perTxCeiling, 3) : round((tps * 128) / ceilings.sha256BytesPerS, 3),
     fraction_of_all_cores_verify: o.mode === 'per-tx' ? round(tps / ceilings.ed25519VerifyPerSAllCores, 3) : null,
     engine: { workers, target: o.target ?? 'child process', exit_code: engineExit },
-    cpu_cores_used: { engine: cpu.engine, loadgen: cpu.loadgen },
+    cpu_cores_used: { engine: cpu.engine, loadgen: cpu.loadgen, ...(o.sinks.length > 0 ? { postgres: cpu.postgres, kafka: cpu.kafka } : {}) },
     engine_rss_mib: { at_measure_start: rss.start, max: rss.max, at_end: rss.end },
     machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.arch()}` },
     command: o.command,

@@ -218,7 +218,7 @@ function printSummary(r: Record<string, unknown>): void {
     `mode ${r.mode}, ack ${r.ack}, sinks ${r.sinks}, batch ${r.batch_size}, streams ${r.streams}, lanes ${r.lanes}, offered ${r.offered_tps}`,
     `tps ${Number(r.tps).toLocaleString('en-US')} committed over ${r.duration_s} s (${r.txs_committed} committed, ${r.txs_rejected} rejected, ${r.errors} errors)`,
     `batch latency ms: p50 ${l.p50} p90 ${l.p90} p95 ${l.p95} p99 ${l.p99} p99.9 ${l.p999} max ${l.max}${r.latency_corrected_for_coordinated_omission ? ' (CO-corrected)' : ''}`,
-    `cpu cores used: engine ${(r.cpu_cores_used as Record<string, number | null>).engine ?? 'n/a'}, load generator ${(r.cpu_cores_used as Record<string, number>).loadgen}; engine RSS MiB ${JSON.stringify(r.engine_rss_mib)}`,
+    `cpu cores used: ${cpuLine(r.cpu_cores_used as Record<string, number | null>)}; engine RSS MiB ${JSON.stringify(r.engine_rss_mib)}`,
     ...eventLoopLine(r.engine_event_loop_delay_ms as Record<string, number> | null | undefined),
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
@@ -232,6 +232,12 @@ function printSummary(r: Record<string, unknown>): void {
   if (r.offered_rate_verdict) lines.push(String(r.offered_rate_verdict));
   console.log(lines.join('\n'));
   if (r.plan_ran_out) console.log('note: the pre-built plan ran out before the duration ended; raise --prebuild-mb or lower --duration');
+}
+
+/** Cores by process: the engine and the load generator, and with sinks the local servers. */
+function cpuLine(c: Record<string, number | null>): string {
+  const servers = 'postgres' in c ? `, PostgreSQL ${c.postgres ?? 'n/a (not on this machine)'}, Kafka ${c.kafka ?? 'n/a (not on this machine)'}` : '';
+  return `engine ${c.engine ?? 'n/a'}, load generator ${c.loadgen}${servers}`;
 }
 
 /** ENGINE_NODE_FLAGS this process was started without (engine.ts says why they matter). */
