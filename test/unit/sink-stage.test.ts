@@ -61,13 +61,13 @@ describe('SinkStage', () => {
     expect(ring.released).toBe(0);
     sinks[0].writes[0].resolve();
     await settled();
-    expect(durable).toEqual([[1], [2]]);
+    expect(durable).toEqual([[1, 2]]);
     expect(ring.released).toBe(2 * TXS_PER_BLOCK);
     expect(sinks[0].writes.slice(2).map((w) => w.blocks)).toEqual([[3, 4], [5]]); // both freed writes took what waited
     sinks[0].writes[3].resolve();
     sinks[0].writes[2].resolve();
     await settled();
-    expect(durable).toEqual([[1], [2], [3, 4], [5]]);
+    expect(durable).toEqual([[1, 2], [3, 4, 5]]);
     expect(stage.lastDurableBlock).toBe(5);
     expect(ring.released).toBe(5 * TXS_PER_BLOCK);
   });
@@ -81,6 +81,32 @@ describe('SinkStage', () => {
     sinks[1].writes[0].resolve();
     await settled();
     expect(durable).toEqual([[1]]);
+  });
+
+  it('lets a fast sink write on while a slow one finishes, up to a bounded lead, and frees blocks only when both have them', async () => {
+    const { ring, sinks, durable, push } = setup({ blocksPerWriteMax: 1, writesInFlightMax: 2, sinks: ['pg', 'kafka'] });
+    push(6); // lead bound: 2 writes x 1 block
+    const [pg, kafka] = sinks;
+    expect(pg.writes.map((w) => w.blocks)).toEqual([[1], [2]]);
+    pg.writes[0].resolve();
+    pg.writes[1].resolve();
+    await settled();
+    // pg has 1-2 while kafka has nothing: pg may not run further ahead than the bound
+    expect(pg.writes.map((w) => w.blocks)).toEqual([[1], [2]]);
+    expect(durable).toEqual([]);
+    kafka.writes[0].resolve();
+    await settled();
+    expect(durable).toEqual([[1]]);
+    expect(ring.released).toBe(TXS_PER_BLOCK);
+    expect(pg.writes.map((w) => w.blocks)).toEqual([[1], [2], [3]]); // the slowest moved: pg writes on at once
+    pg.writes[2].resolve();
+    await settled();
+    expect(kafka.writes.map((w) => w.blocks)).toEqual([[1], [2], [3]]);
+    expect(pg.writes.map((w) => w.blocks).slice(3)).toEqual([]); // 3 is 2 ahead of kafka's 1
+    kafka.writes[1].resolve();
+    kafka.writes[2].resolve();
+    await settled();
+    expect(durable).toEqual([[1], [2], [3]]);
   });
 
   it('stops at a failed write, reports it once, and retry() sends again from the oldest block not durable', async () => {
