@@ -22,6 +22,8 @@ export interface EngineConfig {
   grpcFrameBytesMax: number;
   grpcKeepaliveTimeMs: number; // ping a client connection after this long without traffic, default 7200000 (2 h)
   grpcKeepaliveTimeoutMs: number; // close a connection whose ping is not answered within this, default 20000
+  grpcConnectionsMax: number; // client connections open at once; one more is closed as it arrives; default 1024
+  grpcConnectionIdleMsMax: number; // a connection with no call open this long is closed (GOAWAY), default 300000
   metricsHost: string; // Prometheus endpoint, default 127.0.0.1
   metricsPort: number; // default 9464; 0 picks a free port
   workers: number; // verify threads, default = cores
@@ -141,6 +143,8 @@ export const defaultConfig = (): EngineConfig => ({
   grpcPort: 50051,
   flowControlWindowBytes: 16 * 1024 * 1024,
   grpcConcurrentStreamsMax: 1024,
+  grpcConnectionsMax: 1024,
+  grpcConnectionIdleMsMax: 300_000,
   grpcFrameBytesMax: HTTP2_FRAME_BYTES_MAX,
   grpcKeepaliveTimeMs: 7_200_000,
   grpcKeepaliveTimeoutMs: 20_000,

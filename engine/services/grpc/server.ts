@@ -5,6 +5,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
+import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -40,6 +41,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
     'grpc.max_concurrent_streams': config.grpcConcurrentStreamsMax,
     'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.grpcKeepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': config.grpcConnectionIdleMsMax,
   });
   const service = new TransactionService(pipeline, config, durable);
   server.addService(TransactionServiceDefinition, service.handlers());
@@ -64,6 +66,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
     });
   });
   widenFlowControlWindows(server, config.flowControlWindowBytes, config.grpcFrameBytesMax);
+  capConnections(server, config.grpcConnectionsMax);
   return { server, port, service, stats, health, approvals: approvalService, webhooks: webhookService };
 }
 
@@ -77,10 +80,33 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
  */
 // Frames as large as grpcFrameBytesMax (2^24 - 1 by default): a 1 MB batch then arrives in a few
 // frames, not 64 of 16 KB.
-function widenFlowControlWindows(server: grpc.Server, windowBytes: number, frameBytesMax: number): void {
+/**
+ * At most `connectionsMax` client connections at once: one more is closed as it arrives, before it
+ * costs a TLS or HTTP/2 session, so a flood of connections cannot take the engine's memory or
+ * file descriptors from the clients it serves (grpc-js has no such limit of its own).
+ */
+function capConnections(server: grpc.Server, connectionsMax: number): void {
+  let open = 0;
+  for (const http2Server of http2ServersOf(server)) {
+    http2Server.on('connection', (socket: net.Socket) => {
+      if (open >= connectionsMax) {
+        socket.destroy();
+        return;
+      }
+      open++;
+      socket.once('close', () => { open--; });
+    });
+  }
+}
+
+function http2ServersOf(server: grpc.Server): EventEmitter[] {
   const http2Servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
-  if (!(http2Servers instanceof Map)) throw new Error('grpc-js internals changed: cannot widen HTTP/2 flow-control windows (engine/services/grpc/server.ts)');
-  for (const http2Server of http2Servers.keys()) {
+  if (!(http2Servers instanceof Map)) throw new Error('grpc-js internals changed: cannot reach its HTTP/2 servers (engine/services/grpc/server.ts)');
+  return [...http2Servers.keys()];
+}
+
+function widenFlowControlWindows(server: grpc.Server, windowBytes: number, frameBytesMax: number): void {
+  for (const http2Server of http2ServersOf(server)) {
     http2Server.on('session', (session: http2.ServerHttp2Session) => {
       session.once('remoteSettings', () => undefined);
       session.settings({ initialWindowSize: windowBytes, maxFrameSize: frameBytesMax });
