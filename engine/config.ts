@@ -24,6 +24,10 @@ export interface EngineConfig {
   grpcKeepaliveTimeoutMs: number; // close a connection whose ping is not answered within this, default 20000
   grpcConnectionsMax: number; // client connections open at once; one more is closed as it arrives; default 1024
   grpcConnectionIdleMsMax: number; // a connection with no call open this long is closed (GOAWAY), default 300000
+  // Bytes of gRPC messages begun and not finished that one connection, and all of them, may hold;
+  // the stream that would pass either is reset (services/grpc/partial-messages.ts). Defaults 64 MiB, 512 MiB.
+  grpcPartialMessageBytesPerConnectionMax: number;
+  grpcPartialMessageBytesMax: number;
   metricsHost: string; // Prometheus endpoint, default 127.0.0.1
   metricsPort: number; // default 9464; 0 picks a free port
   workers: number; // verify threads, default = cores
@@ -145,6 +149,8 @@ export const defaultConfig = (): EngineConfig => ({
   grpcConcurrentStreamsMax: 1024,
   grpcConnectionsMax: 1024,
   grpcConnectionIdleMsMax: 300_000,
+  grpcPartialMessageBytesPerConnectionMax: 64 * 1024 * 1024,
+  grpcPartialMessageBytesMax: 512 * 1024 * 1024,
   grpcFrameBytesMax: HTTP2_FRAME_BYTES_MAX,
   grpcKeepaliveTimeMs: 7_200_000,
   grpcKeepaliveTimeoutMs: 20_000,
@@ -319,6 +325,9 @@ function validateTransportLimits(config: EngineConfig): void {
   }
   if (config.grpcFrameBytesMax < HTTP2_FRAME_BYTES_MIN || config.grpcFrameBytesMax > HTTP2_FRAME_BYTES_MAX) {
     throw new Error(`config grpcFrameBytesMax must be in [${HTTP2_FRAME_BYTES_MIN}, ${HTTP2_FRAME_BYTES_MAX}] (HTTP/2 frame sizes), got ${config.grpcFrameBytesMax}`);
+  }
+  for (const key of ['grpcPartialMessageBytesPerConnectionMax', 'grpcPartialMessageBytesMax'] as const) {
+    if (config[key] < messageBytesMax(config)) throw new Error(`config ${key} must be at least one whole message, ${messageBytesMax(config)} bytes (batchTxsMax ${config.batchTxsMax}), got ${config[key]}`);
   }
   if (config.grpcConcurrentStreamsMax > 2 ** 31 - 1) throw new Error(`config grpcConcurrentStreamsMax must be at most ${2 ** 31 - 1}, got ${config.grpcConcurrentStreamsMax}`);
   const rows = config.storedBlocksPerQueryMax * config.batchTxsMax;

@@ -23,6 +23,7 @@ import type { Approvals } from '../approvals/approvals.js';
 import { WebhookService } from './webhook-service.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import type { PgReads } from '../../stages/commit/pg/pg-reads.js';
+import { PartialMessageBudget } from './partial-messages.js';
 
 export interface IngressServer {
   server: grpc.Server;
@@ -67,6 +68,8 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
   });
   widenFlowControlWindows(server, config.flowControlWindowBytes, config.grpcFrameBytesMax);
   capConnections(server, config.grpcConnectionsMax);
+  const partialMessages = new PartialMessageBudget({ perConnectionBytesMax: config.grpcPartialMessageBytesPerConnectionMax, totalBytesMax: config.grpcPartialMessageBytesMax });
+  partialMessages.watch(http2ServersOf(server));
   return { server, port, service, stats, health, approvals: approvalService, webhooks: webhookService };
 }
 
