@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { distFile } from '../../engine/paths.js';
 import { verdictOf } from '../../bench/verdict.js';
+import { ENGINE_NODE_FLAGS } from '../../engine/engine.js';
 
 /** The DOM of a page after headless Chromium (Debian's package, infra/ensure-chromium.sh) ran it. */
 function renderInChromium(file: string): string {
@@ -18,7 +19,7 @@ function renderInChromium(file: string): string {
     '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--dump-dom', `file://${file}`], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
 }
 
-const txe = (...args: string[]) => execFileSync(process.execPath, [distFile('cli/main.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
+const txe = (...args: string[]) => execFileSync(process.execPath, [...ENGINE_NODE_FLAGS, distFile('cli/main.js'), ...args], { encoding: 'utf8', timeout: 120_000 });
 
 describe('txe bench', () => {
   it('runs against its own engine and writes the report, the .hgrm and a comparison', () => {
