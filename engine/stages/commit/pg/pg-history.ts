@@ -14,7 +14,18 @@ import { PG_CONNECT_TIMEOUT_MS } from './snapshots.js';
 
 export type StoredBlockReads = Pick<EngineConfig, 'storedBlocksPerQueryMax' | 'recoveryStatementTimeoutMs'>;
 
-interface TxRow { seq: string; position: number; kind: number; sender: Buffer; recipient: Buffer; nonce: string; amount: string; client_timestamp_ms: string; memo: Buffer }
+/** A txe_transactions row as read back: u64 columns as text, so they stay exact past 2^53. */
+export interface TxRow { seq: string; block: string; position: number; result: number; kind: number; sender: Buffer; recipient: Buffer; nonce: string; amount: string; client_timestamp_ms: string; memo: Buffer }
+/** The select list that reads a TxRow. */
+export const TX_ROW_COLUMNS = 'seq, block, position, result, kind, sender, recipient, nonce::text, amount::text, client_timestamp_ms::text, memo';
+
+/** Rebuilds a row's 128-byte body at `offset` of `target` (every body field is a column). */
+export function writeRowBody(target: Buffer, offset: number, row: TxRow): void {
+  writeBody(target, offset, {
+    kind: row.kind ?? KIND_TRANSFER, sender: row.sender, recipient: row.recipient, nonce: BigInt(row.nonce),
+    amount: BigInt(row.amount), timestampMs: BigInt(row.client_timestamp_ms), memo: row.memo,
+  });
+}
 
 /** Blocks [from, to] (to = newest when null), in order, storedBlocksPerQueryMax at a time. */
 export async function* readStoredBlocks(url: string, from: number, to: number | null, limits: StoredBlockReads = defaultConfig()): AsyncGenerator<StoredBlock> {
@@ -30,9 +41,7 @@ export async function* readStoredBlocks(url: string, from: number, to: number | 
       if (blocks.rows.length === 0) return;
       const first = Number(blocks.rows[0].number);
       const last = Number(blocks.rows[blocks.rows.length - 1].number);
-      const txs = await client.query<TxRow & { block: string }>(
-        `select seq, block, position, kind, sender, recipient, nonce::text, amount::text, client_timestamp_ms::text, memo
-           from txe_transactions where block between $1 and $2 order by seq`, [first, last]);
+      const txs = await client.query<TxRow>(`select ${TX_ROW_COLUMNS} from txe_transactions where block between $1 and $2 order by seq`, [first, last]);
       const rejections = await client.query<{ block: string; position: number; body: Buffer }>(
         'select block, position, body from txe_rejections where block between $1 and $2', [first, last]);
       yield* assemble(blocks.rows, txs.rows, rejections.rows, next);
@@ -43,7 +52,7 @@ export async function* readStoredBlocks(url: string, from: number, to: number | 
   }
 }
 
-function* assemble(blockRows: Record<string, unknown>[], txRows: (TxRow & { block: string })[], rejectionRows: { block: string; position: number; body: Buffer }[], expected: number): Generator<StoredBlock> {
+function* assemble(blockRows: Record<string, unknown>[], txRows: TxRow[], rejectionRows: { block: string; position: number; body: Buffer }[], expected: number): Generator<StoredBlock> {
   const txsByBlock = groupBy(txRows, (r) => Number(r.block));
   const rejectionsByBlock = groupBy(rejectionRows, (r) => Number(r.block));
   let number = expected;
@@ -69,10 +78,7 @@ function fillBodies(block: StoredBlock, txs: TxRow[], rejections: { position: nu
   if (txs.length !== block.entries) throw new Error(`block ${block.number}: ${txs.length} transaction rows, header says ${block.entries}`);
   txs.forEach((t, k) => {
     if (Number(t.seq) !== block.firstSeq + k) throw new Error(`block ${block.number}: seq ${t.seq} out of order`);
-    writeBody(block.bodies, t.position * BODY_BYTES, {
-      kind: t.kind ?? KIND_TRANSFER, sender: t.sender, recipient: t.recipient, nonce: BigInt(t.nonce),
-      amount: BigInt(t.amount), timestampMs: BigInt(t.client_timestamp_ms), memo: t.memo,
-    });
+    writeRowBody(block.bodies, t.position * BODY_BYTES, t);
   });
   for (const r of rejections) r.body.copy(block.bodies, r.position * BODY_BYTES);
   const rejected = block.results.filter((c) => c !== Result.committed && c !== Result.pending_approval).length;

@@ -14,18 +14,15 @@
  */
 
 import type pg from 'pg';
-import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, writeBody } from '../../../core/record.js';
+import { BODY_BYTES, KIND_MINT, KIND_TRANSFER } from '../../../core/record.js';
 import type { StoredBlock } from '../stored-block.js';
 import type { EngineConfig } from '../../../config.js';
 import { pgPool } from './client.js';
-import { readStoredBlocks } from './pg-history.js';
+import { TX_ROW_COLUMNS, readStoredBlocks, writeRowBody, type TxRow } from './pg-history.js';
 
 export interface StoredTransaction { seq: number; block: number; result: number; body: Buffer }
 
 const QUERY_CONNECTIONS_MAX = 2;
-const TRANSACTION_COLUMNS = 'seq, block, result, kind, sender, recipient, nonce::text, amount::text, client_timestamp_ms::text, memo';
-
-interface Row { seq: string; block: string; result: number; kind: number; sender: Buffer; recipient: Buffer; nonce: string; amount: string; client_timestamp_ms: string; memo: Buffer }
 
 export class PgReads {
   private readonly pool: pg.Pool;
@@ -37,15 +34,15 @@ export class PgReads {
   get senderNonceIndexed(): boolean { return this.config.pgSenderNonceIndex; }
 
   async transactionBySeq(seq: number): Promise<StoredTransaction | null> {
-    const r = await this.pool.query<Row>(`select ${TRANSACTION_COLUMNS} from txe_transactions where seq = $1`, [seq]);
+    const r = await this.pool.query<TxRow>(`select ${TX_ROW_COLUMNS} from txe_transactions where seq = $1`, [seq]);
     return r.rows.length === 0 ? null : stored(r.rows[0]);
   }
 
   /** The accepted transfer or mint from `sender` with `nonce` (approval decisions carry a seq there, not a nonce). */
   async transactionBySenderNonce(sender: Buffer, nonce: bigint): Promise<StoredTransaction | null> {
     if (!this.config.pgSenderNonceIndex) throw new Error('lookups by sender and nonce need pgSenderNonceIndex');
-    const r = await this.pool.query<Row>(
-      `select ${TRANSACTION_COLUMNS} from txe_transactions where sender = $1 and nonce = $2 and kind in (${KIND_TRANSFER}, ${KIND_MINT})`, [sender, nonce.toString()]);
+    const r = await this.pool.query<TxRow>(
+      `select ${TX_ROW_COLUMNS} from txe_transactions where sender = $1 and nonce = $2 and kind in (${KIND_TRANSFER}, ${KIND_MINT})`, [sender, nonce.toString()]);
     return r.rows.length === 0 ? null : stored(r.rows[0]);
   }
 
@@ -70,12 +67,9 @@ export class PgReads {
   }
 }
 
-function stored(row: Row): StoredTransaction {
+function stored(row: TxRow): StoredTransaction {
   const body = Buffer.alloc(BODY_BYTES);
-  writeBody(body, 0, {
-    kind: row.kind, sender: row.sender, recipient: row.recipient, nonce: BigInt(row.nonce),
-    amount: BigInt(row.amount), timestampMs: BigInt(row.client_timestamp_ms), memo: row.memo,
-  });
+  writeRowBody(body, 0, row);
   return { seq: Number(row.seq), block: Number(row.block), result: row.result, body };
 }
 
