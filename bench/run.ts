@@ -26,6 +26,7 @@ import { drive, type DriveResult } from './loadgen/driver.js';
 import type { PlannedBatch } from './loadgen/wire.js';
 import { measureLoadgenCeiling, type LoadgenCeiling } from './loadgen-ceiling.js';
 import { verdictOf } from './verdict.js';
+import { percentilesMs, type PercentilesMs } from '../engine/metrics/metrics.js';
 
 export interface BenchOptions {
   mode: Mode;
@@ -208,7 +209,6 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
 
 type StageHistogramWire = { stage: string; hdr: Uint8Array; count: unknown };
 interface EngineStats { stages: StageHistogramWire[]; eventLoopDelay: StageHistogramWire | null }
-interface Percentiles { count: number; p50: number; p99: number; p999: number; max: number }
 
 /** The engine's own histograms (StatsService), or null for an engine without it. */
 async function engineStats(client: TxeClient): Promise<EngineStats | null> {
@@ -224,15 +224,14 @@ async function engineStats(client: TxeClient): Promise<EngineStats | null> {
  * The engine's per-stage latency and event-loop delay over the measured window only: the reading at
  * its end less the reading at its start (HDR histograms subtract), in milliseconds.
  */
-function engineStatsBetween(start: EngineStats | null, end: EngineStats | null): { stages: Record<string, Percentiles>; eventLoopDelay: Percentiles | null } | null {
+function engineStatsBetween(start: EngineStats | null, end: EngineStats | null): { stages: Record<string, PercentilesMs>; eventLoopDelay: PercentilesMs | null } | null {
   if (end === null) return null;
-  const window = (at: StageHistogramWire, before: StageHistogramWire | undefined): Percentiles => {
+  const window = (at: StageHistogramWire, before: StageHistogramWire | undefined): PercentilesMs => {
     const h = decodeHistogram(at.hdr);
     if (before) h.subtract(decodeHistogram(before.hdr));
-    const ms = (p: number) => h.getValueAtPercentile(p) / 1000;
-    return { count: h.totalCount, p50: ms(50), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000 };
+    return percentilesMs(h);
   };
-  const stages: Record<string, Percentiles> = {};
+  const stages: Record<string, PercentilesMs> = {};
   for (const at of end.stages) {
     const measured = window(at, start?.stages.find((s) => s.stage === at.stage));
     if (measured.count > 0) stages[at.stage] = measured;

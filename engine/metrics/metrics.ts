@@ -93,14 +93,19 @@ export class EngineMetrics {
   }
 
   /** The per-stage distributions as percentiles in milliseconds, for reports and logs. */
-  summary(): Record<Stage, { count: number; p50: number; p99: number; p999: number; max: number }> {
-    const out = {} as Record<Stage, { count: number; p50: number; p99: number; p999: number; max: number }>;
-    for (const [stage, h] of this.histograms) {
-      const ms = (p: number) => h.getValueAtPercentile(p) / 1000;
-      out[stage] = { count: h.totalCount, p50: ms(50), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000 };
-    }
+  summary(): Record<Stage, PercentilesMs> {
+    const out = {} as Record<Stage, PercentilesMs>;
+    for (const [stage, h] of this.histograms) out[stage] = percentilesMs(h);
     return out;
   }
+}
+
+export interface PercentilesMs { count: number; p50: number; p99: number; p999: number; max: number }
+
+/** A histogram of microseconds as the percentiles every report gives, in milliseconds. */
+export function percentilesMs(h: hdr.Histogram): PercentilesMs {
+  const ms = (p: number) => h.getValueAtPercentile(p) / 1000;
+  return { count: h.totalCount, p50: ms(50), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000 };
 }
 
 class EventLoopDelay {

@@ -9,6 +9,7 @@ import * as hdr from 'hdr-histogram-js';
 import type { EngineConfig } from '../../config.js';
 import type { Pipeline } from '../../pipeline.js';
 import { DecodeError } from './codec.js';
+import { percentilesMs } from '../../metrics/metrics.js';
 
 const WATCH_INTERVAL_MS_DEFAULT = 1000;
 const WATCH_INTERVAL_MS_MIN = 100;
@@ -65,9 +66,6 @@ export class StatsService {
 
 /** A histogram of microseconds as the StageHistogram message: the HDR encoding and its percentiles. */
 function stageHistogram(stage: string, h: hdr.Histogram) {
-  const ms = (percentile: number) => h.getValueAtPercentile(percentile) / 1000;
-  return {
-    stage, hdr: Buffer.from(hdr.encodeIntoCompressedBase64(h), 'base64'), count: h.totalCount,
-    p50Ms: ms(50), p99Ms: ms(99), p999Ms: ms(99.9), maxMs: h.maxValue / 1000,
-  };
+  const p = percentilesMs(h);
+  return { stage, hdr: Buffer.from(hdr.encodeIntoCompressedBase64(h), 'base64'), count: p.count, p50Ms: p.p50, p99Ms: p.p99, p999Ms: p.p999, maxMs: p.max };
 }
