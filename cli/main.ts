@@ -31,6 +31,9 @@ const nonNegative = (name: string) => (value: string): number => {
   return n;
 };
 
+/** `txe serve` exits with this when another engine took its history (engine/stages/commit/writer-term.ts). */
+const FENCED_EXIT_CODE = 3;
+
 const program = new Command('txe').description('txe: a high-throughput transaction engine').showHelpAfterError();
 
 program.command('serve')
@@ -58,7 +61,12 @@ program.command('serve')
       trustedSigners: keys ? [keys.signer.publicKey.toString('hex')] : undefined,
       webhookSecretsKey: keys?.secretsKey,
     }, flags.config as string | undefined);
+    let fenced: Error | null = null;
+    let onFenced = (error: Error) => { fenced = error; };
     const engine = await Engine.start(config, {
+      // Another engine took this history (a newer writer epoch): this one stops and exits 3, so a
+      // supervisor sees it, and does not restart it onto the history the other engine now writes.
+      onFenced: (error) => onFenced(error),
       onSinkDown: (error) => log.warn({ error: error.message }, 'durable storage failing: refusing new batches with UNAVAILABLE, retrying'),
       onSinkUp: () => log.info('durable storage back: admitting batches again'),
       log: (level, message, fields) => log[level](fields ?? {}, message),
@@ -68,14 +76,19 @@ program.command('serve')
     if (missing.length > 0) log.warn({ missing }, 'node started without the engine\'s flags (the txe bin passes them): expect frequent full GCs on the main thread under load');
     log.info({ address: engine.address, metrics: engine.metrics.address, workers: config.workers, ringSlotsMax: config.ringSlotsMax, ack: config.ack, sinks: config.sinks }, 'listening');
     let stopping = false;
-    const stop = async (signal: string) => {
+    const stop = async (signal: string, exitCode = 0) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping: finishing in-flight batches');
       await engine.stop();
       log.info({ batches: engine.pipeline.counters.batches, stages_ms: engine.pipeline.metrics.summary() }, 'stopped');
-      process.exit(0);
+      process.exit(exitCode);
     };
+    onFenced = (error) => {
+      log.error({ error: error.message }, 'fenced: another txe engine writes this history now; stopping');
+      void stop('fenced', FENCED_EXIT_CODE);
+    };
+    if (fenced !== null) onFenced(fenced);
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
   });

@@ -36,8 +36,11 @@ export class Engine {
     readonly metrics: MetricsServer, readonly approvals: Approvals, readonly webhooks: Webhooks | null, private readonly durable: PgReads | null) {}
 
   /** Opens the configured sinks, recovers state from them, then starts serving. */
-  static async start(config: EngineConfig, hooks: PipelineHooks = {}): Promise<Engine> {
+  static async start(config: EngineConfig, userHooks: PipelineHooks = {}): Promise<Engine> {
     const sinks: Sink[] = [];
+    let ingressStarted: IngressServer | null = null;
+    // A fenced engine says so to load balancers and health checks at once (writer-term.ts).
+    const hooks: PipelineHooks = { ...userHooks, onFenced: (error) => { ingressStarted?.health.setStatus('', 'NOT_SERVING'); ingressStarted?.health.setStatus(SERVICE_NAME, 'NOT_SERVING'); userHooks.onFenced?.(error); } };
     let pipeline: Pipeline | null = null;
     let approvals: Approvals | null = null;
     let webhooks: Webhooks | null = null;
@@ -46,7 +49,7 @@ export class Engine {
       const pg = config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, senderNonceIndex: config.pgSenderNonceIndex }) : null;
       if (pg) sinks.push(pg);
       // kafkajs loads only where Kafka is configured.
-      const kafka = config.sinks.includes('kafka') ? await (await import('./stages/commit/kafka/open.js')).openKafkaSink(config) : null;
+      const kafka = pg && config.sinks.includes('kafka') ? await (await import('./stages/commit/kafka/open.js')).openKafkaSink(config, pg.term) : null;
       if (kafka) sinks.push(kafka);
       // Recovery rebuilds state and history on this thread through core/; the sequencer thread
       // then starts from the exported state.
@@ -60,6 +63,7 @@ export class Engine {
       if (config.webhooks && pg && kafka) webhooks = await (await import('./services/webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);
       durable = pg ? new PgReads(config.pgUrl, config) : null;
       const ingress = await startIngress(pipeline, config, approvals, webhooks, durable);
+      ingressStarted = ingress;
       const metrics = await startMetricsServer(pipeline.metrics.registry, config.metricsHost, config.metricsPort).catch(async (error: Error) => {
         ingress.server.forceShutdown();
         throw error;

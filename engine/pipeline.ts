@@ -32,6 +32,7 @@ import { HistoryWindow } from './stages/history/history-window.js';
 import { SinkStage } from './stages/commit/sink-stage.js';
 import type { Sink } from './stages/commit/sink.js';
 import type { SnapshotWriter } from './stages/commit/pg/snapshots.js';
+import type { FencedError } from './stages/commit/writer-term.js';
 
 export type { BatchAnswer, BatchSubmission, FailureCode } from './stages/admit/admission.js';
 
@@ -40,6 +41,7 @@ export interface PipelineHooks {
   onFatal?: (error: Error) => void;
   onSinkDown?: (error: Error) => void; // first failed write of an outage
   onSinkUp?: () => void; // the first write that succeeds after it
+  onFenced?: (error: FencedError) => void; // another engine took the history: this one never writes again
   log?: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void; // services' events
 }
 

@@ -7,6 +7,9 @@
  *   2. Kafka ahead (a block was published, the crash came before PostgreSQL committed it): read
  *      the missing blocks from Kafka, replay them, write them to PostgreSQL.
  *   3. Kafka behind (PostgreSQL committed, the publish was lost): publish the missing blocks.
+ * Along the way every block's writer epoch (stages/commit/writer-term.ts) must never go down, and
+ * must be below the epoch this engine just took: a record of an older epoch after a newer one, or
+ * of this epoch or above, could only come from a stale or a concurrent writer, so it is refused.
  * Blocks are written to both stores in parallel and a batch is acknowledged only when both have
  * it, so after a crash the two differ by at most the blocks of the unacknowledged tail.
  */
@@ -18,6 +21,7 @@ import { readStoredBlocks, type StoredBlockReads } from '../stages/commit/pg/pg-
 import { loadSnapshot } from '../stages/commit/pg/snapshots.js';
 import type { BlockLog, StoredBlock } from '../stages/commit/stored-block.js';
 import { replayBlock } from './replay.js';
+import { assertEpochOrder } from '../stages/commit/writer-term.js';
 
 export type { BlockLog } from '../stages/commit/stored-block.js';
 
@@ -36,7 +40,10 @@ export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUr
     sequencer.importState(snapshot);
     history.startAfter(snapshot.nextSeq, snapshot.block);
   }
-  const restore = (stored: StoredBlock) => {
+  let epoch = 0; // of the last block restored
+  const restore = (stored: StoredBlock, store: string) => {
+    assertEpochOrder(stored.number, stored.epoch, epoch, pg.epoch, `recovery from ${store}`);
+    epoch = stored.epoch;
     const { block, slots } = replayBlock(sequencer, stored);
     history.recordBlock(block, slots);
     return block;
@@ -44,7 +51,7 @@ export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUr
   let last = snapshot?.block ?? 0;
   const report: RecoveryReport = { fromSnapshot: last, blocksReplayed: 0, txsReplayed: 0, lastBlock: 0, fromKafka: 0, toKafka: 0, ms: 0 };
   for await (const block of readStoredBlocks(pgUrl, last + 1, null, reads)) {
-    restore(block);
+    restore(block, 'PostgreSQL');
     last = block.number;
     report.blocksReplayed++;
     report.txsReplayed += block.txs;
@@ -54,7 +61,7 @@ export async function recover(sequencer: Sequencer, history: HistoryWindow, pgUr
     if (published > 0 && published <= last) await sameBlock(pgUrl, published, kafka.lastPublishedHash, reads);
     for (let from = last + 1; from <= published; from += RECONCILE_BLOCKS_PER_STEP) {
       const blocks = await kafka.readStored(from, Math.min(published, from + RECONCILE_BLOCKS_PER_STEP - 1));
-      const replayed = blocks.map(restore);
+      const replayed = blocks.map((b) => restore(b, 'Kafka'));
       await pg.writeStored(blocks, replayed.map((b) => b.approvals));
       report.fromKafka += blocks.length;
     }

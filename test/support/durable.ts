@@ -44,29 +44,50 @@ export async function readPgHistory(url: string): Promise<PgHistory> {
   }
 }
 
-/** Every record of a topic, in offset order, read by a fresh consumer group. */
-export async function readKafkaBlocks(topic: string, timeoutMs = 30_000): Promise<DecodedBlockRecord[]> {
+/** A committed record of the block topic as a consumer sees it. */
+export interface KafkaBlockRecord { offset: number; key: Buffer; timestamp: string; record: DecodedBlockRecord }
+
+/**
+ * Every committed record of a topic, in offset order, read by a fresh consumer group with
+ * read_committed (aborted records and commit markers are never handed over). The read is complete
+ * once the consumer has passed the high watermark taken at the start; kafkajs reports the offsets
+ * a fetch covered, markers included, after it has handed over the batch's records. The writers must
+ * be idle (an open transaction would hold the read short of that watermark until the timeout).
+ */
+export async function readKafkaRecords(topic: string, timeoutMs = 30_000): Promise<KafkaBlockRecord[]> {
   const kafka = new Kafka({ brokers: kafkaBrokers(), clientId: 'txe-test-reader', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  const high = Number((await admin.fetchTopicOffsets(topic))[0].high);
-  await admin.disconnect();
-  if (high === 0) return [];
-  const consumer = kafka.consumer({ groupId: `txe-test-${Math.random().toString(36).slice(2)}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const records: DecodedBlockRecord[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`read ${records.length} of ${high} records from ${topic} in ${timeoutMs} ms`)), timeoutMs);
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        records.push(decodeBlockRecord(message.value!));
-        if (Number(message.offset) + 1 >= high) { clearTimeout(timer); resolve(); }
-      },
+  const groupId = `txe-test-${Math.random().toString(36).slice(2)}`;
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 200 });
+  const records: KafkaBlockRecord[] = [];
+  try {
+    const high = Number((await admin.fetchTopicOffsets(topic))[0].high);
+    if (high === 0) return [];
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${records.length} records of ${topic} (high watermark ${high}) in ${timeoutMs} ms`)), timeoutMs);
+      const passed = (offset: number) => { if (offset >= high - 1) { clearTimeout(timer); resolve(); } };
+      consumer.on(consumer.events.END_BATCH_PROCESS, (e) => passed(Number(e.payload.lastOffset)));
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          records.push({ offset: Number(message.offset), key: message.key!, timestamp: message.timestamp, record: decodeBlockRecord(message.value!) });
+          passed(Number(message.offset));
+        },
+      });
     });
-  });
-  await consumer.disconnect();
-  return records;
+    return records;
+  } finally {
+    await consumer.disconnect();
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+/** The blocks of every committed record of a topic, in offset order. */
+export async function readKafkaBlocks(topic: string, timeoutMs = 30_000): Promise<DecodedBlockRecord[]> {
+  return (await readKafkaRecords(topic, timeoutMs)).map((r) => r.record);
 }
 
 export async function deleteTopic(topic: string): Promise<void> {

@@ -49,13 +49,16 @@ function refusal(value: Buffer): string {
   throw new Error('decodeBlockRecord accepted a bad record');
 }
 
+// A writer epoch past 2^32, so the u64 field is exercised beyond one varint word.
+const EPOCH = 2 ** 33 + 5;
+
 describe('block record codec', () => {
   it('round-trips a committed block, and the record alone proves its digest and hash', () => {
     const { block, bodies } = committed(5_000_000_001, 2 ** 40 + 3);
-    const record = decodeBlockRecord(encodeBlockRecord(block, bodies, block.sequencedAtMs));
+    const record = decodeBlockRecord(encodeBlockRecord(block, bodies, block.sequencedAtMs, EPOCH));
     expect(record).toEqual({
       number: block.number, firstSeq: block.firstSeq, entries: 2, txs: 3, hash: block.hash, prevHash: block.prevHash,
-      bodiesDigest: block.bodiesDigest, results: Buffer.from(block.results), bodies, sequencedAtMs: block.sequencedAtMs,
+      bodiesDigest: block.bodiesDigest, results: Buffer.from(block.results), bodies, sequencedAtMs: block.sequencedAtMs, epoch: EPOCH,
     });
     expect(batchDigest(record.bodies).equals(record.bodiesDigest)).toBe(true);
     expect(blockHash(record.prevHash, record.number, record.firstSeq, record.entries, record.results, record.bodiesDigest).equals(record.hash)).toBe(true);
@@ -64,7 +67,7 @@ describe('block record codec', () => {
 
   it('round-trips a block rebuilt from another store (encodeStored), byte for byte', () => {
     const { block, bodies } = committed(7, 11);
-    const live = encodeBlockRecord(block, bodies, block.sequencedAtMs);
+    const live = encodeBlockRecord(block, bodies, block.sequencedAtMs, EPOCH);
     const stored: DecodedBlockRecord = decodeBlockRecord(live);
     expect(encodeStored(stored).equals(live)).toBe(true);
   });
@@ -80,14 +83,18 @@ describe('block record codec', () => {
   it('refuses bytes that are not a BlockRecord, saying so', () => {
     expect(refusal(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toMatch(/^block record of 4 bytes is not a txe\.v1\.BlockRecord: /);
     const { block, bodies } = committed(1, 1);
-    const value = encodeBlockRecord(block, bodies, block.sequencedAtMs);
+    const value = encodeBlockRecord(block, bodies, block.sequencedAtMs, EPOCH);
     expect(refusal(value.subarray(0, value.length - 10))).toMatch(/is not a txe\.v1\.BlockRecord/); // cut inside the bodies
   });
 
   it('refuses an empty record and well-formed protobuf whose fields do not make a block', () => {
     expect(refusal(Buffer.alloc(0))).toBe('block record 0: number 0 is not >= 1');
+    const { block: old, bodies: oldBodies } = committed(2, 3);
+    const beforeEpochs = { ...decodeBlockRecord(encodeBlockRecord(old, oldBodies, old.sequencedAtMs, EPOCH)) } as Partial<DecodedBlockRecord>;
+    delete beforeEpochs.epoch; // a record written before epochs existed has no writer_epoch field
+    expect(decodeBlockRecord(rawRecord(beforeEpochs)).epoch).toBe(0);
     const { block, bodies } = committed(9, 20);
-    const good = { ...decodeBlockRecord(encodeBlockRecord(block, bodies, block.sequencedAtMs)) };
+    const good = { ...decodeBlockRecord(encodeBlockRecord(block, bodies, block.sequencedAtMs, EPOCH)) };
     expect(refusal(rawRecord({ ...good, firstSeq: 0 }))).toBe('block record 9: first_seq 0 is not >= 1');
     expect(refusal(rawRecord({ ...good, entries: 4 }))).toBe('block record 9: entries 4 / txs 3 out of range');
     expect(refusal(rawRecord({ ...good, hash: good.hash.subarray(0, 31) }))).toBe('block record 9: a hash is not 32 bytes');
@@ -98,8 +105,9 @@ describe('block record codec', () => {
 
   it('refuses to encode a malformed block', () => {
     const { block, bodies } = committed(3, 4);
-    expect(() => encodeBlockRecord(block, bodies.subarray(0, BODY_BYTES), block.sequencedAtMs)).toThrow('block record 3: bodies hold 128 bytes for 3 txs');
-    expect(() => encodeBlockRecord({ ...block, number: 0 }, bodies, block.sequencedAtMs)).toThrow('block record 0: number 0 is not >= 1');
-    expect(() => encodeBlockRecord(block, bodies, -1)).toThrow('block record 3: sequenced_at_ms -1 out of range');
+    expect(() => encodeBlockRecord(block, bodies.subarray(0, BODY_BYTES), block.sequencedAtMs, EPOCH)).toThrow('block record 3: bodies hold 128 bytes for 3 txs');
+    expect(() => encodeBlockRecord({ ...block, number: 0 }, bodies, block.sequencedAtMs, EPOCH)).toThrow('block record 0: number 0 is not >= 1');
+    expect(() => encodeBlockRecord(block, bodies, -1, EPOCH)).toThrow('block record 3: sequenced_at_ms -1 out of range');
+    expect(() => encodeBlockRecord(block, bodies, block.sequencedAtMs, -1)).toThrow('block record 3: writer_epoch -1 out of range');
   });
 });

@@ -195,7 +195,10 @@ export class WebhookDelivery {
 
   private seekRouter(afterBlock: number): void {
     try {
-      this.router!.seek({ topic: this.config.kafkaTopic, partition: 0, offset: String(afterBlock) }); // block N is at offset N-1
+      // Block N sits at offset N-1 plus the commit markers before it (kafka-sink.ts), so block
+      // afterBlock + 1 is at offset afterBlock or later: seeking there never skips it. The blocks
+      // read again before it are routed only to webhooks that have not had them.
+      this.router!.seek({ topic: this.config.kafkaTopic, partition: 0, offset: String(afterBlock) });
     } catch (error) {
       this.log('warn', 'webhook router could not go back for a new webhook; it gets events from the router\'s position on', { error: (error as Error).message });
     }

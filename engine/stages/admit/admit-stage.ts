@@ -91,6 +91,8 @@ export class AdmitStage {
 
   private unavailable(): string | null {
     if (this.p.closing()) return 'engine is shutting down';
+    const fenced = this.p.answers.fenced;
+    if (fenced !== null) return `${fenced.message}; submit to the engine that writes this history now`;
     const error = this.p.answers.sinkError;
     if (error === null) return null;
     return `durable storage is failing (${error.message}); the engine retries every ${this.p.answers.sinkRetryMs} ms and keeps every acknowledged batch; resubmit later`;

@@ -12,6 +12,7 @@ import type { CommittedBlock } from '../../core/block.js';
 import { GENESIS_HASH } from '../../core/block.js';
 import { RESULT_CODE_MAX, Result, resultName } from '../../core/result.js';
 import { FixedQueue } from '../../ring/fixed-queue.js';
+import { fencedCause, type FencedError } from '../commit/writer-term.js';
 import type { EngineMetrics } from '../../metrics/metrics.js';
 import type { BatchAnswer, FailureCode } from '../admit/admission.js';
 
@@ -33,6 +34,7 @@ export class Answers {
   private readonly resultTally = new Uint32Array(RESULT_CODE_MAX + 1);
   private headValue: { block: number; hash: Buffer; nextSeq: number } = { block: 0, hash: GENESIS_HASH, nextSeq: 1 };
   private sinkErrorValue: Error | null = null;
+  private fencedValue: FencedError | null = null; // final: another engine writes the history now
   private sinkRetryMsValue = SINK_RETRY_MS_MIN;
   private pendingCount: number;
 
@@ -48,6 +50,7 @@ export class Answers {
   get approvalsPending(): number { return this.pendingCount; }
   get head(): { block: number; hash: Buffer; nextSeq: number } { return this.headValue; }
   get sinkError(): Error | null { return this.sinkErrorValue; }
+  get fenced(): FencedError | null { return this.fencedValue; }
   get sinkRetryMs(): number { return this.sinkRetryMsValue; }
 
   onBlock(listener: (block: CommittedBlock) => void): () => void {
@@ -105,6 +108,8 @@ export class Answers {
     if (head.ack === 'ordered') {
       head.answer(answer);
       this.metrics.record('e2e', head.receivedNs, process.hrtime.bigint());
+    } else if (this.fencedValue !== null) {
+      head.answer(fencedAnswer(this.fencedValue));
     } else if (!this.durableWaiters.push({ block: block.number, receivedNs: head.receivedNs, sequencedNs: block.sequencedAtNs, answer, reply: head.answer })) {
       throw new Error('durable waiters exceed the block ring');
     }
@@ -117,8 +122,8 @@ export class Answers {
   }
 
   durable(blocks: CommittedBlock[], hooks: { onSinkUp?: () => void }): void {
-    if (this.sinkErrorValue !== null) hooks.onSinkUp?.();
-    this.sinkErrorValue = null;
+    if (this.sinkErrorValue !== null && this.fencedValue === null) hooks.onSinkUp?.();
+    if (this.fencedValue === null) this.sinkErrorValue = null;
     this.sinkRetryMsValue = SINK_RETRY_MS_MIN;
     const last = blocks[blocks.length - 1].number;
     const now = process.hrtime.bigint();
@@ -135,12 +140,29 @@ export class Answers {
    * UNAVAILABLE while the same blocks are retried with exponential backoff. Admitted batches wait;
    * nothing sequenced is dropped, and sinks make a repeated write a no-op.
    */
-  sinkFailed(error: Error, hooks: { onSinkDown?: (error: Error) => void }, retry: () => void): void {
+  sinkFailed(error: Error, hooks: { onSinkDown?: (error: Error) => void; onFenced?: (error: FencedError) => void }, retry: () => void): void {
+    const fenced = fencedCause(error);
+    if (fenced !== null) return this.fence(fenced, hooks);
+    if (this.fencedValue !== null) return;
     if (this.sinkErrorValue === null) hooks.onSinkDown?.(error);
     this.sinkErrorValue = error;
     this.counters.sinkFailures++;
     setTimeout(retry, this.sinkRetryMsValue).unref();
     this.sinkRetryMsValue = Math.min(this.sinkRetryMsValue * 2, SINK_RETRY_MS_MAX);
+  }
+
+  /**
+   * Another engine took the history (writer-term.ts): no retry, ever. Batches waiting for durable
+   * storage are answered now, and so is every later ack=durable batch as it is sequenced, until
+   * the engine stops; admission refuses new ones.
+   */
+  private fence(fenced: FencedError, hooks: { onFenced?: (error: FencedError) => void }): void {
+    if (this.fencedValue !== null) return;
+    this.fencedValue = fenced;
+    this.sinkErrorValue = fenced;
+    this.counters.sinkFailures++;
+    for (let w = this.durableWaiters.shift(); w; w = this.durableWaiters.shift()) w.reply(fencedAnswer(fenced));
+    hooks.onFenced?.(fenced);
   }
 
   /** Shutdown: every batch still waiting is answered, with what the client should do next. */
@@ -166,4 +188,8 @@ export class Answers {
       this.pendingCount += c.type === 'requested' ? 1 : -1;
     }
   }
+}
+
+function fencedAnswer(fenced: FencedError): BatchAnswer {
+  return { ok: false, code: 'UNAVAILABLE', message: `${fenced.message}. This batch was sequenced here but may not be durable: look its transactions up by sender and nonce at the engine that writes the history now before resubmitting` };
 }

@@ -15,12 +15,14 @@ export interface StoredBlock {
   results: Buffer;
   bodies: Buffer; // txs × 128 B, batch order
   sequencedAtMs: number;
+  epoch: number; // the writer epoch it was written under (writer-term.ts); 0 before epochs existed
 }
 
 /** What recovery needs of the Kafka sink. */
 export interface BlockLog {
   lastBlock(): Promise<number>;
   lastPublishedHash: Buffer; // hash of the last block on the topic, as of the last lastBlock()
+  lastPublishedEpoch: number; // its writer epoch
   readStored(from: number, to: number): Promise<StoredBlock[]>;
   publishStored(blocks: StoredBlock[]): Promise<void>;
 }

@@ -40,6 +40,7 @@ interface BlockRecordWire {
   results: Buffer;
   bodies: Buffer;
   sequencedAtMs: U64;
+  writerEpoch: U64;
 }
 
 /** The record key of block `number`: u64 big-endian. */
@@ -51,18 +52,18 @@ export function blockKey(number: number): Buffer {
 }
 
 /** Encodes a live block; `bodies` is the batch's bodies copied out of the ring (txs × 128 B). */
-export function encodeBlockRecord(block: CommittedBlock, bodies: Buffer, sequencedAtMs: number): Buffer {
+export function encodeBlockRecord(block: CommittedBlock, bodies: Buffer, sequencedAtMs: number, epoch: number): Buffer {
   return encodeStored({
     number: block.number, firstSeq: block.firstSeq, entries: block.entries, txs: block.txs,
     hash: block.hash, prevHash: block.prevHash, bodiesDigest: block.bodiesDigest,
-    results: Buffer.from(block.results.buffer, block.results.byteOffset, block.results.length), bodies, sequencedAtMs,
+    results: Buffer.from(block.results.buffer, block.results.byteOffset, block.results.length), bodies, sequencedAtMs, epoch,
   });
 }
 
 /** Encodes a block rebuilt from another store (recovery), with the same checks. */
 export function encodeStored(block: DecodedBlockRecord): Buffer {
   assertWellFormed(block);
-  const bytes = BlockRecordType.encode(block).finish();
+  const bytes = BlockRecordType.encode({ ...block, writerEpoch: block.epoch }).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
@@ -85,6 +86,7 @@ export function decodeBlockRecord(buf: Buffer): DecodedBlockRecord {
     results: wire.results,
     bodies: wire.bodies,
     sequencedAtMs: u64ToNumber(wire.sequencedAtMs),
+    epoch: u64ToNumber(wire.writerEpoch ?? 0),
   };
   assertWellFormed(record);
   return record;
@@ -99,6 +101,7 @@ function assertWellFormed(b: DecodedBlockRecord): void {
     : b.results.length !== b.txs ? `results hold ${b.results.length} bytes for ${b.txs} txs`
     : b.bodies.length !== b.txs * BODY_BYTES ? `bodies hold ${b.bodies.length} bytes for ${b.txs} txs`
     : !Number.isSafeInteger(b.sequencedAtMs) || b.sequencedAtMs < 0 ? `sequenced_at_ms ${b.sequencedAtMs} out of range`
+    : !Number.isSafeInteger(b.epoch) || b.epoch < 0 ? `writer_epoch ${b.epoch} out of range`
     : null;
   if (problem !== null) throw new Error(`block record ${b.number}: ${problem}`);
 }

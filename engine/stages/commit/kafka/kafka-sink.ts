@@ -1,8 +1,12 @@
 /*
  * The Kafka sink: every committed block as one record on a one-partition topic, in block order,
- * from an idempotent producer with acks=all. Block N sits at offset N-1, so the topic is its own
- * index: its high watermark is the last published block, a repeated write skips what is there, and
- * recovery reads block N at offset N-1 (each read checks the number it finds).
+ * each group of blocks in one Kafka transaction of a producer whose transactional.id is fixed per
+ * topic (txe.<topic>). Opening the sink initialises that id, which fences every older producer of
+ * the history at once: the broker aborts its open transaction and refuses its later sends, so no
+ * abandoned send of a crashed or deposed engine can land after this one has read the topic end
+ * (writer-term.ts has the whole rule). Readers use read_committed and know a block by the number
+ * in its record; a commit marker follows each group, so block N sits at offset N-1 plus the
+ * markers before it (topic-reader.ts).
  *
  * Back of the envelope. A full block (8190 txs) is one record of 8190 × 128 B bodies + 8190 B
  * results + 3 × 32 B hashes + ~40 B of header ≈ 1.06 MB (block-record.ts). At 1M TPS that is
@@ -12,9 +16,13 @@
  * here; beyond that txe scales on Kafka (DESIGN.md section 5), not on this file. A group of up to
  * blocksPerWriteMax blocks (64 ≈ 68 MB) goes out as sends of at most max.message.bytes (4 MiB: 3
  * full blocks), one after the other: ~41 sends/s at 1M TPS, each well under the 24 ms that allows.
+ * A transaction adds AddPartitionsToTxn before the first send and EndTxn after the last, plus the
+ * coordinator's markers: 17-26 ms a group measured here (bench/kafka-txn-cost.ts), which the
+ * group size amortises; kafkajs retries CONCURRENT_TRANSACTIONS after CLIENT_RETRY's first wait,
+ * and at its default 300 ms a group cost ~300 ms (kafkajs issues #304, #1315).
  *
  * Topic settings, set explicitly when the sink creates the topic:
- *   partitions 1              one total order of blocks; offset = number - 1.
+ *   partitions 1              one total order of blocks.
  *   replication.factor        options, default 1 (the single-node KRaft of infra/); 3 in production.
  *   min.insync.replicas       max(1, RF - 1): with acks=all a block is acknowledged only once that
  *                             many replicas hold it (1 with RF 1; 2 of 3 in production).
@@ -30,23 +38,28 @@
  *                             (wall clock), kept when blocks are republished from PostgreSQL.
  *   compression.type producer keep what the producer sends (uncompressed, below).
  * Producer settings:
- *   idempotent, maxInFlightRequests 1, acks -1 on every send: the broker drops a retried duplicate
- *   and keeps order; acks=all waits for min.insync.replicas.
+ *   transactional (so idempotent), maxInFlightRequests 1, acks -1 on every send: the broker drops
+ *   a retried duplicate and keeps order; acks=all waits for min.insync.replicas.
+ *   transactionTimeout 10 s: a transaction left open by an engine that died holds back every
+ *   read_committed reader of the topic until the broker aborts it, or until the next engine's
+ *   open fences it (at once).
  *   compression none: bodies are mostly Ed25519 keys (64 of 128 B) and an opaque memo (32 B), so a
  *   codec saves little, and kafkajs would compress ~130 MB/s on the event loop.
- *   retries 5, 100 ms doubling to at most 2 s: bounded, so a lost broker fails the write (and the
- *   sink stage retries it) instead of hanging the pipeline. kafkajs warns that bounded retries
- *   weaken exactly-once; the sink restores it itself: after a failed send it replaces the
- *   producer (a fresh producer id, so no sequence number of the failed send is reused) and
- *   re-reads the topic end before it sends again, so a send that did land is skipped.
+ *   retries bounded, so a lost broker fails the write (and the sink stage retries it) instead of
+ *   hanging the pipeline. After a failed write the sink asks PostgreSQL whether its epoch still
+ *   stands, then makes a fresh producer with the same transactional.id: initialising it fences the
+ *   failed one (its transaction aborted, any send of it still queued refused), and the sink re-reads
+ *   the topic end before it sends again, so a group that did commit is skipped. It no longer waits
+ *   out the request timeout for stray sends (UNAVAILABLE once lasted 36 s after a 10 s outage).
  */
 
-import { randomBytes } from 'node:crypto';
-import kafkajs, { type Admin, type Consumer, type ConsumerCrashEvent, type EachMessagePayload, type Kafka as KafkaClient, type Message, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka as KafkaClient, type Message, type Producer, type Transaction } from 'kafkajs';
 import type { InputRing } from '../../../ring/input-ring.js';
 import { GENESIS_HASH, type CommittedBlock } from '../../../core/block.js';
 import type { Sink } from '../sink.js';
-import { blockKey, decodeBlockRecord, encodeBlockRecord, encodeStored, type DecodedBlockRecord } from './block-record.js';
+import { FencedError, fencedCause, type WriterTerm } from '../writer-term.js';
+import { blockKey, encodeBlockRecord, encodeStored, type DecodedBlockRecord } from './block-record.js';
+import { PARTITION, TopicReader, type TopicBlock } from './topic-reader.js';
 
 // kafkajs is CommonJS: Node's ESM loader exposes only its default export, so values come from it.
 const { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel: LogLevel } = kafkajs;
@@ -58,6 +71,8 @@ export interface KafkaSinkOptions {
   clientId: string;
   connectionTimeoutMs: number;
   requestTimeoutMs: number; // also bounds the broker's wait for acks (half of it, see ackTimeoutMs)
+  term: WriterTerm; // the writer epoch every record carries, and the check before a new producer
+  transactionalId?: string; // default 'txe.<topic>': one per history, so a new writer fences the old
   replicationFactor?: number; // used when the sink creates the topic; default 1
   messageBytesMax?: number; // max.message.bytes when the sink creates the topic; default 4 MiB
   readTimeoutMs?: number; // whole readBlocks / lastBlock call, group join included; default 30 s
@@ -68,21 +83,20 @@ export const KAFKA_TOPIC_DEFAULT = 'txe.blocks';
 export const MESSAGE_BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
 const MESSAGE_BYTES_MIN = 16 * 1024;
 const READ_TIMEOUT_MS_DEFAULT = 30_000;
+const TRANSACTION_TIMEOUT_MS = 10_000;
 export const READ_BLOCKS_MAX = 256; // one readBlocks call: ≤ 256 × 1.06 MB ≈ 270 MB in memory
 const TOPIC_PARTITIONS = 1;
-const PARTITION = 0;
 // A v2 record batch has a 61 B header; each record adds < 40 B (varint lengths and deltas, the
 // 8 B key, attributes). Rounded up, so a send sized with them never exceeds max.message.bytes.
 const BATCH_OVERHEAD_BYTES = 1024;
 const RECORD_OVERHEAD_BYTES = 64;
+// The client's retry also drives the transaction coordinator's requests (kafkajs's eosManager):
+// CONCURRENT_TRANSACTIONS after a commit is retried after 10 ms rather than kafkajs's 300 ms.
+const CLIENT_RETRY = { retries: 8, initialRetryTime: 10, maxRetryTime: 1_000, factor: 0.2, multiplier: 2 };
 const PRODUCER_RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000, factor: 0.2, multiplier: 2 };
-const READER_RETRY = { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000, factor: 0.2, multiplier: 2 };
-const READER_SESSION_TIMEOUT_MS = 10_000;
-const READER_HEARTBEAT_MS = 1_000;
-const READER_MAX_WAIT_MS = 100;
 
-/** Lifecycle: open ⇄ failed (a send failed; the next write recovers first), then closed. */
-type SinkState = 'open' | 'failed' | 'closed';
+/** Lifecycle: open ⇄ failed (a write failed; the next write recovers first); fenced and closed are final. */
+type SinkState = 'open' | 'failed' | 'fenced' | 'closed';
 
 /** One block on its way out: header fields to check against the topic, and its record. */
 interface Outgoing {
@@ -93,18 +107,21 @@ interface Outgoing {
   encode: () => Buffer;
 }
 
+/** The topic's last block as this sink knows it. */
+interface TopicEnd { number: number; hash: Buffer; epoch: number; offset: number }
+const EMPTY_END: TopicEnd = { number: 0, hash: GENESIS_HASH, epoch: 0, offset: -1 };
+
 interface ResolvedOptions extends Required<Omit<KafkaSinkOptions, 'logLevel'>> { logLevel: LogLevel }
 
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
   readonly topic: string;
   private state: SinkState = 'open';
-  private failedAtMs = 0; // when the last send failed: its requests were all issued by then
+  private fencedBy: FencedError | null = null;
   private writing = false;
-  private lastNumber = 0;
-  private lastHash: Buffer = GENESIS_HASH;
+  private end: TopicEnd = EMPTY_END;
   private producer: Producer;
-  private readonly readers = new Set<Consumer>();
+  private readonly reader: TopicReader;
 
   private constructor(
     private readonly kafka: KafkaClient,
@@ -114,9 +131,10 @@ export class KafkaSink implements Sink {
   ) {
     this.topic = options.topic;
     this.producer = this.newProducer();
+    this.reader = new TopicReader(kafka, admin, { topic: options.topic, clientId: options.clientId, messageBytesMax, readTimeoutMs: options.readTimeoutMs });
   }
 
-  /** Creates the topic if missing, connects, and learns the last published block from the topic. */
+  /** Creates the topic if missing, fences older producers of the history, and reads the topic end. */
   static async open(options: KafkaSinkOptions): Promise<KafkaSink> {
     const resolved = resolveOptions(options);
     const kafka = new Kafka({
@@ -125,7 +143,7 @@ export class KafkaSink implements Sink {
       connectionTimeout: resolved.connectionTimeoutMs,
       requestTimeout: resolved.requestTimeoutMs,
       logLevel: resolved.logLevel,
-      retry: PRODUCER_RETRY,
+      retry: CLIENT_RETRY,
     });
     const admin = kafka.admin({ retry: PRODUCER_RETRY });
     await admin.connect();
@@ -133,7 +151,7 @@ export class KafkaSink implements Sink {
     try {
       const messageBytesMax = await ensureTopic(admin, resolved);
       sink = new KafkaSink(kafka, admin, resolved, messageBytesMax);
-      await sink.producer.connect();
+      await sink.startProducer();
       await sink.resync();
       return sink;
     } catch (error) {
@@ -144,19 +162,21 @@ export class KafkaSink implements Sink {
   }
 
   /** The newest block on the topic as this sink last learned it (0: the topic is empty). */
-  get lastPublishedBlock(): number { return this.lastNumber; }
-  get lastPublishedHash(): Buffer { return this.lastHash; }
+  get lastPublishedBlock(): number { return this.end.number; }
+  get lastPublishedHash(): Buffer { return this.end.hash; }
+  get lastPublishedEpoch(): number { return this.end.epoch; }
   /** The topic's max.message.bytes as the broker reports it: no record may be larger. */
   get recordBytesMax(): number { return this.messageBytesMax; }
 
   write(blocks: CommittedBlock[], ring: InputRing): Promise<void> {
+    const epoch = this.options.term.epoch;
     return this.publishOutgoing(blocks.map((b) => ({
       number: b.number, hash: b.hash, prevHash: b.prevHash, sequencedAtMs: b.sequencedAtMs,
-      encode: () => encodeBlockRecord(b, ring.copyBodies(b.ringStart, b.txs), b.sequencedAtMs),
+      encode: () => encodeBlockRecord(b, ring.copyBodies(b.ringStart, b.txs), b.sequencedAtMs, epoch),
     })));
   }
 
-  /** Republishes blocks rebuilt from PostgreSQL (recovery); the same skip and order rules apply. */
+  /** Republishes blocks rebuilt from PostgreSQL (recovery), each with the epoch it was written under. */
   publishRecords(records: DecodedBlockRecord[]): Promise<void> {
     return this.publishOutgoing(records.map((r) => ({
       number: r.number, hash: r.hash, prevHash: r.prevHash, sequencedAtMs: r.sequencedAtMs,
@@ -167,7 +187,8 @@ export class KafkaSink implements Sink {
   /** Re-reads the topic end: the number of the last block on it, 0 when it is empty. */
   async lastBlock(): Promise<number> {
     this.assertState('lastBlock', 'open', 'failed');
-    return (await this.readEnd()).number;
+    await this.resync();
+    return this.end.number;
   }
 
   /** Blocks fromNumber..toNumber as the topic holds them (at most READ_BLOCKS_MAX a call). */
@@ -177,29 +198,31 @@ export class KafkaSink implements Sink {
       throw new RangeError(`kafka sink: readBlocks(${fromNumber}, ${toNumber}) needs 1 <= from <= to`);
     }
     if (toNumber - fromNumber + 1 > READ_BLOCKS_MAX) throw new RangeError(`kafka sink: readBlocks of ${toNumber - fromNumber + 1} blocks exceeds ${READ_BLOCKS_MAX}`);
-    const { low, high } = await this.offsets();
-    if (toNumber > high || fromNumber - 1 < low) {
-      throw new RangeError(`kafka sink: blocks ${fromNumber}..${toNumber} asked, topic ${this.topic} holds ${low + 1}..${high}`);
-    }
-    return this.readOffsets(fromNumber - 1, toNumber - 1);
+    const end = await this.reader.end();
+    if (end === null) throw new RangeError(`kafka sink: blocks ${fromNumber}..${toNumber} asked, topic ${this.topic} is empty`);
+    return this.reader.blocks(fromNumber, toNumber, end);
   }
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    const steps = [...this.readers].map((r) => r.disconnect());
-    steps.push(this.producer.disconnect(), this.admin.disconnect());
+    const steps = [this.reader.close(), this.producer.disconnect(), this.admin.disconnect()];
     const failed = (await Promise.allSettled(steps)).filter((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed.length > 0) throw new Error(`kafka sink: close failed: ${failed.map((f) => String(f.reason)).join('; ')}`);
   }
 
   private async publishOutgoing(blocks: Outgoing[]): Promise<void> {
+    if (this.fencedBy) throw this.fencedBy;
     this.assertState('write', 'open', 'failed');
     if (this.writing) throw new Error('kafka sink: write while another write is under way (the sink stage writes one group at a time)');
     this.writing = true;
     try {
       if (this.state === 'failed') await this.recover();
-      await this.publish(this.unpublished(blocks));
+      await this.publish(this.unpublished(blocks)); // a check that throws has sent nothing
+    } catch (error) {
+      const fenced = fencedCause(error);
+      if (fenced !== null) this.fence(fenced);
+      throw error;
     } finally {
       this.writing = false;
     }
@@ -210,14 +233,15 @@ export class KafkaSink implements Sink {
    * published block, and hashes chained to it (a repeat of the last block must be that block).
    */
   private unpublished(blocks: Outgoing[]): Outgoing[] {
-    const repeat = blocks.find((b) => b.number === this.lastNumber);
-    if (repeat !== undefined && !repeat.hash.equals(this.lastHash)) {
-      throw new Error(`kafka sink: block ${repeat.number} differs from block ${this.lastNumber} on topic ${this.topic}: the topic holds another history`);
+    const last = this.end;
+    const repeat = blocks.find((b) => b.number === last.number);
+    if (repeat !== undefined && !repeat.hash.equals(last.hash)) {
+      throw new Error(`kafka sink: block ${repeat.number} differs from block ${last.number} on topic ${this.topic}: the topic holds another history`);
     }
-    const fresh = blocks.filter((b) => b.number > this.lastNumber);
-    let prevHash = this.lastHash;
+    const fresh = blocks.filter((b) => b.number > last.number);
+    let prevHash = last.hash;
     fresh.forEach((b, i) => {
-      const want = this.lastNumber + 1 + i;
+      const want = last.number + 1 + i;
       if (b.number !== want) throw new Error(`kafka sink: block ${b.number} does not follow block ${want - 1} on topic ${this.topic} (expected block ${want})`);
       if (!b.prevHash.equals(prevHash)) throw new Error(`kafka sink: block ${b.number}'s prev_hash does not chain to block ${want - 1} on topic ${this.topic}`);
       prevHash = b.hash;
@@ -226,139 +250,100 @@ export class KafkaSink implements Sink {
   }
 
   /**
-   * Sends the blocks in order, as few sends as max.message.bytes allows: the broker applies that
-   * limit to a whole record batch, and kafkajs puts all of one send's records for a partition in
-   * one batch. Each send is appended whole or not at all, and advances the last published block.
+   * Sends the blocks in order in one transaction, as few sends as max.message.bytes allows: the
+   * broker applies that limit to a whole record batch, and kafkajs puts all of one send's records
+   * for a partition in one batch. The group is on the topic, for every reader, once the
+   * transaction commits; the sink's view of the topic end moves only then.
    */
   private async publish(blocks: Outgoing[]): Promise<void> {
+    if (blocks.length === 0) return;
     const sendBytesMax = this.messageBytesMax - BATCH_OVERHEAD_BYTES;
-    let chunk: { block: Outgoing; message: Message }[] = [];
-    let chunkBytes = 0;
-    for (const block of blocks) {
-      const value = block.encode();
-      const bytes = value.length + RECORD_OVERHEAD_BYTES;
-      if (bytes > sendBytesMax) throw new Error(`kafka sink: block ${block.number} is a ${value.length} B record, over topic ${this.topic}'s max.message.bytes ${this.messageBytesMax}`);
-      if (chunkBytes + bytes > sendBytesMax) {
-        await this.send(chunk);
-        chunk = [];
-        chunkBytes = 0;
+    const txn = await this.producer.transaction();
+    try {
+      let end = this.end;
+      let chunk: { block: Outgoing; message: Message }[] = [];
+      let chunkBytes = 0;
+      for (const block of blocks) {
+        const value = block.encode();
+        const bytes = value.length + RECORD_OVERHEAD_BYTES;
+        if (bytes > sendBytesMax) throw new Error(`kafka sink: block ${block.number} is a ${value.length} B record, over topic ${this.topic}'s max.message.bytes ${this.messageBytesMax}`);
+        if (chunkBytes + bytes > sendBytesMax) {
+          end = await this.send(txn, chunk, end);
+          chunk = [];
+          chunkBytes = 0;
+        }
+        chunk.push({ block, message: { key: blockKey(block.number), value, partition: PARTITION, timestamp: String(block.sequencedAtMs) } });
+        chunkBytes += bytes;
       }
-      chunk.push({ block, message: { key: blockKey(block.number), value, partition: PARTITION, timestamp: String(block.sequencedAtMs) } });
-      chunkBytes += bytes;
+      end = await this.send(txn, chunk, end);
+      await txn.commit();
+      this.end = end;
+    } catch (error) {
+      this.state = 'failed'; // the next write makes a fresh producer, which fences this one
+      if (txn.isActive()) await txn.abort().catch(() => undefined); // a fenced producer cannot; its successor's init aborts it
+      throw new Error(`kafka sink: publishing blocks ${blocks[0].number}..${blocks[blocks.length - 1].number} to ${this.topic} failed: ${(error as Error).message}`, { cause: error });
     }
-    if (chunk.length > 0) await this.send(chunk);
   }
 
-  private async send(chunk: { block: Outgoing; message: Message }[]): Promise<void> {
+  /** One send of the transaction; returns the topic end it makes once the transaction commits. */
+  private async send(txn: Transaction, chunk: { block: Outgoing; message: Message }[], end: TopicEnd): Promise<TopicEnd> {
     const first = chunk[0].block;
     const last = chunk[chunk.length - 1].block;
-    if (first.number !== this.lastNumber + 1) throw new Error(`kafka sink: send of block ${first.number} after block ${this.lastNumber}`);
-    let baseOffset: string | undefined;
-    try {
-      const acks = await this.producer.send({
-        topic: this.topic,
-        messages: chunk.map((c) => c.message),
-        acks: -1,
-        timeout: this.ackTimeoutMs,
-        compression: CompressionTypes.None,
-      });
-      if (acks.length !== 1 || acks[0].partition !== PARTITION || acks[0].errorCode !== 0) throw new Error(`unexpected acks ${JSON.stringify(acks)}`);
-      baseOffset = acks[0].baseOffset;
-    } catch (error) {
-      this.state = 'failed';
-      this.failedAtMs = Date.now();
-      throw new Error(`kafka sink: publishing blocks ${first.number}..${last.number} to ${this.topic} failed: ${(error as Error).message}`, { cause: error });
-    }
-    if (baseOffset !== String(first.number - 1)) {
-      this.state = 'failed';
-      throw new Error(`kafka sink: block ${first.number} landed at offset ${baseOffset} of ${this.topic}, expected ${first.number - 1}: the topic's offsets no longer match block numbers`);
-    }
-    this.lastNumber = last.number;
-    this.lastHash = last.hash;
+    if (first.number !== end.number + 1) throw new Error(`send of block ${first.number} after block ${end.number}`);
+    const acks = await txn.send({
+      topic: this.topic,
+      messages: chunk.map((c) => c.message),
+      acks: -1,
+      timeout: this.ackTimeoutMs,
+      compression: CompressionTypes.None,
+    });
+    if (acks.length !== 1 || acks[0].partition !== PARTITION || acks[0].errorCode !== 0) throw new Error(`unexpected acks ${JSON.stringify(acks)}`);
+    const baseOffset = Number(acks[0].baseOffset);
+    if (!(baseOffset > end.offset)) throw new Error(`block ${first.number} landed at offset ${baseOffset}, not after block ${end.number}'s offset ${end.offset}`);
+    return { number: last.number, hash: last.hash, epoch: this.options.term.epoch, offset: baseOffset + chunk.length - 1 };
   }
 
   /**
-   * After a failed send: a fresh producer (new producer id), then the topic end as it really is.
-   * A request of the old producer may still be queued at the broker and land later; waiting out
-   * the request timeout before reading the end keeps it from landing after that read (a duplicate
-   * block would break offset = number - 1). The wait counts from the failure, when the failed
-   * send's last request had been issued, not from this recovery: a broker that was down longer
-   * than the timeout is written to as soon as it is back (it once waited 30 s more after every
-   * outage, whatever its length). A transactional producer would fence the old one instead.
+   * After a failed write: PostgreSQL must still name this sink's epoch (else it is fenced, for good,
+   * and never initialises a producer that would fence the engine that replaced it). Then a fresh
+   * producer with the same transactional.id, whose initialisation fences the failed one, and the
+   * topic end as it really is.
    */
   private async recover(): Promise<void> {
+    await this.options.term.confirm();
     const old = this.producer;
     this.producer = this.newProducer();
     await old.disconnect().catch(() => undefined); // the old session is abandoned either way
-    const waitMs = this.failedAtMs + this.options.requestTimeoutMs - Date.now();
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-    await this.producer.connect();
+    await this.startProducer();
     await this.resync();
     this.state = 'open';
   }
 
+  /** Connects and initialises the transactional id (kafkajs does it at the first transaction): the fence. */
+  private async startProducer(): Promise<void> {
+    await this.producer.connect();
+    const txn = await this.producer.transaction();
+    await txn.abort(); // nothing was added: no request, the producer id is initialised
+  }
+
+  /** Reads the topic end; a block of a newer epoch there means another engine writes this history. */
   private async resync(): Promise<void> {
-    const end = await this.readEnd();
-    this.lastNumber = end.number;
-    this.lastHash = end.hash;
+    const last: TopicBlock | null = await this.reader.end();
+    const end = last === null ? EMPTY_END : { number: last.record.number, hash: last.record.hash, epoch: last.record.epoch, offset: last.offset };
+    if (end.epoch > this.options.term.epoch) throw this.fence(new FencedError(this.options.term.epoch, end.epoch, `topic ${this.topic} ends with block ${end.number} of epoch ${end.epoch}`));
+    this.end = end;
   }
 
-  /** The last block on the topic, decoded and checked against its offset (number = offset + 1). */
-  private async readEnd(): Promise<{ number: number; hash: Buffer }> {
-    const { high } = await this.offsets();
-    if (high === 0) return { number: 0, hash: GENESIS_HASH };
-    const [last] = await this.readOffsets(high - 1, high - 1);
-    return { number: last.number, hash: last.hash };
-  }
-
-  private async offsets(): Promise<{ low: number; high: number }> {
-    const all = await this.admin.fetchTopicOffsets(this.topic);
-    const p = all.find((o) => o.partition === PARTITION);
-    if (all.length !== TOPIC_PARTITIONS || p === undefined) throw new Error(`kafka sink: topic ${this.topic} has ${all.length} partitions, not ${TOPIC_PARTITIONS}`);
-    return { low: Number(p.low), high: Number(p.high) };
-  }
-
-  /**
-   * Reads the records at offsets first..last with a short-lived consumer in a group of its own
-   * (kafkajs has no group-less consumer), seeked to `first`, committing nothing; the group is
-   * deleted afterwards. Costs a group join (~10-100 ms), so it serves start-up and recovery only.
-   */
-  private async readOffsets(first: number, last: number): Promise<DecodedBlockRecord[]> {
-    const groupId = `${this.options.clientId}.reader.${randomBytes(6).toString('hex')}`;
-    const consumer = this.kafka.consumer({
-      groupId,
-      allowAutoTopicCreation: false,
-      sessionTimeout: READER_SESSION_TIMEOUT_MS,
-      heartbeatInterval: READER_HEARTBEAT_MS,
-      maxWaitTimeInMs: READER_MAX_WAIT_MS,
-      minBytes: 1,
-      maxBytesPerPartition: this.messageBytesMax,
-      maxBytes: 4 * this.messageBytesMax,
-      readUncommitted: false,
-      retry: { ...READER_RETRY, restartOnFailure: async () => false },
-    });
-    this.readers.add(consumer);
-    const reading = new OffsetRangeReader(first, last);
-    consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => reading.fail(event.payload.error));
-    const read = async (): Promise<DecodedBlockRecord[]> => {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [this.topic], fromBeginning: true });
-      const running = consumer.run({ autoCommit: false, eachMessage: async ({ message }: EachMessagePayload) => reading.take(message.offset, message.value) });
-      consumer.seek({ topic: this.topic, partition: PARTITION, offset: String(first) }); // run() made the group synchronously
-      await running;
-      return reading.done;
-    };
-    try {
-      return await withTimeout(read(), this.options.readTimeoutMs, `reading offsets ${first}..${last} of ${this.topic}`);
-    } finally {
-      this.readers.delete(consumer);
-      await consumer.disconnect();
-      await this.admin.deleteGroups([groupId]).catch(() => undefined); // an empty group may be gone already
-    }
+  private fence(error: FencedError): FencedError {
+    this.fencedBy ??= error;
+    this.state = 'fenced';
+    return this.fencedBy;
   }
 
   private newProducer(): Producer {
     return this.kafka.producer({
+      transactionalId: this.options.transactionalId,
+      transactionTimeout: TRANSACTION_TIMEOUT_MS,
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -377,54 +362,16 @@ export class KafkaSink implements Sink {
   }
 }
 
-/** Collects the decoded records of offsets first..last, in order, checking each block number. */
-class OffsetRangeReader {
-  readonly records: DecodedBlockRecord[] = [];
-  readonly done: Promise<DecodedBlockRecord[]>;
-  private settle!: (error: Error | null) => void;
-  private settled = false;
-
-  constructor(private readonly first: number, private readonly last: number) {
-    this.done = new Promise((resolve, reject) => {
-      this.settle = (error) => (error === null ? resolve(this.records) : reject(error));
-    });
-    this.done.catch(() => undefined); // a crash after the read gave up must not be an unhandled rejection
-  }
-
-  take(offsetText: string, value: Buffer | null): void {
-    const offset = Number(offsetText);
-    const want = this.first + this.records.length;
-    if (this.settled || offset < want) return; // fetched before the seek took hold, or after the end
-    try {
-      if (offset !== want) throw new Error(`offset ${offset} arrived where ${want} was expected`);
-      if (value === null) throw new Error(`offset ${offset} has no value`);
-      const record = decodeBlockRecord(value);
-      if (record.number !== offset + 1) throw new Error(`offset ${offset} holds block ${record.number}, not ${offset + 1}: the topic's offsets no longer match block numbers`);
-      this.records.push(record);
-      if (offset === this.last) this.finish(null);
-    } catch (error) {
-      this.finish(error as Error);
-    }
-  }
-
-  fail(error: Error): void {
-    this.finish(new Error(`kafka sink: reader crashed: ${error.message}`, { cause: error }));
-  }
-
-  private finish(error: Error | null): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.settle(error);
-  }
-}
-
 function resolveOptions(o: KafkaSinkOptions): ResolvedOptions {
+  const topic = o.topic ?? KAFKA_TOPIC_DEFAULT;
   const r: ResolvedOptions = {
     brokers: o.brokers,
-    topic: o.topic ?? KAFKA_TOPIC_DEFAULT,
+    topic,
     clientId: o.clientId,
     connectionTimeoutMs: o.connectionTimeoutMs,
     requestTimeoutMs: o.requestTimeoutMs,
+    term: o.term,
+    transactionalId: o.transactionalId ?? `txe.${topic}`,
     replicationFactor: o.replicationFactor ?? 1,
     messageBytesMax: o.messageBytesMax ?? MESSAGE_BYTES_MAX_DEFAULT,
     readTimeoutMs: o.readTimeoutMs ?? READ_TIMEOUT_MS_DEFAULT,
@@ -433,10 +380,11 @@ function resolveOptions(o: KafkaSinkOptions): ResolvedOptions {
   const positive = (n: number) => Number.isSafeInteger(n) && n > 0;
   const problem =
     r.brokers.length === 0 ? 'brokers is empty'
-    : r.topic === '' || r.clientId === '' ? 'topic and clientId must be non-empty'
+    : r.topic === '' || r.clientId === '' || r.transactionalId === '' ? 'topic, clientId and transactionalId must be non-empty'
     : !positive(r.connectionTimeoutMs) || !positive(r.requestTimeoutMs) || !positive(r.readTimeoutMs) ? 'timeouts must be positive integers (ms)'
     : !positive(r.replicationFactor) ? `replicationFactor ${r.replicationFactor} is not a positive integer`
     : !Number.isSafeInteger(r.messageBytesMax) || r.messageBytesMax < MESSAGE_BYTES_MIN ? `messageBytesMax ${r.messageBytesMax} is below ${MESSAGE_BYTES_MIN}`
+    : !positive(r.term.epoch) ? `term.epoch ${r.term.epoch} is not a positive integer (the pg sink takes it)`
     : null;
   if (problem !== null) throw new Error(`kafka sink options: ${problem}`);
   return r;
@@ -477,12 +425,4 @@ async function ensureTopic(admin: Admin, o: ResolvedOptions): Promise<number> {
     throw new Error(`kafka sink: topic ${o.topic} max.message.bytes is ${entry?.configValue}; at least ${MESSAGE_BYTES_MIN} is needed`);
   }
   return messageBytesMax;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`kafka sink: ${what}: no result within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -7,6 +7,7 @@ import kafkajs from 'kafkajs';
 import { KafkaSink } from './kafka-sink.js';
 import { Serial } from '../serial.js';
 import { BODY_BYTES } from '../../../core/record.js';
+import type { WriterTerm } from '../writer-term.js';
 
 // A BlockRecord is the bodies, one result byte a transaction, and a header of three hashes and a
 // few varints; a record batch adds its own header.
@@ -15,9 +16,9 @@ const RECORD_BATCH_OVERHEAD_BYTES = 1024;
 
 const kafkajsLogLevel = kafkajs.logLevel;
 
-export async function openKafkaSink(config: EngineConfig): Promise<Sink & BlockLog> {
+export async function openKafkaSink(config: EngineConfig, term: WriterTerm): Promise<Sink & BlockLog> {
   const sink = await KafkaSink.open({
-    brokers: config.kafkaBrokers, topic: config.kafkaTopic, clientId: 'txe',
+    brokers: config.kafkaBrokers, topic: config.kafkaTopic, clientId: 'txe', term,
     connectionTimeoutMs: config.sinkConnectTimeoutMs, requestTimeoutMs: config.kafkaRequestTimeoutMs,
     replicationFactor: config.kafkaReplicationFactor,
     // kafkajs logs an expected 'topic already exists' as an error; failures reach the engine as

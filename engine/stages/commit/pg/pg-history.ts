@@ -36,7 +36,7 @@ export async function* readStoredBlocks(url: string, from: number, to: number | 
   try {
     for (let next = from; ;) {
       const blocks = await client.query(
-        `select number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, extract(epoch from sequenced_at) * 1000 as sequenced_ms
+        `select number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, extract(epoch from sequenced_at) * 1000 as sequenced_ms, epoch
            from txe_blocks where number >= $1 and ($2::bigint is null or number <= $2) order by number limit $3`, [next, to, blocksPerQueryMax]);
       if (blocks.rows.length === 0) return;
       const first = Number(blocks.rows[0].number);
@@ -71,6 +71,7 @@ function storedHeader(row: Record<string, unknown>): StoredBlock {
     number: Number(row.number), firstSeq: Number(row.first_seq), entries: Number(row.entries), txs,
     hash: row.hash as Buffer, prevHash: row.prev_hash as Buffer, bodiesDigest: row.bodies_digest as Buffer,
     results: row.results as Buffer, bodies: Buffer.alloc(txs * BODY_BYTES), sequencedAtMs: Math.round(Number(row.sequenced_ms)),
+    epoch: Number(row.epoch),
   };
 }
 

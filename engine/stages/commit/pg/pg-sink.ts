@@ -23,6 +23,8 @@ import { BODY_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFS
 import { isAccepted } from '../../../core/result.js';
 import type { ApprovalChange } from '../../../core/block.js';
 import { writeApprovalChanges } from './approval-rows.js';
+import { currentEpoch, takeEpoch, takeWriterLock } from './writer.js';
+import { FencedError, type WriterTerm } from '../writer-term.js';
 
 export interface PgSinkOptions {
   url: string;
@@ -32,12 +34,13 @@ export interface PgSinkOptions {
 }
 
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
-const WRITER_LOCK_KEY = 0x7478_6501; // "txe" 1: the advisory lock of the engine that writes
+/** A group's first statement: the newest block, and the writer epoch, in one round trip. */
+const GROUP_START = 'select coalesce(max(number), 0) as last, (select epoch from txe_writer where id = 1) as epoch from txe_blocks';
 const TX_ROW_BYTES_HINT = 220;
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */
 interface BodySource { bytes: Buffer; offsetOf: (position: number) => number }
-type BlockHeader = Pick<CommittedBlock, 'number' | 'firstSeq' | 'entries' | 'txs' | 'hash' | 'prevHash' | 'bodiesDigest' | 'results' | 'sequencedAtMs' | 'approvals'>;
+type BlockHeader = Pick<CommittedBlock, 'number' | 'firstSeq' | 'entries' | 'txs' | 'hash' | 'prevHash' | 'bodiesDigest' | 'results' | 'sequencedAtMs' | 'approvals'> & { epoch?: number };
 type Group = { block: BlockHeader; source: BodySource }[];
 /** COPY BINARY payloads for the three tables; rejections null when the group has none. */
 interface Encoded { blocks: Buffer; txs: Buffer; rejections: Buffer | null }
@@ -47,6 +50,8 @@ export class PgSink implements Sink {
   private client: pg.Client | null = null;
   private readonly serial = new Serial();
   private closed = false;
+  private epochValue = 0; // this engine's writer epoch (writer-term.ts), taken at open
+  private fenced: FencedError | null = null;
 
   private constructor(private readonly options: PgSinkOptions) {}
 
@@ -57,11 +62,20 @@ export class PgSink implements Sink {
       await refuseOlderHistory(client);
       for (const statement of MIGRATIONS) await client.query(statement);
       if (options.senderNonceIndex) await client.query(SENDER_NONCE_INDEX);
+      sink.epochValue = await takeEpoch(client);
       return sink;
     } catch (error) {
       await sink.close().catch(() => undefined); // and the writer lock with its session
       throw error;
     }
+  }
+
+  /** The writer epoch this engine took; every block it writes carries it. */
+  get epoch(): number { return this.epochValue; }
+
+  /** The term the other sink and recovery check against: PostgreSQL's txe_writer is the truth. */
+  get term(): WriterTerm {
+    return { epoch: this.epochValue, confirm: () => this.confirmFromOutside() };
   }
 
   /**
@@ -81,7 +95,8 @@ export class PgSink implements Sink {
   }
 
   private enqueue(group: Group): Promise<void> {
-    const encoded = encodeGroup(group);
+    if (this.fenced) return Promise.reject(this.fenced);
+    const encoded = encodeGroup(group, this.epochValue);
     return this.serial.run(() => this.writeGroup(group, encoded));
   }
 
@@ -95,13 +110,15 @@ export class PgSink implements Sink {
     const client = await this.connection();
     try {
       await client.query('begin');
-      const last = Number((await client.query<{ last: string }>('select coalesce(max(number), 0) as last from txe_blocks')).rows[0].last);
+      const found = (await client.query<{ last: string; epoch: string | null }>(GROUP_START)).rows[0];
+      if (Number(found.epoch) !== this.epochValue) throw this.fence(Number(found.epoch), 'txe_writer, in a group\'s transaction');
+      const last = Number(found.last);
       const fresh = group.filter((g) => g.block.number > last);
       fresh.forEach((g, i) => {
         if (g.block.number !== last + 1 + i) throw new Error(`pg sink: block ${g.block.number} does not follow block ${last + i} in the database`);
       });
       // A retry after a commit whose answer was lost: some blocks are in already, so re-encode the rest.
-      if (fresh.length > 0) await copyEncoded(client, fresh.length === group.length ? encoded : encodeGroup(fresh));
+      if (fresh.length > 0) await copyEncoded(client, fresh.length === group.length ? encoded : encodeGroup(fresh, this.epochValue));
       for (const { block } of fresh) if (block.approvals) await writeApprovalChanges(client, block.number, block.sequencedAtMs, block.approvals);
       await client.query('commit');
     } catch (error) {
@@ -113,31 +130,46 @@ export class PgSink implements Sink {
 
   private async connection(): Promise<pg.Client> {
     if (this.closed) throw new Error('pg sink is closed');
+    if (this.fenced) throw this.fenced;
     if (this.client) return this.client;
     const client = pgClient(this.options.url, { connectTimeoutMs: this.options.connectTimeoutMs, statementTimeoutMs: this.options.statementTimeoutMs, name: 'txe-sink' });
     client.on('error', () => this.drop(client)); // a lost connection is replaced on the next write
-    await client.connect();
-    await this.takeWriterLock(client);
+    try {
+      await client.connect();
+      // A session that dropped may come back to a history another engine took meanwhile: say so at
+      // once rather than wait out that engine's lock, and check again once the lock is ours.
+      if (this.epochValue > 0) await this.confirmOn(client, 'reconnecting, before the writer lock');
+      await takeWriterLock(client, this.options.connectTimeoutMs);
+      if (this.epochValue > 0) await this.confirmOn(client, 'reconnecting, under the writer lock');
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     this.client = client;
     return client;
   }
 
-  /**
-   * One engine writes a database at a time: the sink's session holds an advisory lock, so a second
-   * engine pointed at the same database cannot interleave its blocks with ours. A session that died
-   * (an engine killed) releases it as soon as PostgreSQL notices, so the lock is retried briefly.
-   */
-  private async takeWriterLock(client: pg.Client): Promise<void> {
-    const deadline = Date.now() + this.options.connectTimeoutMs;
-    for (;;) {
-      const r = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [WRITER_LOCK_KEY]);
-      if (r.rows[0].locked) return;
-      if (Date.now() > deadline) {
-        await client.end().catch(() => undefined);
-        throw new Error('pg sink: another txe engine holds the writer lock on this database');
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  /** On a session of its own, so it never waits behind a group's COPY. */
+  private async confirmFromOutside(): Promise<void> {
+    if (this.fenced) throw this.fenced;
+    const client = pgClient(this.options.url, { connectTimeoutMs: this.options.connectTimeoutMs, statementTimeoutMs: this.options.statementTimeoutMs, name: 'txe-writer-check' });
+    try {
+      await client.connect();
+      await this.confirmOn(client, 'checked after a failed write of another store');
+    } finally {
+      await client.end().catch(() => undefined);
     }
+  }
+
+  private async confirmOn(client: pg.Client, where: string): Promise<void> {
+    const now = await currentEpoch(client);
+    if (now !== this.epochValue) throw this.fence(now, where);
+  }
+
+  /** Final: every later write fails with the same error. */
+  private fence(nowEpoch: number, where: string): FencedError {
+    this.fenced ??= new FencedError(this.epochValue, nowEpoch, `PostgreSQL: ${where}`);
+    return this.fenced;
   }
 
   private drop(client: pg.Client): void {
@@ -152,15 +184,16 @@ export class PgSink implements Sink {
   }
 }
 
-function encodeGroup(group: Group): Encoded {
+/** A live block carries the writer's epoch; a block rebuilt from Kafka keeps the one it was written under. */
+function encodeGroup(group: Group, writerEpoch: number): Encoded {
   const blocks = new CopyWriter(group.length * 256);
   const txs = new CopyWriter(group.reduce((n, g) => n + g.block.entries, 0) * TX_ROW_BYTES_HINT);
   const rejections = new CopyWriter(1024);
   let rejected = 0;
   for (const { block, source } of group) {
-    blocks.tuple(9).int8(block.number).int8(block.firstSeq).int4(block.entries).int4(block.txs)
+    blocks.tuple(10).int8(block.number).int8(block.firstSeq).int4(block.entries).int4(block.txs)
       .bytea(block.hash).bytea(block.prevHash).bytea(block.bodiesDigest).bytea(block.results)
-      .int8((block.sequencedAtMs - PG_EPOCH_MS) * 1000);
+      .int8((block.sequencedAtMs - PG_EPOCH_MS) * 1000).int8(block.epoch ?? writerEpoch);
     let seq = block.firstSeq;
     for (let i = 0; i < block.txs; i++) {
       const at = source.offsetOf(i);
@@ -178,7 +211,7 @@ function encodeGroup(group: Group): Encoded {
 }
 
 async function copyEncoded(client: pg.Client, e: Encoded): Promise<void> {
-  await copyIn(client, 'copy txe_blocks (number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, sequenced_at) from stdin (format binary)', e.blocks);
+  await copyIn(client, 'copy txe_blocks (number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, sequenced_at, epoch) from stdin (format binary)', e.blocks);
   await copyIn(client, `copy txe_transactions (${TRANSACTION_COLUMNS}) from stdin (format binary)`, e.txs);
   if (e.rejections) await copyIn(client, 'copy txe_rejections (block, position, result, body) from stdin (format binary)', e.rejections);
 }

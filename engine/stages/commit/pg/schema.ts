@@ -15,8 +15,9 @@
 // 2: approvals, votes, webhooks, deliveries. 3: result codes moved up by one (0 is UNSPECIFIED,
 // committed is 1). The move shipped while the version was still 2, so a version-2 history is older
 // only if its first block has a result byte 0 (no code is 0 now; committed, the commonest, was):
-// it would replay to other block hashes, so it is refused.
-export const SCHEMA_VERSION = 3;
+// it would replay to other block hashes, so it is refused. 4: the writer epoch (txe_writer, and the
+// epoch each block was written under; blocks of older histories read as epoch 0).
+export const SCHEMA_VERSION = 4;
 export const HISTORY_FORMAT_MIN = 3;
 
 /** Whether the database has a history yet (run before the migrations, which would create it). */
@@ -57,6 +58,14 @@ export const MIGRATIONS: string[] = [
      body bytea not null,
      primary key (block, position))`,
   'create index if not exists txe_blocks_first_seq on txe_blocks (first_seq)',
+  // The writer epoch (writer-term.ts): one row, bumped by each engine that opens the history.
+  `create table if not exists txe_writer (
+     id smallint primary key check (id = 1),
+     epoch bigint not null,
+     holder text not null,
+     taken_at timestamptz not null)`,
+  // A constant default: PostgreSQL adds the column without rewriting the table.
+  'alter table txe_blocks add column if not exists epoch bigint not null default 0',
   `create table if not exists txe_snapshots (block bigint primary key, taken_at timestamptz not null default now(), data bytea not null)`,
   // Approvals: one row per hold, written by the pg sink in the same transaction as the block that
   // held it, and updated in the transaction of the block that decided it (approvals/approval-rows.ts).
