@@ -56,7 +56,7 @@ export class Engine {
       const history = new HistoryWindow(config.historyEntriesMax, config.historyBlocksMax);
       const replica = new Sequencer(sequencerOptions(config));
       const recovery = pg ? await recover(replica, history, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs, config) : null;
-      const snapshots = pg && snapshotsOn(config) ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs) : null;
+      const snapshots = pg && snapshotsOn(config) ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs, pg.epoch) : null;
       pipeline = new Pipeline(config, sinks, hooks, { state: pg ? replica.exportState() : null, history, snapshots });
       approvals = await Approvals.open(pipeline, config, hooks.log, replica.pending);
       // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.

@@ -11,7 +11,9 @@
  * genesis): it costs time, never correctness.
  *
  * Recovery takes the newest snapshot whose block is in txe_blocks with the same hash, so a snapshot
- * of a block that never became durable is ignored.
+ * of a block that never became durable is ignored. A snapshot is written only while PostgreSQL
+ * still names the writer's epoch (stages/commit/writer-term.ts): a deposed engine's snapshots,
+ * of blocks the new writer may have cut differently, would otherwise push the good ones out.
  */
 
 import { pgClient } from './client.js';
@@ -79,7 +81,7 @@ export class SnapshotWriter {
   written = 0;
   failed = 0;
 
-  constructor(private readonly url: string, private readonly statementTimeoutMs: number) {}
+  constructor(private readonly url: string, private readonly statementTimeoutMs: number, private readonly epoch: number) {}
 
   get busy(): boolean { return this.writing !== null; }
 
@@ -98,7 +100,8 @@ export class SnapshotWriter {
     const client = pgClient(this.url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: this.statementTimeoutMs, name: 'txe-snapshots' });
     await client.connect();
     try {
-      await client.query('insert into txe_snapshots (block, data) values ($1, $2) on conflict do nothing', [block, data]);
+      const r = await client.query('insert into txe_snapshots (block, data) select $1, $2 where (select epoch from txe_writer where id = 1) = $3 on conflict do nothing', [block, data, this.epoch]);
+      if (r.rowCount === 0) return; // fenced, or this block has a snapshot already
       await client.query(`delete from txe_snapshots where block not in (select block from txe_snapshots order by block desc limit ${SNAPSHOTS_KEPT})`);
     } finally {
       await client.end();
