@@ -4,7 +4,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import pg from 'pg';
 import { startEngineProcess, type EngineProcess } from '../../bench/engine-process.js';
 import { decodeBlockRecord, type DecodedBlockRecord } from '../../engine/stages/commit/kafka/block-record.js';
@@ -52,7 +52,9 @@ export interface KafkaBlockRecord { offset: number; key: Buffer; timestamp: stri
  * read_committed (aborted records and commit markers are never handed over). The read is complete
  * once the consumer has passed the high watermark taken at the start; kafkajs reports the offsets
  * a fetch covered, markers included, after it has handed over the batch's records. The writers must
- * be idle (an open transaction would hold the read short of that watermark until the timeout).
+ * be idle (an open transaction would hold the read short of that watermark until the timeout). A
+ * commit returns before the broker has written its markers, and the end offset a read_committed
+ * reader is told stops short of them until then, so the read waits for that offset to settle.
  */
 export async function readKafkaRecords(topic: string, timeoutMs = 30_000): Promise<KafkaBlockRecord[]> {
   const kafka = new Kafka({ brokers: kafkaBrokers(), clientId: 'txe-test-reader', logLevel: logLevel.NOTHING });
@@ -62,7 +64,7 @@ export async function readKafkaRecords(topic: string, timeoutMs = 30_000): Promi
   const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 200 });
   const records: KafkaBlockRecord[] = [];
   try {
-    const high = Number((await admin.fetchTopicOffsets(topic))[0].high);
+    const high = await settledHigh(admin, topic);
     if (high === 0) return [];
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -83,6 +85,21 @@ export async function readKafkaRecords(topic: string, timeoutMs = 30_000): Promi
     await admin.deleteGroups([groupId]).catch(() => undefined);
     await admin.disconnect();
   }
+}
+
+const SETTLE_MS = 100;
+
+/** The topic's end offset once two reads SETTLE_MS apart agree (bounded: 50 tries). */
+async function settledHigh(admin: Admin, topic: string): Promise<number> {
+  const read = async () => Number((await admin.fetchTopicOffsets(topic))[0].high);
+  let high = await read();
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const again = await read();
+    if (again === high) return high;
+    high = again;
+  }
+  throw new Error(`topic ${topic}'s end offset kept moving (${high}): a writer is still at work`);
 }
 
 /** The blocks of every committed record of a topic, in offset order. */
