@@ -105,8 +105,9 @@ export interface EngineConfig {
   // session 4), so it is off by default: GetAccount's nonce says whether a nonce was used.
   pgSenderNonceIndex: boolean;
   // One Kafka request, and the broker's wait for acks (half of it). After a failed send the sink
-  // waits this long from the failure before it trusts the topic end, so it bounds how long
-  // UNAVAILABLE outlasts a short Kafka outage. Default 5000.
+  // fences its old producer (a new one with the same transactional id) instead of waiting, so this
+  // bounds how long a failing request holds a group, not how long UNAVAILABLE outlasts an outage.
+  // Default 5000.
   kafkaRequestTimeoutMs: number;
   // Replicas of the blocks topic when the engine creates it (an existing topic keeps its own);
   // min.insync.replicas is set to max(1, this - 1). Default 1 (infra/'s single broker); 3 in production.

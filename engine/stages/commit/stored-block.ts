@@ -22,7 +22,6 @@ export interface StoredBlock {
 export interface BlockLog {
   lastBlock(): Promise<number>;
   lastPublishedHash: Buffer; // hash of the last block on the topic, as of the last lastBlock()
-  lastPublishedEpoch: number; // its writer epoch
   readStored(from: number, to: number): Promise<StoredBlock[]>;
   publishStored(blocks: StoredBlock[]): Promise<void>;
 }

@@ -164,7 +164,6 @@ export class KafkaSink implements Sink {
   /** The newest block on the topic as this sink last learned it (0: the topic is empty). */
   get lastPublishedBlock(): number { return this.end.number; }
   get lastPublishedHash(): Buffer { return this.end.hash; }
-  get lastPublishedEpoch(): number { return this.end.epoch; }
   /** The topic's max.message.bytes as the broker reports it: no record may be larger. */
   get recordBytesMax(): number { return this.messageBytesMax; }
 

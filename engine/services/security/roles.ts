@@ -1,0 +1,92 @@
+/*
+ * Who may call what (issue 12). Every RPC needs one role; health checks and reflection need none.
+ *
+ *   role        may call                                           why
+ *   submitter   txe.v1.TransactionService/*                        submit batches, read transactions, accounts, commits
+ *   approver    txe.v1.ApprovalService/*                           read approvals and vote
+ *   operator    txe.v1.WebhookService/*, txe.v1.StatsService/*     manage webhooks, read stats (and GET /metrics)
+ *   (none)      grpc.health.v1.Health/*, grpc.reflection.*         load balancers and grpcurl
+ *
+ * A caller's roles come from its client certificate (mTLS: each SAN URI txe:role/<role>; the TLS
+ * layer has already checked the certificate against the client CA), or else from a bearer token
+ * (metadata `authorization: Bearer <token>`, each token configured for one role, compared in
+ * constant time). A method outside the table needs the operator role: deny by default.
+ *
+ * Cost: one lookup of the method path and a scan of the certificate's SAN string (or one SHA-256
+ * of the token) per call, not per batch of a stream: nothing on the per-transaction path.
+ */
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+
+export const ROLES = ['submitter', 'approver', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ROLE_URI_PREFIX = 'txe:role/';
+
+const SERVICE_ROLES: Record<string, Role | null> = {
+  'txe.v1.TransactionService': 'submitter',
+  'txe.v1.ApprovalService': 'approver',
+  'txe.v1.WebhookService': 'operator',
+  'txe.v1.StatsService': 'operator',
+  'grpc.health.v1.Health': null,
+  'grpc.reflection.v1.ServerReflection': null,
+  'grpc.reflection.v1alpha.ServerReflection': null,
+};
+
+/** The role a method path (/package.Service/Method) needs; null: open to every caller. */
+export function roleFor(path: string): Role | null {
+  const service = path.split('/')[1] ?? '';
+  return service in SERVICE_ROLES ? SERVICE_ROLES[service] : 'operator';
+}
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** The roles a client certificate names in its SAN URIs (txe:role/<role>); unknown roles are ignored. */
+export function certificateRoles(cert: PeerCertificate | undefined): Role[] {
+  const san = cert?.subjectaltname ?? '';
+  const roles: Role[] = [];
+  for (const entry of san.split(',')) {
+    const trimmed = entry.trim();
+    if (!trimmed.startsWith(`URI:${ROLE_URI_PREFIX}`)) continue;
+    const role = trimmed.slice(`URI:${ROLE_URI_PREFIX}`.length);
+    if (isRole(role) && !roles.includes(role)) roles.push(role);
+  }
+  return roles;
+}
+
+export const TOKEN_CHARS_MIN = 32;
+
+/** Bearer tokens, one role each, kept as SHA-256 digests and compared in constant time. */
+export class TokenRoles {
+  private readonly digests: { digest: Buffer; role: Role }[];
+
+  constructor(tokens: Partial<Record<Role, string[]>>) {
+    this.digests = [];
+    for (const [role, list] of Object.entries(tokens)) {
+      if (!isRole(role)) throw new Error(`authTokens: unknown role ${role}; roles are ${ROLES.join(', ')}`);
+      for (const token of list ?? []) {
+        if (token.length < TOKEN_CHARS_MIN) throw new Error(`authTokens.${role}: a token is ${token.length} characters; at least ${TOKEN_CHARS_MIN} are needed`);
+        this.digests.push({ digest: sha256(token), role });
+      }
+    }
+  }
+
+  get size(): number { return this.digests.length; }
+
+  /** The roles of the token in an `authorization: Bearer …` value; every digest is compared, match or not. */
+  rolesOf(authorization: string | undefined): Role[] {
+    const match = /^Bearer (\S+)$/.exec(authorization ?? '');
+    if (match === null) return [];
+    const digest = sha256(match[1]);
+    const roles: Role[] = [];
+    for (const d of this.digests) if (timingSafeEqual(d.digest, digest) && !roles.includes(d.role)) roles.push(d.role);
+    return roles;
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
