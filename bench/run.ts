@@ -11,7 +11,8 @@ import path from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
 import type * as grpc from '@grpc/grpc-js';
-import { TxeClient, clientOptions } from '../engine/client.js';
+import { TxeClient, clientCredentials, clientOptions, type ClientTls } from '../engine/client.js';
+import { clientFiles, createCa, createClient, createNode, CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../engine/services/security/certs.js';
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { Result, resultName } from '../engine/core/result.js';
 import { u64ToNumber, type U64 } from '../engine/services/grpc/codec.js';
@@ -44,6 +45,10 @@ export interface BenchOptions {
   workers?: number;
   prebuildMb: number;
   loadgenCeilingS: number; // window of the load generator's own ceiling; 0 = not measured
+  // The engine this starts serves TLS 1.3 with mTLS (development certificates made for the run);
+  // with --target, how to reach a TLS engine. The null server of the load generator's ceiling stays plaintext.
+  tls?: boolean;
+  targetTls?: ClientTls;
   progress: boolean;
   command: string;
 }
@@ -72,11 +77,13 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
       const args = ['--keys', keysFile, '--ack', o.ack];
       if (stores) args.push('--sinks', o.sinks.join(','), '--pg-url', stores.pgUrl!, '--kafka-brokers', stores.kafkaBrokers.join(','), ...(stores.kafkaTopic ? ['--kafka-topic', stores.kafkaTopic] : []));
       if (o.workers) args.push('--workers', String(o.workers));
+      if (o.tls) args.push(...await benchCertificates(scratch));
       engine = await startEngineProcess(args);
     }
     const address = o.target ?? engine!.address;
     const channelOptions = clientOptions(64 * 1024 * 1024);
-    const client = new TxeClient(address, channelOptions);
+    const tls = o.target ? o.targetTls ?? null : o.tls ? { caFile: path.join(scratch, CA_CERT_FILE), certFile: path.join(scratch, clientFiles('bench').cert), keyFile: path.join(scratch, clientFiles('bench').key) } : null;
+    const client = new TxeClient(address, channelOptions, clientCredentials(tls));
     await client.waitReady(10_000);
     const plan = await prepare(o, keys, client, ceilings);
     const loadgenCeiling = o.loadgenCeilingS > 0 ? await measureLoadgenCeilingOf(o, plan.lanes, channelOptions) : null;
@@ -116,6 +123,14 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     await stores?.cleanup();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a bench client (submitter, operator) in `dir`; the engine's TLS flags. */
+async function benchCertificates(dir: string): Promise<string[]> {
+  await createCa(dir);
+  await createNode(dir, ['127.0.0.1', 'localhost']);
+  await createClient(dir, 'bench', ['submitter', 'operator']);
+  return ['--tls-cert', path.join(dir, NODE_CERT_FILE), '--tls-key', path.join(dir, NODE_KEY_FILE), '--tls-client-ca', path.join(dir, CA_CERT_FILE)];
 }
 
 async function measureLoadgenCeilingOf(o: BenchOptions, lanes: PlannedBatch[][], channelOptions: grpc.ChannelOptions): Promise<LoadgenCeiling> {
@@ -158,7 +173,7 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
   });
   const perTxCeiling = ceilings.ed25519VerifyPerSCore * workers;
   return {
-    mode: o.mode, ack: o.ack, sinks: o.sinks.join(',') || 'none', batch_size: o.batch, streams: o.streams, lanes: o.lanes,
+    mode: o.mode, ack: o.ack, sinks: o.sinks.join(',') || 'none', tls: o.tls === true || o.targetTls !== undefined ? 'TLS 1.3' + (o.tls || o.targetTls?.certFile ? ' + mTLS' : '') : 'none', batch_size: o.batch, streams: o.streams, lanes: o.lanes,
     duration_s: round(r.durationS, 3), warmup_s: o.warmupS,
     offered_tps: o.rate === 'max' ? 'max' : o.rate,
     tps: Math.round(tps), txs_committed: r.txsCommitted, txs_rejected: r.txsRejected,

@@ -7,7 +7,11 @@ import { loadConfig } from '../engine/config.js';
 import { ENGINE_NODE_FLAGS, Engine } from '../engine/engine.js';
 import { generateKeysFile, readApproverFile, readKeysFile, writeApproverFile, writeKeysFile } from '../engine/keys-file.js';
 import { generateKeypair } from '../engine/core/keys.js';
-import { TxeClient } from '../engine/client.js';
+import { TxeClient, clientCredentials, clientOptions, type ClientTls } from '../engine/client.js';
+import { clientFiles, createCa, createClient, createNode, CA_DAYS_DEFAULT, LEAF_DAYS_DEFAULT } from '../engine/services/security/certs.js';
+import { ROLES, isRole } from '../engine/services/security/roles.js';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { runBench } from '../bench/run.js';
 import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
@@ -49,6 +53,9 @@ program.command('serve')
   .option('--pg-url <url>', 'PostgreSQL for the pg sink (default postgres://txe:txe@127.0.0.1:55432/txe, or TXE_PG_URL)')
   .option('--kafka-brokers <list>', 'Kafka brokers for the kafka sink (default 127.0.0.1:19092, or TXE_KAFKA_BROKERS)')
   .option('--kafka-topic <name>', 'topic of committed blocks (default txe.blocks)')
+  .option('--tls-cert <file>', 'TLS 1.3 on the gRPC and metrics ports: the server certificate (PEM; re-read when it changes, or on SIGHUP)')
+  .option('--tls-key <file>', 'its private key (PEM)')
+  .option('--tls-client-ca <file>', 'require client certificates signed by this CA (mTLS); roles from SAN URIs txe:role/<role>')
   .action(async (flags: Record<string, string | number | undefined>) => {
     // One line per event worth knowing, never per transaction; run_id ties the lines of one run.
     const log = pino({ base: { service: 'txe', pid: process.pid, run_id: crypto.randomBytes(6).toString('hex') } });
@@ -57,6 +64,7 @@ program.command('serve')
       grpcHost: flags.host, grpcPort: flags.port, metricsPort: flags.metricsPort, workers: flags.workers, ack: flags.ack,
       sinks: flags.sinks === undefined ? undefined : String(flags.sinks).split(',').filter((x) => x && x !== 'none'),
       pgUrl: flags.pgUrl, kafkaBrokers: flags.kafkaBrokers, kafkaTopic: flags.kafkaTopic,
+      tlsCertFile: flags.tlsCert, tlsKeyFile: flags.tlsKey, tlsClientCaFile: flags.tlsClientCa,
       issuers: keys ? [keys.issuer.publicKey.toString('hex')] : undefined,
       trustedSigners: keys ? [keys.signer.publicKey.toString('hex')] : undefined,
       webhookSecretsKey: keys?.secretsKey,
@@ -89,6 +97,7 @@ program.command('serve')
       void stop('fenced', FENCED_EXIT_CODE);
     };
     if (fenced !== null) onFenced(fenced);
+    process.on('SIGHUP', () => { if (!engine.reloadTls()) log.warn('SIGHUP: no TLS certificate was reloaded (TLS is off, or the files are not valid: see the line before)'); });
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
   });
@@ -109,6 +118,11 @@ program.command('bench')
   .option('--keys <file>', 'keys file shared with the target engine (txe keygen)')
   .option('--workers <n>', 'verify workers of the engine this starts', positive('--workers'))
   .option('--prebuild-mb <n>', 'memory cap for pre-built batches', positive('--prebuild-mb'), 3072)
+  .option('--tls', 'the engine this starts serves TLS 1.3 with mTLS (development certificates made for the run)')
+  .option('--tls-ca <file>', 'with --target: the CA of a TLS engine')
+  .option('--tls-cert <file>', 'with --target: a client certificate (mTLS)')
+  .option('--tls-key <file>', 'with --target: its key')
+  .option('--token <token>', 'with --target: a bearer token (TLS without mTLS)')
   .option('--loadgen-ceiling-s <s>', "seconds of the load generator's own ceiling (the same plan against a null server); 0 = skip", nonNegative('--loadgen-ceiling-s'), 3)
   .option('--compare <files...>', 'print the difference between two --json reports (A B) and exit')
   .action(async (flags: Record<string, unknown>) => {
@@ -133,6 +147,7 @@ program.command('bench')
       streams, lanes: (flags.lanes as number | undefined) ?? streams * 2, rate, durationS: flags.duration as number, warmupS: flags.warmup as number,
       json: flags.json as string | undefined, target: flags.target as string | undefined, keys: flags.keys as string | undefined,
       workers: flags.workers as number | undefined, prebuildMb: flags.prebuildMb as number, loadgenCeilingS: flags.loadgenCeilingS as number, progress: process.stderr.isTTY === true,
+      tls: flags.tls === true, targetTls: targetTlsOf(flags),
       command: `txe ${process.argv.slice(2).join(' ')}`,
     });
     printSummary(report);
@@ -178,8 +193,27 @@ function approvalJson(a: Record<string, unknown>): string {
   });
 }
 
-async function withClient<T>(target: string, run: (client: TxeClient) => Promise<T>): Promise<T> {
-  const client = new TxeClient(target);
+/** How a client command reaches a TLS engine (--tls-ca, --tls-cert, --tls-key, --token); undefined: plaintext. */
+function targetTlsOf(flags: Record<string, unknown>): ClientTls | undefined {
+  const [caFile, certFile, keyFile, token] = [flags.tlsCa, flags.tlsCert, flags.tlsKey, flags.token] as (string | undefined)[];
+  if (caFile === undefined) {
+    if (certFile || keyFile || token) fail('--tls-cert, --tls-key and --token need --tls-ca (the engine\'s CA)');
+    return undefined;
+  }
+  return { caFile, certFile, keyFile, token };
+}
+
+/** The client flags of the commands that call an engine. */
+function withTlsOptions(command: Command): Command {
+  return command
+    .option('--tls-ca <file>', 'the CA of a TLS engine')
+    .option('--tls-cert <file>', 'a client certificate (mTLS)')
+    .option('--tls-key <file>', 'its key')
+    .option('--token <token>', 'a bearer token (TLS without mTLS)');
+}
+
+async function withClient<T>(target: string, run: (client: TxeClient) => Promise<T>, flags: Record<string, unknown> = {}): Promise<T> {
+  const client = new TxeClient(target, clientOptions(), clientCredentials(targetTlsOf(flags) ?? null));
   try {
     await client.waitReady(5000);
     return await run(client);
@@ -191,38 +225,76 @@ async function withClient<T>(target: string, run: (client: TxeClient) => Promise
 const approvals = program.command('approvals').description('look at approvals and vote on them (ApprovalService)');
 const targetOption = () => new Option('--target <host:port>', 'the engine').default('127.0.0.1:50051');
 
-approvals.command('list')
+withTlsOptions(approvals.command('list'))
   .description('one JSON line per approval, oldest first')
   .addOption(targetOption())
   .addOption(new Option('--status <status>', 'only these').choices(Object.keys(STATUS_WIRE)))
   .option('--limit <n>', 'at most this many', positive('--limit'), 100)
-  .action(async (flags: { target: string; status?: string; limit: number }) => {
-    const r = await withClient(flags.target, (c) => c.listApprovals({ status: flags.status ? STATUS_WIRE[flags.status] : 0, limit: flags.limit }));
+  .action(async (flags: { target: string; status?: string; limit: number } & Record<string, unknown>) => {
+    const r = await withClient(flags.target, (c) => c.listApprovals({ status: flags.status ? STATUS_WIRE[flags.status] : 0, limit: flags.limit }), flags);
     for (const a of r.approvals as Record<string, unknown>[]) console.log(approvalJson(a));
   });
 
-approvals.command('get')
+withTlsOptions(approvals.command('get'))
   .description('one approval, by id (64 hex) or by the held transaction seq')
   .argument('<id-or-seq>')
   .addOption(targetOption())
-  .action(async (idOrSeq: string, flags: { target: string }) => {
+  .action(async (idOrSeq: string, flags: { target: string } & Record<string, unknown>) => {
     const key = /^[0-9a-f]{64}$/i.test(idOrSeq) ? { id: Buffer.from(idOrSeq, 'hex') } : /^\d+$/.test(idOrSeq) ? { seq: Number(idOrSeq) } : fail(`${idOrSeq} is neither a 64-hex approval id nor a seq`);
-    console.log(approvalJson(await withClient(flags.target, (c) => c.getApproval(key))));
+    console.log(approvalJson(await withClient(flags.target, (c) => c.getApproval(key), flags)));
   });
 
 for (const decision of ['approve', 'reject'] as const) {
-  approvals.command(decision)
+  withTlsOptions(approvals.command(decision))
     .description(`${decision} an approval: signs the vote with the approver key and sends it`)
     .argument('<id>', 'the approval id (64 hex)')
     .requiredOption('--key <file>', 'approver key file (txe keygen --approver)')
     .addOption(targetOption())
-    .action(async (id: string, flags: { target: string; key: string }) => {
+    .action(async (id: string, flags: { target: string; key: string } & Record<string, unknown>) => {
       if (!/^[0-9a-f]{64}$/i.test(id)) fail(`${id} is not a 64-hex approval id`);
       const key = readApproverFile(flags.key);
-      const a = await withClient(flags.target, (c) => (decision === 'approve' ? c.approve(Buffer.from(id, 'hex'), key) : c.reject(Buffer.from(id, 'hex'), key)));
+      const a = await withClient(flags.target, (c) => (decision === 'approve' ? c.approve(Buffer.from(id, 'hex'), key) : c.reject(Buffer.from(id, 'hex'), key)), flags);
       console.log(approvalJson(a));
     });
 }
+
+const certs = program.command('certs').description('development certificates for TLS 1.3 and mTLS (a CA, a server certificate, client certificates by role)');
+const certsDir = () => new Option('--dir <dir>', 'where the certificates and keys go (keys mode 0600)').default('certs');
+
+certs.command('create-ca')
+  .description('a CA: ca.crt and ca.key (refuses to overwrite ca.key)')
+  .addOption(certsDir())
+  .option('--days <n>', 'validity', positive('--days'), CA_DAYS_DEFAULT)
+  .action(async (flags: { dir: string; days: number }) => {
+    mkdirSync(flags.dir, { recursive: true });
+    await createCa(flags.dir, { days: flags.days });
+    console.log(JSON.stringify({ ca: path.join(flags.dir, 'ca.crt') }));
+  });
+
+certs.command('create-node')
+  .description('the engine\'s certificate: node.crt and node.key for the hosts clients dial (pass to txe serve --tls-cert/--tls-key)')
+  .argument('<hosts...>', 'DNS names and IP addresses, for example 127.0.0.1 localhost')
+  .addOption(certsDir())
+  .option('--days <n>', 'validity', positive('--days'), LEAF_DAYS_DEFAULT)
+  .action(async (hosts: string[], flags: { dir: string; days: number }) => {
+    await createNode(flags.dir, hosts, { days: flags.days });
+    console.log(JSON.stringify({ cert: path.join(flags.dir, 'node.crt'), key: path.join(flags.dir, 'node.key'), hosts }));
+  });
+
+certs.command('create-client')
+  .description('a client certificate naming its roles: client.<name>.crt and .key')
+  .argument('<name>', 'who it is for (letters, digits, . _ -)')
+  .requiredOption('--roles <list>', `comma-separated: ${ROLES.join(', ')}`)
+  .addOption(certsDir())
+  .option('--days <n>', 'validity', positive('--days'), LEAF_DAYS_DEFAULT)
+  .action(async (name: string, flags: { roles: string; dir: string; days: number }) => {
+    const roles = flags.roles.split(',').map((r) => r.trim()).filter(Boolean);
+    const unknown = roles.filter((r) => !isRole(r));
+    if (unknown.length > 0) fail(`--roles: unknown ${unknown.join(', ')}; roles are ${ROLES.join(', ')}`);
+    await createClient(flags.dir, name, roles.filter(isRole), { days: flags.days });
+    const files = clientFiles(name);
+    console.log(JSON.stringify({ cert: path.join(flags.dir, files.cert), key: path.join(flags.dir, files.key), roles }));
+  });
 
 function printSummary(r: Record<string, unknown>): void {
   const l = r.latency_ms as Record<string, number>;

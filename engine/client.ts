@@ -5,6 +5,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import {
   AckWire, ApprovalServiceDefinition, AuthModeWire, StatsServiceDefinition, Types, TransactionServiceDefinition, WebhookServiceDefinition,
   u64ToNumber, type SubmitBatchResponseWire, type U64,
@@ -67,19 +68,40 @@ export const clientOptions = (messageBytesMax = 8 * 1024 * 1024): grpc.ChannelOp
   'grpc.max_send_message_length': messageBytesMax,
 });
 
+/** How a client reaches a TLS engine: its CA, a client certificate (mTLS), or a bearer token. */
+export interface ClientTls { caFile: string; certFile?: string; keyFile?: string; token?: string }
+
+/**
+ * Channel credentials: plaintext without `tls`; else TLS against `caFile`, with the client
+ * certificate if given (mTLS), and the bearer token sent as `authorization` metadata on every call
+ * (grpc-js sends call credentials only over TLS).
+ */
+export function clientCredentials(tls: ClientTls | null = null): grpc.ChannelCredentials {
+  if (tls === null) return grpc.credentials.createInsecure();
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new Error('a client certificate needs its key: give both, or neither');
+  const ssl = grpc.credentials.createSsl(readFileSync(tls.caFile), tls.keyFile ? readFileSync(tls.keyFile) : null, tls.certFile ? readFileSync(tls.certFile) : null);
+  if (tls.token === undefined) return ssl;
+  const token = tls.token;
+  return grpc.credentials.combineChannelCredentials(ssl, grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${token}`);
+    callback(null, metadata);
+  }));
+}
+
 export class TxeClient {
   readonly raw: RawClient;
   private readonly statsRaw: RawClient;
   private readonly approvalsRaw: RawClient;
   private readonly webhooksRaw: RawClient;
 
-  constructor(readonly address: string, options: grpc.ChannelOptions = clientOptions()) {
-    this.raw = new ClientConstructor(address, grpc.credentials.createInsecure(), options) as grpc.Client & Record<string, Function>;
+  constructor(readonly address: string, options: grpc.ChannelOptions = clientOptions(), credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+    this.raw = new ClientConstructor(address, credentials, options) as grpc.Client & Record<string, Function>;
     // The same channel: grpc-js shares it when a client is built over another's channel.
     const shared = { ...options, channelOverride: this.raw.getChannel() };
-    this.statsRaw = new StatsClientConstructor(address, grpc.credentials.createInsecure(), shared) as RawClient;
-    this.approvalsRaw = new ApprovalClientConstructor(address, grpc.credentials.createInsecure(), shared) as RawClient;
-    this.webhooksRaw = new WebhookClientConstructor(address, grpc.credentials.createInsecure(), shared) as RawClient;
+    this.statsRaw = new StatsClientConstructor(address, credentials, shared) as RawClient;
+    this.approvalsRaw = new ApprovalClientConstructor(address, credentials, shared) as RawClient;
+    this.webhooksRaw = new WebhookClientConstructor(address, credentials, shared) as RawClient;
   }
 
   // --- ApprovalService ---

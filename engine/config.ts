@@ -28,6 +28,16 @@ export interface EngineConfig {
   // the stream that would pass either is reset (services/grpc/partial-messages.ts). Defaults 64 MiB, 512 MiB.
   grpcPartialMessageBytesPerConnectionMax: number;
   grpcPartialMessageBytesMax: number;
+  // TLS 1.3 on the gRPC and metrics ports (services/security/): a certificate and key file ('' =
+  // plaintext, allowed only on loopback). The files are re-read when they change, so certificates
+  // rotate without a restart. A client CA file ('' = none) makes client certificates required
+  // (mTLS); a caller's roles are the SAN URIs txe:role/<role> of its certificate.
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsClientCaFile: string;
+  // Without mTLS: bearer tokens by role, for example {"submitter": ["<32+ characters>"]}; needs TLS.
+  // With neither, on loopback, every caller has every role. Default {}.
+  authTokens: Record<string, string[]>;
   metricsHost: string; // Prometheus endpoint, default 127.0.0.1
   metricsPort: number; // default 9464; 0 picks a free port
   workers: number; // verify threads, default = cores
@@ -145,6 +155,10 @@ const STORED_ROWS_PER_QUERY_MAX = 1 << 20;
 
 export const defaultConfig = (): EngineConfig => ({
   grpcHost: '127.0.0.1',
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  tlsClientCaFile: '',
+  authTokens: {},
   grpcPort: 50051,
   flowControlWindowBytes: 16 * 1024 * 1024,
   grpcConcurrentStreamsMax: 1024,
@@ -260,7 +274,14 @@ const ENV_KEYS: Record<string, keyof EngineConfig> = {
   TXE_PG_URL: 'pgUrl',
   TXE_KAFKA_BROKERS: 'kafkaBrokers',
   TXE_WEBHOOK_SECRETS_KEY: 'webhookSecretsKey',
+  TXE_TLS_CERT_FILE: 'tlsCertFile',
+  TXE_TLS_KEY_FILE: 'tlsKeyFile',
+  TXE_TLS_CLIENT_CA_FILE: 'tlsClientCaFile',
 };
+
+/** The roles a caller can hold (services/security/roles.ts says what each may call). */
+export const AUTH_ROLES = ['submitter', 'approver', 'operator'] as const;
+export const AUTH_TOKEN_CHARS_MIN = 32;
 
 export function loadConfig(overrides: Partial<Record<keyof EngineConfig, unknown>> = {}, file?: string, env: NodeJS.ProcessEnv = process.env): EngineConfig {
   const merged: Record<string, unknown> = { ...defaultConfig() };
@@ -317,7 +338,28 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   }
   validateTransportLimits(config);
   validateWebhookLimits(config);
+  validateTransportSecurity(config);
   return config;
+}
+
+/** Whether a listen address can be reached only from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** TLS or loopback; on a reachable address, a way for callers to prove who they are. */
+function validateTransportSecurity(config: EngineConfig): void {
+  if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) throw new Error('config tlsCertFile and tlsKeyFile go together: set both for TLS, or neither');
+  const tls = config.tlsCertFile !== '';
+  if (config.tlsClientCaFile !== '' && !tls) throw new Error('config tlsClientCaFile (mTLS) needs tlsCertFile and tlsKeyFile');
+  const tokens = Object.values(config.authTokens).flat().length;
+  if (tokens > 0 && !tls) throw new Error('config authTokens need TLS (tlsCertFile, tlsKeyFile): a bearer token must not cross the network in plain text');
+  if (tokens > 0 && config.tlsClientCaFile !== '') throw new Error('config authTokens and tlsClientCaFile: choose one way for callers to prove who they are (client certificates or bearer tokens)');
+  for (const host of [config.grpcHost, config.metricsHost]) {
+    if (isLoopbackHost(host)) continue;
+    if (!tls) throw new Error(`config: listening on ${host} without TLS would let anyone on the network read and call the engine; set tlsCertFile and tlsKeyFile, or listen on 127.0.0.1`);
+    if (config.tlsClientCaFile === '' && tokens === 0) throw new Error(`config: listening on ${host} with no way for callers to prove who they are; set tlsClientCaFile (mTLS) or authTokens`);
+  }
 }
 
 function validateTransportLimits(config: EngineConfig): void {
@@ -365,6 +407,7 @@ function validateWebhookLimits(config: EngineConfig): void {
 
 function coerce(key: string, value: unknown, like: unknown): unknown {
   if (key === 'approvalPolicies') return parseApprovalPolicies(typeof value === 'string' ? JSON.parse(value) : value);
+  if (key === 'authTokens') return parseAuthTokens(typeof value === 'string' ? JSON.parse(value) : value);
   if (typeof like === 'boolean') {
     if (value === true || value === 'true' || value === '1') return true;
     if (value === false || value === 'false' || value === '0') return false;
@@ -391,4 +434,18 @@ function coerce(key: string, value: unknown, like: unknown): unknown {
   }
   if (typeof value !== 'string') throw new Error(`config ${key} must be a string`);
   return value;
+}
+
+function parseAuthTokens(value: unknown): Record<string, string[]> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('config authTokens must be an object of role: [token, ...]');
+  const out: Record<string, string[]> = {};
+  for (const [role, tokens] of Object.entries(value)) {
+    if (!(AUTH_ROLES as readonly string[]).includes(role)) throw new Error(`config authTokens: unknown role ${role}; roles are ${AUTH_ROLES.join(', ')}`);
+    if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== 'string')) throw new Error(`config authTokens.${role} must be a list of strings`);
+    for (const t of tokens as string[]) {
+      if (t.length < AUTH_TOKEN_CHARS_MIN || /\s/.test(t)) throw new Error(`config authTokens.${role}: a token must be at least ${AUTH_TOKEN_CHARS_MIN} characters without spaces (got ${t.length})`);
+    }
+    out[role] = tokens as string[];
+  }
+  return out;
 }

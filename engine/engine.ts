@@ -17,6 +17,7 @@ import { SERVICE_NAME } from './services/grpc/codec.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http.js';
 import { Approvals } from './services/approvals/approvals.js';
 import type { Webhooks } from './services/webhooks/webhooks.js';
+import { TransportSecurity } from './services/security/security.js';
 
 /*
  * Node flags a serving engine and the load generator run with (the `txe` bin's first line, the npm
@@ -33,10 +34,13 @@ export const ENGINE_NODE_FLAGS = ['--initial-old-space-size=128'] as const;
 
 export class Engine {
   private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null,
-    readonly metrics: MetricsServer, readonly approvals: Approvals, readonly webhooks: Webhooks | null, private readonly durable: PgReads | null) {}
+    readonly metrics: MetricsServer, readonly approvals: Approvals, readonly webhooks: Webhooks | null, private readonly durable: PgReads | null,
+    readonly security: TransportSecurity) {}
 
   /** Opens the configured sinks, recovers state from them, then starts serving. */
   static async start(config: EngineConfig, userHooks: PipelineHooks = {}): Promise<Engine> {
+    // TLS files and tokens are checked first: a bad certificate fails the start before any store is touched.
+    const security = new TransportSecurity(config, userHooks.log);
     const sinks: Sink[] = [];
     let ingressStarted: IngressServer | null = null;
     // A fenced engine says so to load balancers and health checks at once (writer-term.ts).
@@ -62,14 +66,16 @@ export class Engine {
       // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.
       if (config.webhooks && pg && kafka) webhooks = await (await import('./services/webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);
       durable = pg ? new PgReads(config.pgUrl, config) : null;
-      const ingress = await startIngress(pipeline, config, approvals, webhooks, durable);
+      security.register(pipeline.metrics.registry);
+      const ingress = await startIngress(pipeline, config, approvals, webhooks, durable, security);
       ingressStarted = ingress;
-      const metrics = await startMetricsServer(pipeline.metrics.registry, config.metricsHost, config.metricsPort).catch(async (error: Error) => {
+      const metrics = await startMetricsServer(pipeline.metrics.registry, config.metricsHost, config.metricsPort, security).catch(async (error: Error) => {
         ingress.server.forceShutdown();
         throw error;
       });
-      return new Engine(config, pipeline, ingress, recovery, metrics, approvals, webhooks, durable);
+      return new Engine(config, pipeline, ingress, recovery, metrics, approvals, webhooks, durable, security);
     } catch (error) {
+      security.close();
       await durable?.close();
       await webhooks?.close();
       await approvals?.close();
@@ -99,5 +105,11 @@ export class Engine {
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });
     });
     await this.durable?.close();
+    this.security.close();
+  }
+
+  /** Reads the TLS certificate files again (SIGHUP); false when there is no TLS or they are not valid. */
+  reloadTls(): boolean {
+    return this.security.reload();
   }
 }

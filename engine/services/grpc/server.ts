@@ -24,6 +24,9 @@ import { WebhookService } from './webhook-service.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import type { PgReads } from '../../stages/commit/pg/pg-reads.js';
 import { PartialMessageBudget } from './partial-messages.js';
+import type { TransportSecurity } from '../security/security.js';
+import { TlsServerCredentials } from '../security/grpc-credentials.js';
+import { authorizer } from '../security/authorize.js';
 
 export interface IngressServer {
   server: grpc.Server;
@@ -35,8 +38,12 @@ export interface IngressServer {
   webhooks: WebhookService;
 }
 
-export async function startIngress(pipeline: Pipeline, config: EngineConfig, approvals: Approvals, webhooks: Webhooks | null, durable: PgReads | null = null): Promise<IngressServer> {
+export async function startIngress(pipeline: Pipeline, config: EngineConfig, approvals: Approvals, webhooks: Webhooks | null, durable: PgReads | null, security: TransportSecurity): Promise<IngressServer> {
+  // Every call is authorized by role before its handler runs (security/authorize.ts); with no way
+  // for callers to prove who they are (loopback, dev), no interceptor is installed at all.
+  const interceptors = security.proof.kind === 'none' ? [] : [authorizer(security.proof, (_path, d) => security.countDenied(d))];
   const server = new grpc.Server({
+    interceptors,
     'grpc.max_receive_message_length': messageBytesMax(config),
     'grpc.max_send_message_length': messageBytesMax(config),
     'grpc.max_concurrent_streams': config.grpcConcurrentStreamsMax,
@@ -61,7 +68,8 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
   // without its descriptor grpcurl cannot resolve grpc.health.v1.Health/Check.
   new ReflectionService(protoLoader.loadSync([...PROTO_FILES, HEALTH_PROTO], { keepCase: false })).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.grpcHost}:${config.grpcPort}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+    const credentials = security.tls === null ? grpc.ServerCredentials.createInsecure() : new TlsServerCredentials(security.tls);
+    server.bindAsync(`${config.grpcHost}:${config.grpcPort}`, credentials, (error, bound) => {
       if (error) reject(new Error(`cannot listen on ${config.grpcHost}:${config.grpcPort}: ${error.message}`));
       else resolve(bound);
     });

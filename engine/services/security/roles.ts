@@ -18,8 +18,9 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
+import { AUTH_ROLES, AUTH_TOKEN_CHARS_MIN } from '../../config.js';
 
-export const ROLES = ['submitter', 'approver', 'operator'] as const;
+export const ROLES = AUTH_ROLES;
 export type Role = (typeof ROLES)[number];
 
 export const ROLE_URI_PREFIX = 'txe:role/';
@@ -57,8 +58,6 @@ export function certificateRoles(cert: PeerCertificate | undefined): Role[] {
   return roles;
 }
 
-export const TOKEN_CHARS_MIN = 32;
-
 /** Bearer tokens, one role each, kept as SHA-256 digests and compared in constant time. */
 export class TokenRoles {
   private readonly digests: { digest: Buffer; role: Role }[];
@@ -68,7 +67,7 @@ export class TokenRoles {
     for (const [role, list] of Object.entries(tokens)) {
       if (!isRole(role)) throw new Error(`authTokens: unknown role ${role}; roles are ${ROLES.join(', ')}`);
       for (const token of list ?? []) {
-        if (token.length < TOKEN_CHARS_MIN) throw new Error(`authTokens.${role}: a token is ${token.length} characters; at least ${TOKEN_CHARS_MIN} are needed`);
+        if (token.length < AUTH_TOKEN_CHARS_MIN) throw new Error(`authTokens.${role}: a token is ${token.length} characters; at least ${AUTH_TOKEN_CHARS_MIN} are needed`);
         this.digests.push({ digest: sha256(token), role });
       }
     }
