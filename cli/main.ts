@@ -59,8 +59,10 @@ program.command('serve')
   .action(async (flags: Record<string, string | number | undefined>) => {
     // One line per event worth knowing, never per transaction; run_id ties the lines of one run.
     const log = pino({ base: { service: 'txe', pid: process.pid, run_id: crypto.randomBytes(6).toString('hex') } });
-    const keys = flags.keys ? readKeysFile(String(flags.keys)) : null;
-    const config = loadConfig({
+    // Read again on SIGHUP: a new keys file (or config file) rotates the trusted batch signers.
+    const configNow = () => {
+      const keys = flags.keys ? readKeysFile(String(flags.keys)) : null;
+      return loadConfig({
       grpcHost: flags.host, grpcPort: flags.port, metricsPort: flags.metricsPort, workers: flags.workers, ack: flags.ack,
       sinks: flags.sinks === undefined ? undefined : String(flags.sinks).split(',').filter((x) => x && x !== 'none'),
       pgUrl: flags.pgUrl, kafkaBrokers: flags.kafkaBrokers, kafkaTopic: flags.kafkaTopic,
@@ -69,6 +71,8 @@ program.command('serve')
       trustedSigners: keys ? [keys.signer.publicKey.toString('hex')] : undefined,
       webhookSecretsKey: keys?.secretsKey,
     }, flags.config as string | undefined);
+    };
+    const config = configNow();
     let fenced: Error | null = null;
     let onFenced = (error: Error) => { fenced = error; };
     const engine = await Engine.start(config, {
@@ -97,7 +101,16 @@ program.command('serve')
       void stop('fenced', FENCED_EXIT_CODE);
     };
     if (fenced !== null) onFenced(fenced);
-    process.on('SIGHUP', () => { if (!engine.reloadTls()) log.warn('SIGHUP: no TLS certificate was reloaded (TLS is off, or the files are not valid: see the line before)'); });
+    process.on('SIGHUP', () => {
+      if (config.tlsCertFile !== '' && !engine.reloadTls()) log.warn('SIGHUP: the TLS certificate was not reloaded (see the line before)');
+      try {
+        const now = configNow();
+        engine.rotateTrustedSigners(now.trustedSigners, (level, message, fields) => log[level](fields ?? {}, message));
+        if (now.issuers.join() !== config.issuers.join()) log.warn('SIGHUP: the issuers changed in the keys or config file and are left as they were: they are rules of the history (old mints replay under them), not rotated');
+      } catch (error) {
+        log.warn({ error: (error as Error).message }, 'SIGHUP: the keys or config file could not be read again; the trusted signers are unchanged');
+      }
+    });
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));
   });

@@ -59,6 +59,9 @@ export interface EngineConfig {
   keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
   issuers: string[]; // hex Ed25519 public keys allowed to mint
   trustedSigners: string[]; // hex public keys allowed to submit batch-signed batches
+  // After a rotation (SIGHUP re-reads the keys and config files), a signer no longer listed stays
+  // trusted this long, so clients can move to the new key. Default 3600000 (1 h).
+  trustedSignerGraceMs: number;
   approvalPolicies: ApprovalPolicy[]; // approvals/policy.ts; [] = no transfer is held (default)
   approvalsPendingMax: number; // holds waiting at once, default 65536
   approvalsDecidedKeptMax: number; // decided approvals kept in memory for Get/List/Watch, default 65536
@@ -188,6 +191,7 @@ export const defaultConfig = (): EngineConfig => ({
   keyCacheEntriesMax: 65536,
   issuers: [],
   trustedSigners: [],
+  trustedSignerGraceMs: 3_600_000,
   approvalPolicies: [],
   approvalsPendingMax: 65536,
   approvalsDecidedKeptMax: 65536,
@@ -320,7 +324,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
   }
-  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks', 'snapshotEveryTxs', 'snapshotEveryMs']);
+  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks', 'snapshotEveryTxs', 'snapshotEveryMs', 'trustedSignerGraceMs']);
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }

@@ -108,6 +108,17 @@ export class Engine {
     this.security.close();
   }
 
+  /**
+   * Trusts these batch signers from now on (SIGHUP after a new keys file); signers dropped stay
+   * trusted for trustedSignerGraceMs. Logged, and counted in txe_key_rotations_total{key="batch_signer"}.
+   */
+  rotateTrustedSigners(hexes: string[], log: PipelineHooks['log'] = () => undefined): void {
+    const r = this.pipeline.rotateTrustedSigners(hexes, this.config.trustedSignerGraceMs);
+    if (r.added.length === 0 && r.retiring.length === 0) return;
+    this.security.countRotation('batch_signer');
+    log?.('info', 'batch signers rotated: the added ones are trusted now, the retiring ones until retiredAt', { added: r.added, retiring: r.retiring, retiredAt: new Date(r.retiredAtMs).toISOString() });
+  }
+
   /** Reads the TLS certificate files again (SIGHUP); false when there is no TLS or they are not valid. */
   reloadTls(): boolean {
     return this.security.reload();

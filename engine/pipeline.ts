@@ -16,7 +16,7 @@ import { entrySlotsReserved, sequencerOptions, type AckMode, type EngineConfig }
 import type { CommittedBlock } from './core/block.js';
 import type { AccountState } from './core/accounts.js';
 import { Sequencer, type SequencerState } from './core/sequencer.js';
-import { KeySet } from './core/checks.js';
+import { TrustedSigners, type SignerRotation } from './stages/admit/trusted-signers.js';
 import { InputRing } from './ring/input-ring.js';
 import { BatchRing } from './ring/batch-ring.js';
 import { BlockRing } from './ring/block-ring.js';
@@ -62,10 +62,12 @@ export class Pipeline {
   private readonly admit: AdmitStage;
   private closing = false;
   private readonly snapshots: SnapshotWriter | null;
+  private readonly trustedSigners: TrustedSigners;
 
   constructor(private readonly config: EngineConfig, private readonly sinks: Sink[] = [], private readonly hooks: PipelineHooks = {}, start: PipelineStart = { state: null, history: null }) {
     const buffers = createPipelineBuffers({ ringSlotsMax: config.ringSlotsMax, batchesInFlightMax: config.batchesInFlightMax, blockRingSlotsMax: config.blockRingSlotsMax });
     this.ring = new InputRing(buffers.input);
+    this.trustedSigners = new TrustedSigners(config.trustedSigners);
     this.batches = new BatchRing(buffers.batches);
     this.cursors = pipelineCursors(buffers);
     const startBlock = start.state?.block ?? 0;
@@ -105,7 +107,7 @@ export class Pipeline {
     this.reader = new BlockReader(new BlockRing(buffers.blocks), this.cursors.blocksPublished, (n) => this.sequenceStage.takeApprovals(n), (block) => this.onSequenced(block), startBlock);
     this.admit = new AdmitStage(config, {
       ring: this.ring, batches: this.batches, cursors: this.cursors, answers: this.answers, verifyStage: this.verifyStage,
-      trusted: new KeySet(config.trustedSigners.map((h) => Buffer.from(h, 'hex'))), closing: () => this.closing, fatal: (e) => this.fatal(e),
+      trusted: this.trustedSigners, closing: () => this.closing, fatal: (e) => this.fatal(e),
     });
     this.reader.start();
   }
@@ -144,6 +146,9 @@ export class Pipeline {
     if (this.hooks.onFatal) this.hooks.onFatal(error);
     else setImmediate(() => { throw error; });
   }
+
+  /** Batch signers from now on; the ones dropped stay trusted for `graceMs` (stages/admit/trusted-signers.ts). */
+  rotateTrustedSigners(hexes: string[], graceMs: number): SignerRotation { return this.trustedSigners.rotate(hexes, graceMs); }
 
   /** Admits a batch or answers at once (stages/admit/admit-stage.ts); never throws for bad input. */
   submit(batch: BatchSubmission): Promise<BatchAnswer> { return this.admit.submit(batch); }

@@ -20,6 +20,7 @@ export class TransportSecurity {
   readonly tls: TlsFiles | null;
   readonly proof: CallerProof;
   private denied: Counter | null = null;
+  private rotations: Counter | null = null;
 
   constructor(config: EngineConfig, log: Log = () => undefined) {
     this.tls = config.tlsCertFile === '' ? null : new TlsFiles({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile || null }, log);
@@ -33,6 +34,12 @@ export class TransportSecurity {
   /** Counts refusals on the engine's registry: txe_rpc_denied_total{code}. */
   register(registry: Registry): void {
     this.denied = new Counter({ name: 'txe_rpc_denied_total', help: 'Calls refused before their handler: UNAUTHENTICATED (no identity) or PERMISSION_DENIED (no role)', labelNames: ['code'], registers: [registry] });
+    this.rotations = new Counter({ name: 'txe_key_rotations_total', help: 'Keys and certificates taken into service without a restart: tls_certificate, batch_signer', labelNames: ['key'], registers: [registry] });
+    this.tls?.onChange(() => this.countRotation('tls_certificate'));
+  }
+
+  countRotation(key: 'tls_certificate' | 'batch_signer'): void {
+    this.rotations?.inc({ key });
   }
 
   countDenied(d: Denial): void {
