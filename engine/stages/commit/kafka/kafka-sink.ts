@@ -59,7 +59,7 @@ import { GENESIS_HASH, type CommittedBlock } from '../../../core/block.js';
 import type { Sink } from '../sink.js';
 import { FencedError, fencedCause, type WriterTerm } from '../writer-term.js';
 import { blockKey, encodeBlockRecord, encodeStored, type DecodedBlockRecord } from './block-record.js';
-import { PARTITION, TopicReader, type TopicBlock } from './topic-reader.js';
+import { PARTITION, TOPIC_PARTITIONS, TopicReader, type TopicBlock } from './topic-reader.js';
 
 // kafkajs is CommonJS: Node's ESM loader exposes only its default export, so values come from it.
 const { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel: LogLevel } = kafkajs;
@@ -85,7 +85,6 @@ const MESSAGE_BYTES_MIN = 16 * 1024;
 const READ_TIMEOUT_MS_DEFAULT = 30_000;
 const TRANSACTION_TIMEOUT_MS = 10_000;
 export const READ_BLOCKS_MAX = 256; // one readBlocks call: ≤ 256 × 1.06 MB ≈ 270 MB in memory
-const TOPIC_PARTITIONS = 1;
 // A v2 record batch has a 61 B header; each record adds < 40 B (varint lengths and deltas, the
 // 8 B key, attributes). Rounded up, so a send sized with them never exceeds max.message.bytes.
 const BATCH_OVERHEAD_BYTES = 1024;

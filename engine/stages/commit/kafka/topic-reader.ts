@@ -27,7 +27,7 @@ export interface TopicReaderOptions { topic: string; clientId: string; messageBy
 export interface TopicBlock { offset: number; record: DecodedBlockRecord }
 
 export const PARTITION = 0;
-const TOPIC_PARTITIONS = 1;
+export const TOPIC_PARTITIONS = 1; // one total order of blocks
 const END_SCAN_OFFSETS_MIN = 4; // the last block and its marker, with room for a short abort
 const END_SCAN_GROWTH = 8;
 const READER_RETRY = { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000, factor: 0.2, multiplier: 2 };
