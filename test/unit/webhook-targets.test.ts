@@ -26,6 +26,14 @@ describe('webhook targets', () => {
     expect(await refusal(strict, 'https://no-such-host.invalid/')).toMatch(/does not resolve/);
   });
 
+  it('takes plain http:// only to receivers the config allows; anywhere else it must be https://', async () => {
+    expect(await refusal(strict, 'http://1.1.1.1/hook')).toMatch(/plain http:\/\/ is only for such receivers .* use https:\/\//);
+    expect(await refusal(strict, 'https://1.1.1.1/hook')).toBeNull();
+    const dev = new WebhookTargets(['127.0.0.1/32']);
+    expect(await refusal(dev, 'http://127.0.0.1:8080/')).toBeNull();
+    expect(await refusal(dev, 'http://8.8.8.8/')).toMatch(/use https/);
+  });
+
   it('lets configured CIDRs through and nothing next to them', async () => {
     const dev = new WebhookTargets(['127.0.0.1/32', '10.20.0.0/16']);
     expect(await refusal(dev, 'http://127.0.0.1:8080/')).toBeNull();

@@ -12,6 +12,10 @@
  * and IPv4 mapped into IPv6. webhookTargetsAllowed lists CIDRs that are allowed all the same (a
  * development receiver on 127.0.0.1, an internal network that is meant to be reached); an allowed
  * IPv4 network also allows its IPv4-mapped IPv6 form (node:net BlockList), which is the same host.
+ *
+ * Plain http:// is only for receivers webhookTargetsAllowed lists (a development receiver on
+ * loopback, an internal network): an event to anywhere else crosses networks the engine does not
+ * control, so it must be https://.
  */
 
 import dns from 'node:dns/promises';
@@ -57,6 +61,7 @@ export class WebhookTargets {
       if (this.allowed.check(address, type)) continue;
       const kind = forbiddenKind(address, type);
       if (kind !== null) return `host ${host} resolves to ${address}, a ${kind} address; webhooks may not send there unless webhookTargetsAllowed lists it`;
+      if (url.protocol === 'http:') return `host ${host} resolves to ${address}, which webhookTargetsAllowed does not list: plain http:// is only for such receivers (development, internal networks); use https://`;
     }
     return null;
   }
