@@ -17,9 +17,9 @@
  * blocksPerWriteMax blocks (64 ≈ 68 MB) goes out as sends of at most max.message.bytes (4 MiB: 3
  * full blocks), one after the other: ~41 sends/s at 1M TPS, each well under the 24 ms that allows.
  * A transaction adds AddPartitionsToTxn before the first send and EndTxn after the last, plus the
- * coordinator's markers: 17-26 ms a group measured here (bench/kafka-txn-cost.ts), which the
- * group size amortises; kafkajs retries CONCURRENT_TRANSACTIONS after CLIENT_RETRY's first wait,
- * and at its default 300 ms a group cost ~300 ms (kafkajs issues #304, #1315).
+ * coordinator's markers: 17-39 ms a group measured here (bench/kafka-txn-cost.ts), which the
+ * group size amortises; kafkajs retries CONCURRENT_TRANSACTIONS after CLIENT_RETRY's waits, and at
+ * its default 300 ms a group cost ~300 ms (kafkajs issues #304, #1315).
  *
  * Topic settings, set explicitly when the sink creates the topic:
  *   partitions 1              one total order of blocks.
@@ -89,9 +89,12 @@ export const READ_BLOCKS_MAX = 256; // one readBlocks call: ≤ 256 × 1.06 MB �
 // 8 B key, attributes). Rounded up, so a send sized with them never exceeds max.message.bytes.
 const BATCH_OVERHEAD_BYTES = 1024;
 const RECORD_OVERHEAD_BYTES = 64;
-// The client's retry also drives the transaction coordinator's requests (kafkajs's eosManager):
-// CONCURRENT_TRANSACTIONS after a commit is retried after 10 ms rather than kafkajs's 300 ms.
-const CLIENT_RETRY = { retries: 8, initialRetryTime: 10, maxRetryTime: 1_000, factor: 0.2, multiplier: 2 };
+// The client's retry also drives the transaction coordinator's requests (kafkajs's eosManager). The
+// next group's AddPartitionsToTxn meets CONCURRENT_TRANSACTIONS until the broker has written the
+// previous commit's markers, so it is retried soon and often: 2 ms growing by 1.5 (kafkajs's 300 ms
+// cost ~300 ms a group; 10 ms doubling cost 113 ms a group of 1024-transaction blocks, this 31 ms;
+// bench/RESULTS.md, session 5). 20 tries reach ~1.5 s before the write fails and is retried.
+const CLIENT_RETRY = { retries: 20, initialRetryTime: 2, maxRetryTime: 500, factor: 0.2, multiplier: 1.5 };
 const PRODUCER_RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000, factor: 0.2, multiplier: 2 };
 
 /** Lifecycle: open ⇄ failed (a write failed; the next write recovers first); fenced and closed are final. */
