@@ -93,8 +93,8 @@ const RECORD_OVERHEAD_BYTES = 64;
 // next group's AddPartitionsToTxn meets CONCURRENT_TRANSACTIONS until the broker has written the
 // previous commit's markers, so it is retried soon and often: 2 ms growing by 1.5 (kafkajs's 300 ms
 // cost ~300 ms a group; 10 ms doubling cost 113 ms a group of 1024-transaction blocks, this 31 ms;
-// bench/RESULTS.md, session 5). 20 tries reach ~1.5 s before the write fails and is retried.
-const CLIENT_RETRY = { retries: 20, initialRetryTime: 2, maxRetryTime: 500, factor: 0.2, multiplier: 1.5 };
+// bench/RESULTS.md, session 5). 16 tries wait ~2.2 s in all before the write fails and is retried.
+const CLIENT_RETRY = { retries: 16, initialRetryTime: 2, maxRetryTime: 500, factor: 0.2, multiplier: 1.5 };
 const PRODUCER_RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000, factor: 0.2, multiplier: 2 };
 
 /** Lifecycle: open ⇄ failed (a write failed; the next write recovers first); fenced and closed are final. */
