@@ -8,9 +8,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT="$TXE_KAFKA_PORT" CPORT="$TXE_KAFKA_CONTROLLER_PORT"
 TIMEOUT="${TXE_KAFKA_START_TIMEOUT:-90}"
 
+JARS_ONLY=false
+[ "${1:-}" = "--jars-only" ] && JARS_ONLY=true # infra/kafka-cluster-start.sh: fetch the jars, start nothing
+
 # Already up (our pid alive and port answering): nothing to do.
-if kafka_running && port_open "$PORT"; then log "kafka already running on :$PORT"; exit 0; fi
-if ! kafka_running; then
+if ! $JARS_ONLY && kafka_running && port_open "$PORT"; then log "kafka already running on :$PORT"; exit 0; fi
+if ! $JARS_ONLY && ! kafka_running; then
   rm -f "$KAFKA_PID"
   port_open "$PORT" && die "port $PORT is taken by another process (set TXE_KAFKA_PORT)"
 fi
@@ -29,6 +32,7 @@ if [ "$(cat "$KAFKA_LIBS/.complete" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$KAFKA_LIBS.tmp/.complete"
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
 fi
+$JARS_ONLY && exit 0
 
 # --- 2. runtime config: template with this run's ports and absolute log.dirs.
 mkdir -p "$KAFKA_DIR/data"

@@ -56,8 +56,8 @@ export interface KafkaBlockRecord { offset: number; key: Buffer; timestamp: stri
  * commit returns before the broker has written its markers, and the end offset a read_committed
  * reader is told stops short of them until then, so the read waits for that offset to settle.
  */
-export async function readKafkaRecords(topic: string, timeoutMs = 30_000): Promise<KafkaBlockRecord[]> {
-  const kafka = new Kafka({ brokers: kafkaBrokers(), clientId: 'txe-test-reader', logLevel: logLevel.NOTHING });
+export async function readKafkaRecords(topic: string, timeoutMs = 30_000, brokers = kafkaBrokers()): Promise<KafkaBlockRecord[]> {
+  const kafka = new Kafka({ brokers, clientId: 'txe-test-reader', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   const groupId = `txe-test-${Math.random().toString(36).slice(2)}`;
@@ -103,8 +103,8 @@ async function settledHigh(admin: Admin, topic: string): Promise<number> {
 }
 
 /** The blocks of every committed record of a topic, in offset order. */
-export async function readKafkaBlocks(topic: string, timeoutMs = 30_000): Promise<DecodedBlockRecord[]> {
-  return (await readKafkaRecords(topic, timeoutMs)).map((r) => r.record);
+export async function readKafkaBlocks(topic: string, timeoutMs = 30_000, brokers = kafkaBrokers()): Promise<DecodedBlockRecord[]> {
+  return (await readKafkaRecords(topic, timeoutMs, brokers)).map((r) => r.record);
 }
 
 export async function deleteTopic(topic: string): Promise<void> {
