@@ -4,7 +4,7 @@
  */
 
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 
 export interface PgClientOptions { connectTimeoutMs: number; statementTimeoutMs: number; name: string }
 
@@ -32,6 +32,17 @@ export function copyIn(client: pg.Client, sql: string, payload: Buffer): Promise
     stream.on('error', reject);
     stream.on('finish', () => resolve());
     stream.end(payload);
+  });
+}
+
+/** Runs one COPY ... TO STDOUT and resolves with everything it sent, as one buffer. */
+export function copyOut(client: pg.Client, sql: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const stream = client.query(copyTo(sql));
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
   });
 }
 

@@ -119,3 +119,35 @@ function base10000Big(value: bigint): number {
   DIGITS.set(digits);
   return digits.length;
 }
+
+const COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const COPY_TRAILER = -1;
+
+/**
+ * Walks a COPY ... TO STDOUT (FORMAT binary) payload: for each tuple, `row(data, offsets, lengths)`
+ * gets each field's byte offset in `data` and its length (-1 for NULL), in column order; the
+ * arrays are reused, so read them before returning. Returns the number of tuples.
+ */
+export function forEachCopyTuple(data: Buffer, columns: number, row: (data: Buffer, offsets: Int32Array, lengths: Int32Array) => void): number {
+  if (data.length < COPY_SIGNATURE.length + 8 || !data.subarray(0, COPY_SIGNATURE.length).equals(COPY_SIGNATURE)) throw new Error('COPY binary data: no PGCOPY signature');
+  let at = COPY_SIGNATURE.length + 4; // flags
+  at += 4 + data.readInt32BE(at); // header extension
+  const offsets = new Int32Array(columns);
+  const lengths = new Int32Array(columns);
+  let tuples = 0;
+  for (;;) {
+    const fields = data.readInt16BE(at);
+    at += 2;
+    if (fields === COPY_TRAILER) return tuples;
+    if (fields !== columns) throw new Error(`COPY binary data: a tuple of ${fields} fields, ${columns} expected`);
+    for (let i = 0; i < columns; i++) {
+      const length = data.readInt32BE(at);
+      at += 4;
+      offsets[i] = at;
+      lengths[i] = length;
+      if (length > 0) at += length;
+    }
+    row(data, offsets, lengths);
+    tuples++;
+  }
+}

@@ -1,15 +1,24 @@
 /*
  * Reads the durable history back out of PostgreSQL as StoredBlocks, rebuilding every body of a
  * batch from its rows (accepted transactions by seq, rejections by position), so recovery can
- * replay it and check each block hash. Reads at most storedBlocksPerQueryMax blocks per query
- * (engine/config.ts says why 8), each statement bounded by recoveryStatementTimeoutMs.
+ * replay it and check each block hash, and StreamCommits can send history older than memory.
+ * Reads at most storedBlocksPerQueryMax blocks per query (engine/config.ts says why 8), each
+ * statement bounded by recoveryStatementTimeoutMs.
+ *
+ * The transaction rows come as COPY ... TO STDOUT (FORMAT binary), each u64 column as the int8
+ * with the same 64 bits, and are written straight into the block's bodies: no row objects, no
+ * hex-encoded bytea, no decimal strings. Read as ordinary rows they streamed at ~130k
+ * transactions a second, with the engine's CPU in bytea hex parsing, strings and garbage
+ * collection (bench/stream-commits-cost.ts, bench/RESULTS.md session 5).
  */
 
-import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../../../core/record.js';
+import { BODY_BYTES, KIND_TRANSFER, MEMO_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, OFFSET_VERSION, PUBLIC_KEY_BYTES, RECORD_VERSION, writeBody } from '../../../core/record.js';
 import { Result } from '../../../core/result.js';
 import type { StoredBlock } from '../stored-block.js';
 import { defaultConfig, type EngineConfig } from '../../../config.js';
-import { pgClient } from './client.js';
+import type pg from 'pg';
+import { copyOut, pgClient } from './client.js';
+import { forEachCopyTuple } from './copy-binary.js';
 import { PG_CONNECT_TIMEOUT_MS } from './snapshots.js';
 
 export type StoredBlockReads = Pick<EngineConfig, 'storedBlocksPerQueryMax' | 'recoveryStatementTimeoutMs'>;
@@ -27,42 +36,111 @@ export function writeRowBody(target: Buffer, offset: number, row: TxRow): void {
   });
 }
 
-/** Blocks [from, to] (to = newest when null), in order, storedBlocksPerQueryMax at a time. */
+/** A u64 numeric(20,0) column as the int8 with the same 64 bits (values from 2^63 come out negative). */
+const u64Bits = (column: string) => `(case when ${column} >= 9223372036854775808 then ${column} - 18446744073709551616 else ${column} end)::int8`;
+// The columns of one transaction row as COPY sends them, in this order.
+const TX_COPY_COLUMNS = ['seq', 'position', 'kind', 'sender', 'recipient', u64Bits('nonce'), u64Bits('amount'), u64Bits('client_timestamp_ms'), 'memo'];
+const [C_SEQ, C_POSITION, C_KIND, C_SENDER, C_RECIPIENT, C_NONCE, C_AMOUNT, C_TIMESTAMP, C_MEMO] = TX_COPY_COLUMNS.map((_, i) => i);
+const U64_BYTES = 8;
+
+/**
+ * Blocks [from, to] (to = newest when null), in order, storedBlocksPerQueryMax at a time. The next
+ * chunk is read while the caller works through this one (the connection queues its statements),
+ * so PostgreSQL and the caller (a replay, a StreamCommits reader) overlap; two chunks at most are
+ * held at once.
+ */
 export async function* readStoredBlocks(url: string, from: number, to: number | null, limits: StoredBlockReads = defaultConfig()): AsyncGenerator<StoredBlock> {
   const blocksPerQueryMax = limits.storedBlocksPerQueryMax;
   if (!Number.isSafeInteger(blocksPerQueryMax) || blocksPerQueryMax < 1) throw new RangeError(`storedBlocksPerQueryMax must be a positive integer, got ${blocksPerQueryMax}`);
   const client = pgClient(url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: limits.recoveryStatementTimeoutMs, name: 'txe-recovery' });
   await client.connect();
+  const chunkFrom = (next: number) => (to !== null && next > to ? Promise.resolve([]) : readChunk(client, next, to, blocksPerQueryMax));
+  let pending: Promise<StoredBlock[]> = chunkFrom(from);
   try {
-    for (let next = from; ;) {
-      const blocks = await client.query(
-        `select number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, extract(epoch from sequenced_at) * 1000 as sequenced_ms, epoch
-           from txe_blocks where number >= $1 and ($2::bigint is null or number <= $2) order by number limit $3`, [next, to, blocksPerQueryMax]);
-      if (blocks.rows.length === 0) return;
-      const first = Number(blocks.rows[0].number);
-      const last = Number(blocks.rows[blocks.rows.length - 1].number);
-      const txs = await client.query<TxRow>(`select ${TX_ROW_COLUMNS} from txe_transactions where block between $1 and $2 order by seq`, [first, last]);
-      const rejections = await client.query<{ block: string; position: number; body: Buffer }>(
-        'select block, position, body from txe_rejections where block between $1 and $2', [first, last]);
-      yield* assemble(blocks.rows, txs.rows, rejections.rows, next);
-      next = last + 1;
+    for (;;) {
+      const chunk = await pending;
+      if (chunk.length === 0) return;
+      pending = chunkFrom(chunk[chunk.length - 1].number + 1);
+      pending.catch(() => undefined); // awaited next turn, or dropped with the generator
+      yield* chunk;
     }
   } finally {
+    await pending.catch(() => undefined);
     await client.end();
   }
 }
 
-function* assemble(blockRows: Record<string, unknown>[], txRows: TxRow[], rejectionRows: { block: string; position: number; body: Buffer }[], expected: number): Generator<StoredBlock> {
-  const txsByBlock = groupBy(txRows, (r) => Number(r.block));
+/** Up to `blocksMax` blocks from `next` (to `to` at most), bodies rebuilt; empty past the newest. */
+async function readChunk(client: pg.Client, next: number, to: number | null, blocksMax: number): Promise<StoredBlock[]> {
+  const blocks = await client.query(
+    `select number, first_seq, entries, txs, hash, prev_hash, bodies_digest, results, extract(epoch from sequenced_at) * 1000 as sequenced_ms, epoch
+       from txe_blocks where number >= $1 and ($2::bigint is null or number <= $2) order by number limit $3`, [next, to, blocksMax]);
+  if (blocks.rows.length === 0) return [];
+  const first = Number(blocks.rows[0].number);
+  const last = Number(blocks.rows[blocks.rows.length - 1].number);
+  // By seq, the primary key: the blocks' entries hold seqs firstSeq .. firstSeq + entries - 1, one
+  // range for the chunk (by block it was a scan of the whole table each time). COPY takes no
+  // parameters: both numbers are safe integers read from the database just now.
+  const seqFrom = Number(blocks.rows[0].first_seq);
+  const seqTo = Number(blocks.rows[blocks.rows.length - 1].first_seq) + Number(blocks.rows[blocks.rows.length - 1].entries) - 1;
+  const txs = await copyOut(client, `copy (select ${TX_COPY_COLUMNS.join(', ')} from txe_transactions where seq between ${seqFrom} and ${seqTo} order by seq) to stdout (format binary)`);
+  const rejections = await client.query<{ block: string; position: number; body: Buffer }>(
+    'select block, position, body from txe_rejections where block between $1 and $2', [first, last]);
+  return [...assemble(blocks.rows, txs, rejections.rows, next)];
+}
+
+function* assemble(blockRows: Record<string, unknown>[], txs: Buffer, rejectionRows: { block: string; position: number; body: Buffer }[], expected: number): Generator<StoredBlock> {
+  const blocks = blockRows.map(storedHeader);
+  blocks.forEach((block, i) => {
+    if (block.number !== expected + i) throw new Error(`durable history has a gap: block ${expected + i} is missing (found ${block.number})`);
+  });
+  writeTransactionBodies(blocks, txs);
   const rejectionsByBlock = groupBy(rejectionRows, (r) => Number(r.block));
-  let number = expected;
-  for (const row of blockRows) {
-    const block = storedHeader(row);
-    if (block.number !== number) throw new Error(`durable history has a gap: block ${number} is missing (found ${block.number})`);
-    fillBodies(block, txsByBlock.get(block.number) ?? [], rejectionsByBlock.get(block.number) ?? []);
+  for (const block of blocks) {
+    const rejections = rejectionsByBlock.get(block.number) ?? [];
+    for (const r of rejections) r.body.copy(block.bodies, r.position * BODY_BYTES);
+    const rejected = block.results.filter((c) => c !== Result.committed && c !== Result.pending_approval).length;
+    if (rejected !== rejections.length) throw new Error(`block ${block.number}: ${rejections.length} rejection rows, results say ${rejected}`);
     yield block;
-    number++;
   }
+}
+
+/**
+ * Writes each accepted transaction's body into its block, at its position: the rows come in seq
+ * order, so they fill the blocks one after the other, and each block must get exactly its entries'
+ * seqs. Cost: a few copies of 32 bytes and three 8-byte reversals a row.
+ */
+function writeTransactionBodies(blocks: StoredBlock[], txs: Buffer): void {
+  let b = 0;
+  let k = 0; // rows of blocks[b] so far
+  const rows = forEachCopyTuple(txs, TX_COPY_COLUMNS.length, (data, at, length) => {
+    while (b < blocks.length && k === blocks[b].entries) { b++; k = 0; }
+    const block = blocks[b];
+    const seq = data.readUInt32BE(at[C_SEQ]) * 2 ** 32 + data.readUInt32BE(at[C_SEQ] + 4);
+    if (block === undefined || seq !== block.firstSeq + k) throw new Error(`transaction seq ${seq} does not belong where it came (block ${block?.number ?? 'none'}, entry ${k})`);
+    if (length[C_SENDER] !== PUBLIC_KEY_BYTES || length[C_RECIPIENT] !== PUBLIC_KEY_BYTES || length[C_MEMO] > MEMO_BYTES) throw new Error(`transaction seq ${seq}: a key is not 32 bytes or the memo is over 32`);
+    const position = data.readInt32BE(at[C_POSITION]);
+    if (position < 0 || position >= block.txs) throw new Error(`transaction seq ${seq}: position ${position} outside block ${block.number} of ${block.txs}`);
+    const o = position * BODY_BYTES;
+    const body = block.bodies;
+    body.fill(0, o, o + BODY_BYTES);
+    body[o + OFFSET_VERSION] = RECORD_VERSION;
+    body[o + OFFSET_KIND] = data.readInt16BE(at[C_KIND]);
+    data.copy(body, o + OFFSET_SENDER, at[C_SENDER], at[C_SENDER] + PUBLIC_KEY_BYTES);
+    data.copy(body, o + OFFSET_RECIPIENT, at[C_RECIPIENT], at[C_RECIPIENT] + PUBLIC_KEY_BYTES);
+    reverse8(data, at[C_NONCE], body, o + OFFSET_NONCE);
+    reverse8(data, at[C_AMOUNT], body, o + OFFSET_AMOUNT);
+    reverse8(data, at[C_TIMESTAMP], body, o + OFFSET_TIMESTAMP_MS);
+    data.copy(body, o + OFFSET_MEMO, at[C_MEMO], at[C_MEMO] + length[C_MEMO]);
+    k++;
+  });
+  while (b < blocks.length && k === blocks[b].entries) { b++; k = 0; }
+  if (b < blocks.length) throw new Error(`block ${blocks[b].number}: ${k} transaction rows, header says ${blocks[b].entries} (${rows} rows for blocks ${blocks[0].number}..${blocks[blocks.length - 1].number})`);
+}
+
+/** COPY's int8 is big-endian; a body's u64 is little-endian: the same 8 bytes, reversed. */
+function reverse8(source: Buffer, from: number, target: Buffer, to: number): void {
+  for (let i = 0; i < U64_BYTES; i++) target[to + i] = source[from + U64_BYTES - 1 - i];
 }
 
 function storedHeader(row: Record<string, unknown>): StoredBlock {
@@ -73,17 +151,6 @@ function storedHeader(row: Record<string, unknown>): StoredBlock {
     results: row.results as Buffer, bodies: Buffer.alloc(txs * BODY_BYTES), sequencedAtMs: Math.round(Number(row.sequenced_ms)),
     epoch: Number(row.epoch),
   };
-}
-
-function fillBodies(block: StoredBlock, txs: TxRow[], rejections: { position: number; body: Buffer }[]): void {
-  if (txs.length !== block.entries) throw new Error(`block ${block.number}: ${txs.length} transaction rows, header says ${block.entries}`);
-  txs.forEach((t, k) => {
-    if (Number(t.seq) !== block.firstSeq + k) throw new Error(`block ${block.number}: seq ${t.seq} out of order`);
-    writeRowBody(block.bodies, t.position * BODY_BYTES, t);
-  });
-  for (const r of rejections) r.body.copy(block.bodies, r.position * BODY_BYTES);
-  const rejected = block.results.filter((c) => c !== Result.committed && c !== Result.pending_approval).length;
-  if (rejected !== rejections.length) throw new Error(`block ${block.number}: ${rejections.length} rejection rows, results say ${rejected}`);
 }
 
 function groupBy<T>(rows: T[], key: (r: T) => number): Map<number, T[]> {

@@ -75,6 +75,7 @@ function stored(row: TxRow): StoredTransaction {
 
 /** The accepted bodies of a stored block, in seq order: what StreamCommits sends as entry_bodies. */
 export function storedEntries(block: StoredBlock, acceptedMax: number): Buffer {
+  if (block.entries === block.txs) return block.bodies; // every transaction accepted: the bodies as they are
   const out = Buffer.allocUnsafe(block.entries * BODY_BYTES);
   let k = 0;
   for (let i = 0; i < block.txs; i++) {
