@@ -3,13 +3,15 @@
  * back from PostgreSQL (issue 11: at least 500k transactions a second from block 1 of a history of
  * millions, to a client that reads). Starts `txe serve --sinks pg` on a fresh database with a small
  * window, writes `txs` transactions (batches of 8190 mints, ack=durable), then streams from seq 1
- * to the head and reports transactions a second, with the engine's and PostgreSQL's CPU.
+ * to the head and reports transactions a second, with the engine's and PostgreSQL's CPU. Then it
+ * restarts an engine on that history (in this process, snapshots off) and reports how fast
+ * recovery replayed it.
  *
  *   npm run build && node --initial-old-space-size=128 dist/bench/stream-commits-cost.js [txs=2000000]
  */
 
 import crypto from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TxeClient, clientOptions } from '../engine/client.js';
@@ -17,6 +19,8 @@ import { generateKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { packBodies, signBatch } from '../engine/core/batch.js';
 import { KIND_MINT } from '../engine/core/record.js';
 import { startEngineProcess } from './engine-process.js';
+import { Engine } from '../engine/engine.js';
+import { loadConfig } from '../engine/config.js';
 import { createBenchStores } from './stores.js';
 import { coresBetween, cpuSnapshot } from './cpu.js';
 
@@ -28,7 +32,10 @@ const stores = await createBenchStores(['pg']);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-stream-cost-'));
 const keys = generateKeysFile();
 writeKeysFile(path.join(dir, 'keys.json'), keys);
-const engine = await startEngineProcess(['--keys', path.join(dir, 'keys.json'), '--sinks', 'pg', '--pg-url', stores.pgUrl!]);
+// Snapshots off, so the restart below replays the whole history.
+const NO_SNAPSHOTS = { snapshotEveryBlocks: 0, snapshotEveryTxs: 0, snapshotEveryMs: 0 };
+writeFileSync(path.join(dir, 'txe.json'), JSON.stringify(NO_SNAPSHOTS));
+const engine = await startEngineProcess(['--keys', path.join(dir, 'keys.json'), '--sinks', 'pg', '--pg-url', stores.pgUrl!, '--config', path.join(dir, 'txe.json')]);
 const client = new TxeClient(engine.address, clientOptions(64 * 1024 * 1024));
 try {
   const batches = Math.ceil(TXS / BATCH);
@@ -61,6 +68,12 @@ try {
   const cpu = coresBetween(cpuStart, cpuSnapshot(engine.child.pid ?? null, true));
   console.log(`streamed ${entries} transactions in ${blocks} blocks from seq 1 in ${seconds.toFixed(2)} s: ${Math.round(entries / seconds).toLocaleString('en-US')} transactions/s`);
   console.log(`cpu cores: ${JSON.stringify(cpu)}`);
+  client.close();
+  await engine.stop();
+  const again = await Engine.start(loadConfig({ ...NO_SNAPSHOTS, sinks: ['pg'], pgUrl: stores.pgUrl!, grpcPort: 0, metricsPort: 0, issuers: [keys.issuer.publicKey.toString('hex')], trustedSigners: [keys.signer.publicKey.toString('hex')] }));
+  const r = again.recovery!;
+  console.log(`restart: replayed ${r.txsReplayed} transactions in ${r.blocksReplayed} blocks in ${r.ms} ms: ${Math.round(r.txsReplayed / (r.ms / 1000)).toLocaleString('en-US')} transactions/s`);
+  await again.stop();
 } finally {
   client.close();
   await engine.stop();

@@ -127,8 +127,8 @@ export interface EngineConfig {
   kafkaReplicationFactor: number;
   // State snapshots to PostgreSQL (pg sink only), so a restart replays a bounded tail: one is taken
   // when any of these has passed since the last (0 turns that trigger off; all 0 = never). Replay
-  // reads ~160k transactions/s from PostgreSQL here (1.75M in 11 s, bench/RESULTS.md session 4), so
-  // 750k transactions bound a restart's replay to ~5 s.
+  // runs at ~320k transactions/s here (2M in 6.2 s, bench/stream-commits-cost.ts, bench/RESULTS.md
+  // session 5), so 750k transactions bound a restart's replay to ~2.5 s.
   snapshotEveryBlocks: number; // default 1000
   snapshotEveryTxs: number; // default 750000
   snapshotEveryMs: number; // default 60000
