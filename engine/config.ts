@@ -23,6 +23,10 @@ export interface EngineConfig {
   grpcKeepaliveTimeMs: number; // ping a client connection after this long without traffic, default 7200000 (2 h)
   grpcKeepaliveTimeoutMs: number; // close a connection whose ping is not answered within this, default 20000
   grpcConnectionsMax: number; // client connections open at once; one more is closed as it arrives; default 1024
+  // With mTLS: connections one client certificate may hold at once, so one client cannot take the
+  // others' share of grpcConnectionsMax (each connection carries up to grpcConcurrentStreamsMax
+  // calls and grpcPartialMessageBytesPerConnectionMax). Default 64.
+  grpcConnectionsPerClientMax: number;
   grpcConnectionIdleMsMax: number; // a connection with no call open this long is closed (GOAWAY), default 300000
   // Bytes of gRPC messages begun and not finished that one connection, and all of them, may hold;
   // the stream that would pass either is reset (services/grpc/partial-messages.ts). Defaults 64 MiB, 512 MiB.
@@ -166,6 +170,7 @@ export const defaultConfig = (): EngineConfig => ({
   flowControlWindowBytes: 16 * 1024 * 1024,
   grpcConcurrentStreamsMax: 1024,
   grpcConnectionsMax: 1024,
+  grpcConnectionsPerClientMax: 64,
   grpcConnectionIdleMsMax: 300_000,
   grpcPartialMessageBytesPerConnectionMax: 64 * 1024 * 1024,
   grpcPartialMessageBytesMax: 512 * 1024 * 1024,

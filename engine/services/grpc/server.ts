@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -76,6 +77,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
   });
   widenFlowControlWindows(server, config.flowControlWindowBytes, config.grpcFrameBytesMax);
   capConnections(server, config.grpcConnectionsMax);
+  if (security.tls?.requireClientCertificate) capConnectionsPerClient(server, config.grpcConnectionsPerClientMax);
   const partialMessages = new PartialMessageBudget({ perConnectionBytesMax: config.grpcPartialMessageBytesPerConnectionMax, totalBytesMax: config.grpcPartialMessageBytesMax });
   partialMessages.watch(http2ServersOf(server));
   return { server, port, service, stats, health, approvals: approvalService, webhooks: webhookService };
@@ -106,6 +108,32 @@ function capConnections(server: grpc.Server, connectionsMax: number): void {
       }
       open++;
       socket.once('close', () => { open--; });
+    });
+  }
+}
+
+/**
+ * At most `perClientMax` connections per client certificate (mTLS), counted once the handshake has
+ * shown the certificate: one more is closed before it carries a call. A client is its certificate's
+ * SHA-256 fingerprint, so two certificates are two clients even with the same name.
+ */
+function capConnectionsPerClient(server: grpc.Server, perClientMax: number): void {
+  const open = new Map<string, number>();
+  for (const http2Server of http2ServersOf(server)) {
+    http2Server.on('secureConnection', (socket: tls.TLSSocket) => {
+      const client = socket.getPeerCertificate()?.fingerprint256;
+      if (!client) return; // no certificate: the handshake refused it already
+      const held = open.get(client) ?? 0;
+      if (held >= perClientMax) {
+        socket.destroy();
+        return;
+      }
+      open.set(client, held + 1);
+      socket.once('close', () => {
+        const left = (open.get(client) ?? 1) - 1;
+        if (left === 0) open.delete(client);
+        else open.set(client, left);
+      });
     });
   }
 }

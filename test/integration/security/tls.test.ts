@@ -159,6 +159,42 @@ describe('TLS 1.3 with client certificates', () => {
   });
 });
 
+describe('connections per client certificate', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.start(testConfig({
+      tlsCertFile: path.join(dir, NODE_CERT_FILE), tlsKeyFile: path.join(dir, NODE_KEY_FILE), tlsClientCaFile: path.join(dir, CA_CERT_FILE), grpcConnectionsPerClientMax: 2,
+    }));
+    nonce = 0n;
+  });
+  afterAll(async () => { await engine.stop(); });
+
+  /** A raw TLS connection with `name`'s certificate; resolves once the handshake is done, with its close. */
+  const hold = async (name: string) => {
+    const [host, port] = engine.address.split(':');
+    const socket = tls.connect({ host, port: Number(port), ca: readFileSync(path.join(dir, CA_CERT_FILE)), ALPNProtocols: ['h2'], cert: readFileSync(tlsOf(name).certFile!), key: readFileSync(tlsOf(name).keyFile!) });
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+    return { socket, closed };
+  };
+
+  it('closes a client\'s connection past grpcConnectionsPerClientMax, and serves other clients meanwhile', async () => {
+    const held = [await hold('op'), await hold('op')];
+    const third = await hold('op');
+    await third.closed; // closed by the engine after the handshake
+    for (const h of held) expect(h.socket.destroyed).toBe(false);
+    const sub = connect(engine.address, tlsOf('sub')); // another certificate: its own share
+    expect((await sub.submitBatch(oneMint())).results[0]).toBe(Result.committed);
+    held[0].socket.destroy();
+    await held[0].closed;
+    const again = await hold('op'); // the freed share can be taken
+    await new Promise((r) => setTimeout(r, 100));
+    expect(again.socket.destroyed).toBe(false);
+    for (const h of [held[1], again]) h.socket.destroy();
+  });
+});
+
 describe('TLS 1.3 with bearer tokens', () => {
   const submitterToken = crypto.randomBytes(24).toString('base64url');
   const operatorToken = crypto.randomBytes(24).toString('base64url');
