@@ -79,6 +79,9 @@ export function activeSecrets(hook: WebhookRecord, nowMs: number): string[] {
   return hook.previousSecret !== null && nowMs < hook.previousSecretExpiresAtMs ? [hook.secret, hook.previousSecret] : [hook.secret];
 }
 
+// Recent blocks whose offsets the router keeps: ~70 s at full rate (122 blocks a second), ~2 MB.
+const ROUTER_OFFSETS_KEPT_MAX = 8192;
+
 export class WebhookDelivery {
   private readonly hooks = new Map<string, WebhookRecord>();
   private readonly routedThrough = new Map<string, number>(); // webhook id -> last block routed for it
@@ -86,6 +89,10 @@ export class WebhookDelivery {
   private readonly consumers: Consumer[] = [];
   private router: Consumer | null = null;
   private lastRouted = 0; // the last block the router handled
+  // Where the router found recent blocks (block number -> offset), so it can go back to exactly the
+  // block after a new webhook's fromBlock: the topic's commit markers make offsets run ahead of
+  // block numbers, and a seek by number alone lands up to a third of the history too early.
+  private readonly offsetOfBlock = new Map<number, string>();
   private eventsRouted = 0; // counters of this process, for the router's backpressure
   private eventsHandled = 0;
   /** Counts since the last takeCounts(), for the engine's Prometheus counters. */
@@ -193,12 +200,19 @@ export class WebhookDelivery {
     for (const h of hooks) this.put(h);
   }
 
+  private rememberOffset(number: number, offset: string): void {
+    this.offsetOfBlock.set(number, offset);
+    if (this.offsetOfBlock.size > ROUTER_OFFSETS_KEPT_MAX) this.offsetOfBlock.delete(this.offsetOfBlock.keys().next().value!);
+  }
+
   private seekRouter(afterBlock: number): void {
     try {
-      // Block N sits at offset N-1 plus the commit markers before it (kafka-sink.ts), so block
-      // afterBlock + 1 is at offset afterBlock or later: seeking there never skips it. The blocks
-      // read again before it are routed only to webhooks that have not had them.
-      this.router!.seek({ topic: this.config.kafkaTopic, partition: 0, offset: String(afterBlock) });
+      // The offset of block afterBlock + 1 where the router has seen it. Otherwise offset
+      // afterBlock: block N sits at offset N-1 plus the commit markers before it (kafka-sink.ts),
+      // so that never skips block afterBlock + 1, only reads some blocks again, which are routed to
+      // webhooks that have not had them (none, for a new one).
+      const offset = this.offsetOfBlock.get(afterBlock + 1) ?? String(afterBlock);
+      this.router!.seek({ topic: this.config.kafkaTopic, partition: 0, offset });
     } catch (error) {
       this.log('warn', 'webhook router could not go back for a new webhook; it gets events from the router\'s position on', { error: (error as Error).message });
     }
@@ -230,7 +244,9 @@ export class WebhookDelivery {
       if (!isRunning() || isStale() || this.stopped) return;
       await this.waitForDelivery(heartbeat);
       if (!isRunning() || isStale() || this.stopped) return; // a seek while it waited: read from there
-      await this.route(Number(message.key!.readBigUInt64BE(0)), message.value!);
+      const number = Number(message.key!.readBigUInt64BE(0));
+      this.rememberOffset(number, message.offset);
+      await this.route(number, message.value!);
       resolveOffset(message.offset);
       await heartbeat();
     }
