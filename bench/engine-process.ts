@@ -15,6 +15,7 @@ export type EngineProcess = ListeningProcess;
 export interface EngineProcessOptions {
   startTimeoutMs?: number; // default 30 s
   reportUnexpectedExit?: boolean; // print stderr when it exits without stop(); default true
+  onLogLine?: (line: string) => void; // every line it prints on stdout (its JSON log)
 }
 
 // Chunks of the child's stderr kept for an error message: enough for a stack trace, and bounded.
@@ -35,6 +36,7 @@ export async function startListeningProcess(what: string, argv: string[], option
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${what} did not start within ${startTimeoutMs} ms: ${stderr.join('')}`)); }, startTimeoutMs);
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      options.onLogLine?.(line);
       try {
         const event = JSON.parse(line) as { msg?: string; address?: string };
         if (event.msg === 'listening' && event.address) { clearTimeout(timer); resolve(event.address); }

@@ -15,13 +15,13 @@ import { WEBHOOK_SECRETS_KEY, issuer, signer } from './fixtures.js';
 export type ServeProcess = EngineProcess;
 
 /** Starts `txe serve --sinks pg,kafka` on the given stores with the test issuer and signer. */
-export async function serveDurable(pgUrl: string, topic: string, extra: string[] = []): Promise<ServeProcess> {
+export async function serveDurable(pgUrl: string, topic: string, extra: string[] = [], onLogLine?: (line: string) => void): Promise<ServeProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-durable-'));
   const keys = path.join(dir, 'keys.json');
   writeKeysFile(keys, { issuer, signer, secretsKey: WEBHOOK_SECRETS_KEY });
   // The tests kill it themselves (kill -9 included): no report of an unexpected exit.
   return startEngineProcess(['--keys', keys, '--sinks', 'pg,kafka', '--pg-url', pgUrl, '--kafka-brokers', kafkaBrokers().join(','), '--kafka-topic', topic, ...extra],
-    { reportUnexpectedExit: false });
+    { reportUnexpectedExit: false, onLogLine });
 }
 
 export interface PgHistory {

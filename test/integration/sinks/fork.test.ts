@@ -32,7 +32,17 @@ beforeAll(async () => {
   through.port = String(proxy.port);
   proxiedUrl = through.toString();
 });
+// Every engine this file starts; one still running when it ends (a failed test) is killed, so
+// it cannot go on writing into later tests' servers.
+const started: ServeProcess[] = [];
+const serve = async (via: string): Promise<ServeProcess> => {
+  const engine = await serveDurable(via, topic);
+  started.push(engine);
+  return engine;
+};
+
 afterAll(async () => {
+  for (const e of started) if (e.child.exitCode === null && e.child.signalCode === null) e.child.kill('SIGKILL');
   await proxy.close();
   await dropDatabase(url);
   await deleteTopic(topic);
@@ -92,7 +102,7 @@ async function pgBlocks(): Promise<{ blocks: Block[]; nonces: bigint[] }> {
 
 describe('two engines on one history', () => {
   it('the deposed engine stops writing both stores; the history stays one, and either engine restarts on it', async () => {
-    const a: ServeProcess = await serveDurable(proxiedUrl, topic);
+    const a = await serve(proxiedUrl);
     const clientA = new TxeClient(a.address);
     const loadA = loader(clientA, 1n);
     await until('A acknowledges 10 batches', () => (loadA.acked.length >= 10 ? true : null), 30_000);
@@ -101,7 +111,7 @@ describe('two engines on one history', () => {
     await until('A\'s sink session gone', async () => ((await sinkSessions()) === 0 ? true : null), 10_000);
     const loadAStopped = loadA.stop(); // its batch in flight waits: A cannot make it durable now
 
-    const b: ServeProcess = await serveDurable(url, topic);
+    const b = await serve(url);
     const clientB = new TxeClient(b.address);
     const bStart = (await issuerNonce(clientB)) + 1n; // includes what A had published to Kafka only
     expect(bStart).toBeGreaterThan(BigInt(loadA.acked.length * BATCH));
@@ -141,7 +151,7 @@ describe('two engines on one history', () => {
     for (const first of [...loadA.acked, ...loadB.acked]) expect(nonces[Number(first) - 1]).toBe(first); // every acked batch is in
 
     for (const via of [proxiedUrl, url]) { // A's configuration, then B's
-      const again = await serveDurable(via, topic);
+      const again = await serve(via);
       const client = new TxeClient(again.address);
       expect(await issuerNonce(client)).toBe(BigInt(nonces.length));
       client.close();

@@ -17,7 +17,7 @@ import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, signedBatch } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
 import { readKafkaBlocks, readPgHistory, serveDurable } from '../../support/durable.js';
-import { until } from '../../support/async.js';
+import { until, withTimeout } from '../../support/async.js';
 
 const BATCH = 100;
 const infra = (...args: string[]) => execFileSync('bash', [path.join(repoRoot, 'infra', args[0]), ...args.slice(1)], { encoding: 'utf8', timeout: 180_000, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -54,7 +54,9 @@ function loader(client: TxeClient) {
       }
     }
   })();
-  return { acked, get refusals() { return refusals; }, stop: async () => { running = false; await done; } };
+  // Stopping waits for the batch in flight, but not forever: one never answered is a failure to report.
+  const stop = async () => { running = false; await withTimeout(done, 60_000, 'the last batch in flight answered'); };
+  return { acked, get refusals() { return refusals; }, stop };
 }
 
 describe('a replicated history', () => {
@@ -62,12 +64,15 @@ describe('a replicated history', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-replicated-'));
     const config = path.join(dir, 'txe.json');
     writeFileSync(config, JSON.stringify({ kafkaReplicationFactor: 3 }));
-    const engine = await serveDurable(url, topic, ['--kafka-brokers', brokers.join(','), '--config', config]);
+    const log: string[] = []; // the engine's last log lines, shown if the test fails
+    const engine = await serveDurable(url, topic, ['--kafka-brokers', brokers.join(','), '--config', config], (line) => { log.push(line); if (log.length > 80) log.shift(); });
+    const step = (what: string) => console.log(`replicated: ${new Date().toISOString()} ${what}`);
     const client = new TxeClient(engine.address);
     const kafka = new Kafka({ brokers, clientId: 'txe-test-replicated', logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
     const load = loader(client);
+    let passed = false;
     try {
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
       const partition = meta.topics[0].partitions[0];
@@ -76,6 +81,7 @@ describe('a replicated history', () => {
       expect(described.resources[0].configEntries[0].configValue).toBe('2');
 
       await until('10 batches acknowledged', () => (load.acked.length >= 10 ? true : null), 30_000);
+      step(`killing node ${partition.leader}, the partition's leader, after ${load.acked.length} batches`);
       infra('kafka-cluster-kill.sh', String(partition.leader));
       const killedAt = Date.now();
       const ackedAtKill = load.acked.length;
@@ -84,12 +90,16 @@ describe('a replicated history', () => {
       const newLeader = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions[0].leader;
       expect(newLeader).not.toBe(partition.leader);
       infra('kafka-cluster-start.sh', String(partition.leader));
+      step(`node ${partition.leader} back`);
       const ackedAtReturn = load.acked.length;
       await until('5 more with the node back', () => (load.acked.length >= ackedAtReturn + 5 ? true : null), 60_000);
-    } finally {
       await load.stop();
+      passed = true;
+    } finally {
+      if (!passed) console.log(`replicated: failed at ${load.acked.length} batches; the engine's last log lines:\n${log.join('\n')}`);
       await admin.disconnect();
       client.close();
+      if (!passed) engine.child.kill('SIGKILL');
     }
     expect(await engine.stop()).toBe(0);
 

@@ -116,8 +116,10 @@ export class TopicReader {
       await withTimeout(read(), this.options.readTimeoutMs, `reading offsets ${from}..${to - 1} of ${topic}`);
     } finally {
       this.readers.delete(consumer);
-      await consumer.disconnect();
-      await this.admin.deleteGroups([groupId]).catch(() => undefined); // an empty group may be gone already
+      // Bounded: a consumer still rejoining a group whose coordinator died can take its time to
+      // leave, and the sink waits on this read.
+      await withTimeout(consumer.disconnect(), this.options.readTimeoutMs, `closing the reader of ${topic}`).catch(() => undefined);
+      await withTimeout(this.admin.deleteGroups([groupId]), this.options.readTimeoutMs, `deleting group ${groupId}`).catch(() => undefined); // an empty group may be gone already
     }
   }
 }
