@@ -4,6 +4,7 @@
  */
 
 import type { IncomingMessage } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 import type { TLSSocket } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import { isLoopbackHost, type EngineConfig } from '../../config.js';
@@ -43,7 +44,7 @@ export class TransportSecurity {
   }
 
   countDenied(d: Denial): void {
-    this.denied?.inc({ code: d.code === 16 ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED' });
+    this.denied?.inc({ code: d.code === grpc.status.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED' });
   }
 
   /** Why a GET /metrics may not be answered (it needs the operator role), or null. */

@@ -107,13 +107,20 @@ describe('TLS 1.3 with client certificates', () => {
   });
 
   it('serves GET /metrics over TLS to the operator role only', async () => {
-    const get = (name: string) => new Promise<number>((resolve, reject) => {
+    const get = (name: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
       const [host, port] = engine.metrics.address.split(':');
-      https.get({ host, port: Number(port), path: '/metrics', ca: readFileSync(path.join(dir, CA_CERT_FILE)), cert: readFileSync(tlsOf(name).certFile!), key: readFileSync(tlsOf(name).keyFile!) },
-        (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject);
+      https.get({ host, port: Number(port), path: '/metrics', ca: readFileSync(path.join(dir, CA_CERT_FILE)), cert: readFileSync(tlsOf(name).certFile!), key: readFileSync(tlsOf(name).keyFile!) }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      }).on('error', reject);
     });
-    expect(await get('op')).toBe(200);
-    expect(await get('sub')).toBe(403);
+    const operator = await get('op');
+    expect(operator.status).toBe(200);
+    expect(operator.body).toMatch(/txe_rpc_denied_total\{code="PERMISSION_DENIED"\} [1-9]/); // the refusals of the tests before
+    const submitter = await get('sub');
+    expect(submitter.status).toBe(403);
+    expect(submitter.body).toMatch(/GET \/metrics needs role operator; this caller has submitter/);
   });
 
   it('takes rotated certificate files into service within 2 s, while a client keeps submitting', async () => {
