@@ -76,12 +76,7 @@ start_node() { # node
   write_properties "$i"
   [ -f "$dir/kafka.log" ] && mv -f "$dir/kafka.log" "$dir/kafka.log.prev"
   # 768 MB each (three share this machine); 16 MB G1 regions, as for the single broker (kafka-start.sh).
-  (cd "$dir" && exec setsid nohup java ${TXE_KAFKA_CLUSTER_HEAP_OPTS:--Xms768m -Xmx768m -XX:G1HeapRegionSize=16M} \
-      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-      "-Dlog4j2.configurationFile=$INFRA/kafka/log4j2.xml" \
-      -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
-      >"$dir/kafka.log" 2>&1 </dev/null) &
-  echo "$!" > "$(node_pid_file "$i")"
+  kafka_jvm_start "$dir" "$dir/server.properties" "$dir/kafka.log" "${TXE_KAFKA_CLUSTER_HEAP_OPTS:--Xms768m -Xmx768m -XX:G1HeapRegionSize=16M}" > "$(node_pid_file "$i")"
   log "kafka cluster node $i starting (pid $(cat "$(node_pid_file "$i")")) on 127.0.0.1:$(client_port "$i")"
 }
 

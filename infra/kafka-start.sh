@@ -55,12 +55,7 @@ if ! kafka_running; then
   # Heap: a block record is ~1 MB, which G1 allocates as a humongous object when its regions are
   # 1 MB (the size it picks for a 512 MB heap); the broker then spent ~0.6 cores on GC at 27 MB/s.
   # 16 MB regions make them ordinary: ~0.2 cores, and durable TPS +8% (bench/RESULTS.md, session 4).
-  (cd "$KAFKA_DIR" && exec setsid nohup java ${TXE_KAFKA_HEAP_OPTS:--Xms1g -Xmx1g -XX:G1HeapRegionSize=16M} \
-      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-      "-Dlog4j2.configurationFile=$INFRA/kafka/log4j2.xml" \
-      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
-      >"$KAFKA_LOG" 2>&1 </dev/null) &
-  echo "$!" > "$KAFKA_PID"
+  kafka_jvm_start "$KAFKA_DIR" "$KAFKA_DIR/server.properties" "$KAFKA_LOG" "${TXE_KAFKA_HEAP_OPTS:--Xms1g -Xmx1g -XX:G1HeapRegionSize=16M}" > "$KAFKA_PID"
   log "kafka starting (pid $(cat "$KAFKA_PID")), waiting up to ${TIMEOUT}s"
 fi
 

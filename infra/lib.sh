@@ -22,6 +22,17 @@ KAFKA_TOOL=(java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
 log() { echo "[infra] $*" >&2; }
 die() { echo "[infra] ERROR: $*" >&2; exit 1; }
 
+# Starts a Kafka JVM detached: kafka_jvm_start DIR PROPERTIES LOG HEAP_OPTS; prints its pid.
+# setsid: it survives the caller's terminal or CI step; the pid is the JVM's own, because the
+# subshell execs setsid, which execs nohup, which execs java (nothing forks).
+kafka_jvm_start() {
+  # shellcheck disable=SC2086 # HEAP_OPTS is a list of JVM flags
+  (cd "$1" && exec setsid nohup java $4 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      "-Dlog4j2.configurationFile=$INFRA/kafka/log4j2.xml" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$2" >"$3" 2>&1 </dev/null) &
+  echo "$!"
+}
+
 # Does anything accept TCP on 127.0.0.1:$1? (bash /dev/tcp: no nc needed)
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
