@@ -131,14 +131,20 @@ export interface EngineConfig {
   kafkaReplicationFactor: number;
   // State snapshots to PostgreSQL (pg sink only), so a restart replays a bounded tail: one is taken
   // when any of these has passed since the last (0 turns that trigger off; all 0 = never). Replay
-  // runs at ~320k transactions/s here (2M in 6.2 s, bench/stream-commits-cost.ts, bench/RESULTS.md
-  // session 5), so 750k transactions bound a restart's replay to ~2.5 s.
+  // runs at ~360k transactions/s here (2M in 5.1-5.6 s, bench/stream-commits-cost.ts, bench/RESULTS.md
+  // session 5), so 750k transactions bound a restart's replay to ~2 s.
   snapshotEveryBlocks: number; // default 1000
   snapshotEveryTxs: number; // default 750000
   snapshotEveryMs: number; // default 60000
-  // Blocks recovery reads from PostgreSQL per query: 8 full blocks are ~65k transaction rows held
-  // as JS objects at once, a few tens of MB; more makes recovery's memory grow with it. Default 8.
+  // Blocks read from PostgreSQL per query, by recovery and by StreamCommits readers older than the
+  // window: a full block is ~2.5 MB while it is rebuilt (1 MB of bodies, ~1.4 MB of binary COPY
+  // rows), and a reader holds two chunks (the next is read ahead), ~80 MB at 16. 16 streamed 559k
+  // transactions/s and replayed 360-392k/s, against 490k and 324k at 8 (bench/RESULTS.md, session 5).
+  // Default 16.
   storedBlocksPerQueryMax: number;
+  // StreamCommits readers catching up from PostgreSQL at once; more wait for a turn, so the memory
+  // of store reads stays within storeReadersMax x 2 chunks. Default 2.
+  storeReadersMax: number;
   recoveryStatementTimeoutMs: number; // one PostgreSQL statement of recovery's reads, default 60000
   invariantCheckEveryBlocks: number; // full state check every N blocks, 0 = never; default 4096
   shutdownGraceMs: number; // default 10000
@@ -157,7 +163,7 @@ const HEARTBEATS_PER_SESSION_MIN = 3;
 // PostgreSQL takes at most 65535 parameters a statement; a delivery log row takes 11.
 const PG_PARAMETERS_MAX = 65_535;
 const DELIVERY_LOG_PARAMETERS_PER_ROW = 11;
-// Recovery holds one query's transaction rows as JS objects (~300 B each): 2^20 rows is ~300 MB.
+// A store read holds two chunks of rows, each ~300 B a row while rebuilt: 2^20 rows is ~300 MB.
 const STORED_ROWS_PER_QUERY_MAX = 1 << 20;
 
 export const defaultConfig = (): EngineConfig => ({
@@ -240,7 +246,8 @@ export const defaultConfig = (): EngineConfig => ({
   snapshotEveryBlocks: 1000,
   snapshotEveryTxs: 750_000,
   snapshotEveryMs: 60_000,
-  storedBlocksPerQueryMax: 8,
+  storedBlocksPerQueryMax: 16,
+  storeReadersMax: 2,
   recoveryStatementTimeoutMs: 60_000,
   invariantCheckEveryBlocks: 4096,
   shutdownGraceMs: 10_000,

@@ -9,8 +9,8 @@
  * nonce index halves the COPY ceiling of txe_transactions (563k -> 280k rows/s with 65k senders)
  * and durable TPS (194k -> 101k), so it is config (pgSenderNonceIndex, off by default); without
  * it a lookup by sender and nonce older than the window answers FAILED_PRECONDITION instead of
- * scanning the table. Blocks stream at ~490k transactions/s here (pg-history.ts reads them with
- * binary COPY; bench/stream-commits-cost.ts).
+ * scanning the table. Blocks stream at ~560k transactions/s here (pg-history.ts reads them with
+ * binary COPY; bench/stream-commits-cost.ts), storeReadersMax readers at a time.
  */
 
 import type pg from 'pg';
@@ -27,7 +27,10 @@ const QUERY_CONNECTIONS_MAX = 2;
 export class PgReads {
   private readonly pool: pg.Pool;
 
-  constructor(private readonly url: string, private readonly config: Pick<EngineConfig, 'sinkConnectTimeoutMs' | 'sinkStatementTimeoutMs' | 'pgSenderNonceIndex' | 'storedBlocksPerQueryMax' | 'recoveryStatementTimeoutMs'>) {
+  private readonly turns: Turns;
+
+  constructor(private readonly url: string, private readonly config: Pick<EngineConfig, 'sinkConnectTimeoutMs' | 'sinkStatementTimeoutMs' | 'pgSenderNonceIndex' | 'storedBlocksPerQueryMax' | 'recoveryStatementTimeoutMs' | 'storeReadersMax'>) {
+    this.turns = new Turns(config.storeReadersMax);
     this.pool = pgPool(url, { connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, name: 'txe-queries', max: QUERY_CONNECTIONS_MAX });
   }
 
@@ -52,9 +55,17 @@ export class PgReads {
     return r.rows.length === 0 ? null : Number(r.rows[0].number);
   }
 
-  /** Durable blocks [from, to] in order, read storedBlocksPerQueryMax at a time on a connection of their own. */
-  blocks(from: number, to: number): AsyncGenerator<StoredBlock> {
-    return readStoredBlocks(this.url, from, to, this.config);
+  /**
+   * Durable blocks [from, to] in order, read storedBlocksPerQueryMax at a time on a connection of
+   * their own, once one of storeReadersMax turns is free.
+   */
+  async *blocks(from: number, to: number): AsyncGenerator<StoredBlock> {
+    await this.turns.take();
+    try {
+      yield* readStoredBlocks(this.url, from, to, this.config);
+    } finally {
+      this.turns.give();
+    }
   }
 
   async newestBlock(): Promise<number> {
@@ -85,4 +96,27 @@ export function storedEntries(block: StoredBlock, acceptedMax: number): Buffer {
   }
   if (k !== block.entries) throw new Error(`block ${block.number}: ${k} accepted bodies, the header says ${block.entries}`);
   return out;
+}
+
+/** At most `max` holders at once; the others wait in order. */
+export class Turns {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  async take(): Promise<void> {
+    if (this.held < this.max) {
+      this.held++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Hands the turn to the next waiter, if any (held stays the same), or frees it. */
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held--;
+  }
 }
