@@ -144,7 +144,12 @@ export class WebhookDelivery {
         { topic: this.topics.retries, numPartitions: this.config.webhookEventTopicPartitions },
         { topic: this.topics.deadLetters, numPartitions: this.config.webhookDeadLetterTopicPartitions },
       ].filter((t) => !existing.has(t.topic));
-      if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
+      // Replicated as the blocks topic is (kafkaReplicationFactor): with one replica, a node's death
+      // left these partitions without a leader, and the engine's Kafka clients, which fetch metadata
+      // for every topic, failed with LEADER_NOT_AVAILABLE until the node came back, the sink's too.
+      const replicationFactor = this.config.kafkaReplicationFactor;
+      const configEntries = [{ name: 'min.insync.replicas', value: String(Math.max(1, replicationFactor - 1)) }];
+      if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor, configEntries })), waitForLeaders: true });
     } finally {
       await admin.disconnect();
     }

@@ -3,15 +3,10 @@
 // load the node that leads the topic's partition is killed with kill -9, later started again; every
 // batch acknowledged as durable is in PostgreSQL and on the topic exactly once, chain unbroken.
 // Batches refused UNAVAILABLE meanwhile are resubmitted (they were never sequenced).
-// Usually Kafka elects another leader and the engine goes on within ~10 s while the node is down.
-// In some runs a partition stayed without a leader ("in the middle of a leadership election", on
-// every retry of the sink's recovery) until the node came back, then the engine went on within
-// seconds; the cause is not found yet (a suspect: the eligible-leader-replicas rules of KRaft
-// metadata 4.1 with min.insync.replicas 2). So going on while the node is down is logged, not
-// asserted; going on once it is back is asserted.
-// It runs with TXE_CLUSTER_TESTS=1 (`npm run test:cluster`), not in `npm test`: on fresh-clone CI
-// runs it failed twice in three, with no progress for over 90 s after the kill, while ~14 local runs
-// in a row passed. A test that fails CI for a cause not found would stop every other change.
+// Kafka elects another leader and the engine goes on within ~10 s while the node is down (KRaft's
+// 9 s broker session). This test once failed in about a third of the runs: the webhook topics were
+// created with one replica, the dead node's share of their partitions had no leader, and the
+// engine's Kafka clients failed with LEADER_NOT_AVAILABLE until the node came back.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -33,7 +28,6 @@ let url: string;
 let brokers: string[];
 const topic = `txe.test.replicated.${crypto.randomBytes(4).toString('hex')}`;
 
-const CLUSTER_TESTS = process.env.TXE_CLUSTER_TESTS === '1';
 
 /** Mint batches, one at a time, ack=durable; a batch refused UNAVAILABLE is sent again. */
 function loader(client: TxeClient) {
@@ -59,7 +53,7 @@ function loader(client: TxeClient) {
   return { acked, get refusals() { return refusals; }, stop };
 }
 
-describe.skipIf(!CLUSTER_TESTS)('a replicated history', () => {
+describe('a replicated history', () => {
   beforeAll(async () => {
     const printed = infra('kafka-cluster-start.sh');
     brokers = /TXE_KAFKA_BROKERS=(\S+)/.exec(printed)![1].split(',');
@@ -70,7 +64,7 @@ describe.skipIf(!CLUSTER_TESTS)('a replicated history', () => {
     await dropDatabase(url);
   }, 120_000);
 
-  it('survives kill -9 of the partition leader under durable load, losing and repeating nothing', async () => {
+  it('goes on through kill -9 of the partition leader under durable load, losing and repeating nothing', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-replicated-'));
     const config = path.join(dir, 'txe.json');
     writeFileSync(config, JSON.stringify({ kafkaReplicationFactor: 3 }));
@@ -95,10 +89,10 @@ describe.skipIf(!CLUSTER_TESTS)('a replicated history', () => {
       infra('kafka-cluster-kill.sh', String(partition.leader));
       const killedAt = Date.now();
       const ackedAtKill = load.acked.length;
-      const wentOn = await until('10 more batches acknowledged after the kill', () => (load.acked.length >= ackedAtKill + 10 ? true : null), 45_000).then(() => true, () => false);
-      step(wentOn
-        ? `leader ${partition.leader} killed; 10 more durable batches ${Date.now() - killedAt} ms later, node down (${load.refusals} refusals meanwhile)`
-        : `leader ${partition.leader} killed; no progress in 45 s with the node down (${load.acked.length - ackedAtKill} batches): starting it again`);
+      await until('10 more batches acknowledged with the node down', () => (load.acked.length >= ackedAtKill + 10 ? true : null), 60_000);
+      step(`leader ${partition.leader} killed; 10 more durable batches ${Date.now() - killedAt} ms later, node down (${load.refusals} refusals meanwhile)`);
+      const newLeader = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions[0].leader;
+      expect(newLeader).not.toBe(partition.leader);
       infra('kafka-cluster-start.sh', String(partition.leader));
       step(`node ${partition.leader} back`);
       const ackedAtReturn = load.acked.length;
