@@ -3,7 +3,6 @@
 // RESOURCE_EXHAUSTED after subscriberStallMsMax, freeing its reader slot. The reader connects
 // through a TCP proxy that stops reading from the engine: the engine's socket backs up in the
 // kernel, as with a client whose process hangs, not only at the gRPC layer.
-import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
@@ -13,6 +12,7 @@ import { TxeClient } from '../../../engine/client.js';
 import { mint, signedBatch, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
 import { withTimeout } from '../../support/async.js';
+import { tcpProxy } from '../../support/tcp-proxy.js';
 
 v8.setFlagsFromString('--expose_gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -28,30 +28,6 @@ let stop: () => Promise<void>;
 
 beforeAll(async () => ({ engine, client, stop } = await startTestEngine({ historyEntriesMax: 1 << 16, subscribersMax: 1, subscriberStallMsMax: STALL_MS_MAX })));
 afterAll(async () => stop());
-
-/** A TCP proxy to `target` whose stall() stops reading what the engine sends. */
-async function stallableProxy(target: string) {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
-  const upstreams = new Set<net.Socket>();
-  let stalled = false;
-  const server = net.createServer((down) => {
-    const up = net.connect(port, host);
-    upstreams.add(up);
-    down.on('data', (d) => up.write(d));
-    up.on('data', (d) => { if (!down.write(d)) up.pause(); });
-    down.on('drain', () => { if (!stalled) up.resume(); });
-    const close = () => { up.destroy(); down.destroy(); upstreams.delete(up); };
-    up.on('error', close).on('close', close);
-    down.on('error', close).on('close', close);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    stall() { stalled = true; for (const up of upstreams) up.pause(); },
-    resume() { stalled = false; for (const up of upstreams) up.resume(); },
-    close() { for (const up of upstreams) up.destroy(); server.close(); },
-  };
-}
 
 /** Opens StreamCommits readers until one registers (headers) instead of being refused; when it did. */
 async function untilReaderRegisters(): Promise<number> {
@@ -76,7 +52,7 @@ function arrayBuffersMiB(): number {
 
 describe('a StreamCommits reader stalled at the socket', () => {
   it('holds a bounded amount of the engine\'s memory while blocks are cut, then is dropped with RESOURCE_EXHAUSTED', async () => {
-    const proxy = await stallableProxy(engine.address);
+    const proxy = await tcpProxy(engine.address.slice(0, engine.address.lastIndexOf(':')), Number(engine.address.slice(engine.address.lastIndexOf(':') + 1)));
     const reader = new TxeClient(proxy.address);
     const call = reader.streamCommits(0);
     const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
@@ -107,6 +83,6 @@ describe('a StreamCommits reader stalled at the socket', () => {
     expect(error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(error.details).toMatch(/Bandwidth exhausted or memory limit exceeded/); // HTTP/2 ENHANCE_YOUR_CALM, as gRPC maps it
     reader.close();
-    proxy.close();
+    await proxy.close();
   }, 60_000);
 });

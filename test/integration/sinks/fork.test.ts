@@ -13,7 +13,7 @@ import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, signedBatch } from '../../support/fixtures.js';
 import { dropDatabase, freshDatabase } from '../../support/servers.js';
 import { deleteTopic, readKafkaRecords, serveDurable, type ServeProcess } from '../../support/durable.js';
-import { cuttableProxy, type CuttableProxy } from '../../support/tcp-proxy.js';
+import { tcpProxy, type TcpProxy } from '../../support/tcp-proxy.js';
 import { until } from '../../support/async.js';
 import pg from 'pg';
 
@@ -21,13 +21,13 @@ const BATCH = 50;
 const FENCED_EXIT_CODE = 3;
 let url: string;
 let proxiedUrl: string;
-let proxy: CuttableProxy;
+let proxy: TcpProxy;
 const topic = `txe.test.fork.${crypto.randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
   url = await freshDatabase('fork');
   const target = new URL(url);
-  proxy = await cuttableProxy(target.hostname, Number(target.port));
+  proxy = await tcpProxy(target.hostname, Number(target.port));
   const through = new URL(url);
   through.port = String(proxy.port);
   proxiedUrl = through.toString();

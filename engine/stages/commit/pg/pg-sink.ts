@@ -23,7 +23,7 @@ import { BODY_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFS
 import { isAccepted } from '../../../core/result.js';
 import type { ApprovalChange } from '../../../core/block.js';
 import { writeApprovalChanges } from './approval-rows.js';
-import { currentEpoch, takeEpoch, takeWriterLock } from './writer.js';
+import { WRITER_EPOCH_SQL, currentEpoch, takeEpoch, takeWriterLock } from './writer.js';
 import { FencedError, type WriterTerm } from '../writer-term.js';
 
 export interface PgSinkOptions {
@@ -35,7 +35,7 @@ export interface PgSinkOptions {
 
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 /** A group's first statement: the newest block, and the writer epoch, in one round trip. */
-const GROUP_START = 'select coalesce(max(number), 0) as last, (select epoch from txe_writer where id = 1) as epoch from txe_blocks';
+const GROUP_START = `select coalesce(max(number), 0) as last, ${WRITER_EPOCH_SQL} as epoch from txe_blocks`;
 const TX_ROW_BYTES_HINT = 220;
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */

@@ -17,6 +17,7 @@
  */
 
 import { pgClient } from './client.js';
+import { WRITER_EPOCH_SQL } from './writer.js';
 import type { PendingApproval, SequencerState } from '../../../core/sequencer.js';
 
 const FORMAT_VERSION = 2; // 2: pending approvals carry their id
@@ -100,7 +101,7 @@ export class SnapshotWriter {
     const client = pgClient(this.url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: this.statementTimeoutMs, name: 'txe-snapshots' });
     await client.connect();
     try {
-      const r = await client.query('insert into txe_snapshots (block, data) select $1, $2 where (select epoch from txe_writer where id = 1) = $3 on conflict do nothing', [block, data, this.epoch]);
+      const r = await client.query(`insert into txe_snapshots (block, data) select $1, $2 where ${WRITER_EPOCH_SQL} = $3 on conflict do nothing`, [block, data, this.epoch]);
       if (r.rowCount === 0) return; // fenced, or this block has a snapshot already
       await client.query(`delete from txe_snapshots where block not in (select block from txe_snapshots order by block desc limit ${SNAPSHOTS_KEPT})`);
     } finally {

@@ -6,10 +6,12 @@
 
 import os from 'node:os';
 import type pg from 'pg';
-import { FencedError } from '../writer-term.js';
 
 const WRITER_LOCK_KEY = 0x7478_6501; // "txe" 1: the advisory lock of the engine that writes
 const WRITER_LOCK_RETRY_MS = 100;
+
+/** The epoch PostgreSQL names now, as an SQL expression (null before any was taken). */
+export const WRITER_EPOCH_SQL = '(select epoch from txe_writer where id = 1)';
 
 /** Who took an epoch, for an operator reading txe_writer: host and process. */
 export const WRITER_HOLDER = `${os.hostname()}:${process.pid}`;
@@ -40,12 +42,6 @@ export async function takeEpoch(client: pg.Client): Promise<number> {
 
 /** The epoch PostgreSQL names now (0: none taken yet). */
 export async function currentEpoch(client: pg.Client): Promise<number> {
-  const r = await client.query<{ epoch: string | null }>('select (select epoch from txe_writer where id = 1) as epoch');
+  const r = await client.query<{ epoch: string | null }>(`select ${WRITER_EPOCH_SQL} as epoch`);
   return Number(r.rows[0].epoch ?? 0);
-}
-
-/** Throws FencedError unless PostgreSQL still names `epoch`. */
-export async function confirmEpoch(client: pg.Client, epoch: number, where: string): Promise<void> {
-  const now = await currentEpoch(client);
-  if (now !== epoch) throw new FencedError(epoch, now, where);
 }
