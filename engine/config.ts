@@ -452,7 +452,8 @@ function coerce(key: string, value: unknown, like: unknown): unknown {
   return value;
 }
 
-function parseAuthTokens(value: unknown): Record<string, string[]> {
+/** authTokens as config takes them: known roles, lists of tokens of AUTH_TOKEN_CHARS_MIN or more, no spaces. */
+export function parseAuthTokens(value: unknown): Record<string, string[]> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('config authTokens must be an object of role: [token, ...]');
   const out: Record<string, string[]> = {};
   for (const [role, tokens] of Object.entries(value)) {

@@ -18,7 +18,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { AUTH_ROLES, AUTH_TOKEN_CHARS_MIN } from '../../config.js';
+import { AUTH_ROLES, parseAuthTokens } from '../../config.js';
 
 export const ROLES = AUTH_ROLES;
 export type Role = (typeof ROLES)[number];
@@ -62,14 +62,11 @@ export function certificateRoles(cert: PeerCertificate | undefined): Role[] {
 export class TokenRoles {
   private readonly digests: { digest: Buffer; role: Role }[];
 
-  constructor(tokens: Partial<Record<Role, string[]>>) {
+  /** `tokens` as config has them; checked again here (parseAuthTokens), for a config built without loadConfig. */
+  constructor(tokens: Record<string, string[]>) {
     this.digests = [];
-    for (const [role, list] of Object.entries(tokens)) {
-      if (!isRole(role)) throw new Error(`authTokens: unknown role ${role}; roles are ${ROLES.join(', ')}`);
-      for (const token of list ?? []) {
-        if (token.length < AUTH_TOKEN_CHARS_MIN) throw new Error(`authTokens.${role}: a token is ${token.length} characters; at least ${AUTH_TOKEN_CHARS_MIN} are needed`);
-        this.digests.push({ digest: sha256(token), role });
-      }
+    for (const [role, list] of Object.entries(parseAuthTokens(tokens))) {
+      for (const token of list) this.digests.push({ digest: sha256(token), role: role as Role });
     }
   }
 
