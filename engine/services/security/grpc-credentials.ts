@@ -12,19 +12,14 @@
 import * as grpc from '@grpc/grpc-js';
 import type { TlsFiles } from './tls-files.js';
 
+/** Lives as long as its TlsFiles: once the engine closes them, no change reaches it. */
 export class TlsServerCredentials extends grpc.ServerCredentials {
-  private readonly unsubscribe: () => void;
-
   constructor(files: TlsFiles) {
     super(files.serverOptions(), files.contextOptions());
-    this.unsubscribe = files.onChange((options) => this.updateSecureContextOptions(options));
+    files.onChange((options) => this.updateSecureContextOptions(options));
   }
 
   _equals(other: grpc.ServerCredentials): boolean {
     return other === this;
-  }
-
-  close(): void {
-    this.unsubscribe();
   }
 }

@@ -199,9 +199,10 @@ export class KafkaSink implements Sink {
       throw new RangeError(`kafka sink: readBlocks(${fromNumber}, ${toNumber}) needs 1 <= from <= to`);
     }
     if (toNumber - fromNumber + 1 > READ_BLOCKS_MAX) throw new RangeError(`kafka sink: readBlocks of ${toNumber - fromNumber + 1} blocks exceeds ${READ_BLOCKS_MAX}`);
-    const end = await this.reader.end();
-    if (end === null) throw new RangeError(`kafka sink: blocks ${fromNumber}..${toNumber} asked, topic ${this.topic} is empty`);
-    return this.reader.blocks(fromNumber, toNumber, end);
+    // The topic end as last read (recovery has just asked lastBlock): read again only if it falls short.
+    if (toNumber > this.end.number) await this.resync();
+    if (this.end.number === 0) throw new RangeError(`kafka sink: blocks ${fromNumber}..${toNumber} asked, topic ${this.topic} is empty`);
+    return this.reader.blocks(fromNumber, toNumber, this.end);
   }
 
   async close(): Promise<void> {

@@ -58,10 +58,10 @@ export class TopicReader {
     }
   }
 
-  /** Blocks from..to as the topic holds them; `end` is the topic's last block (from end()). */
-  async blocks(from: number, to: number, end: TopicBlock): Promise<DecodedBlockRecord[]> {
+  /** Blocks from..to as the topic holds them; `end` is a block on the topic at or after `to`, and its offset. */
+  async blocks(from: number, to: number, end: { number: number; offset: number }): Promise<DecodedBlockRecord[]> {
     const { low, high } = await this.offsets();
-    const lastNumber = end.record.number;
+    const lastNumber = end.number;
     if (to > lastNumber) throw new RangeError(`kafka sink: blocks ${from}..${to} asked, topic ${this.options.topic} ends at block ${lastNumber}`);
     let start = Math.max(low, end.offset - 2 * (lastNumber - from) - 1);
     for (;;) {
