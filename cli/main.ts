@@ -115,7 +115,7 @@ program.command('serve')
     process.on('SIGINT', () => void stop('SIGINT'));
   });
 
-program.command('bench')
+withTlsOptions(program.command('bench'), 'with --target: ')
   .description('drive load at an engine (its own child process unless --target) and report TPS and latency')
   .addOption(new Option('--mode <mode>', 'authentication mode').choices(['batch-signed', 'per-tx']).default('batch-signed'))
   .addOption(new Option('--ack <mode>', 'when a batch is answered (default: durable with sinks, else ordered)').choices(['ordered', 'durable']))
@@ -132,10 +132,6 @@ program.command('bench')
   .option('--workers <n>', 'verify workers of the engine this starts', positive('--workers'))
   .option('--prebuild-mb <n>', 'memory cap for pre-built batches', positive('--prebuild-mb'), 3072)
   .option('--tls', 'the engine this starts serves TLS 1.3 with mTLS (development certificates made for the run)')
-  .option('--tls-ca <file>', 'with --target: the CA of a TLS engine')
-  .option('--tls-cert <file>', 'with --target: a client certificate (mTLS)')
-  .option('--tls-key <file>', 'with --target: its key')
-  .option('--token <token>', 'with --target: a bearer token (TLS without mTLS)')
   .option('--loadgen-ceiling-s <s>', "seconds of the load generator's own ceiling (the same plan against a null server); 0 = skip", nonNegative('--loadgen-ceiling-s'), 3)
   .option('--compare <files...>', 'print the difference between two --json reports (A B) and exit')
   .action(async (flags: Record<string, unknown>) => {
@@ -217,12 +213,12 @@ function targetTlsOf(flags: Record<string, unknown>): ClientTls | undefined {
 }
 
 /** The client flags of the commands that call an engine. */
-function withTlsOptions(command: Command): Command {
+function withTlsOptions(command: Command, when = ''): Command {
   return command
-    .option('--tls-ca <file>', 'the CA of a TLS engine')
-    .option('--tls-cert <file>', 'a client certificate (mTLS)')
-    .option('--tls-key <file>', 'its key')
-    .option('--token <token>', 'a bearer token (TLS without mTLS)');
+    .option('--tls-ca <file>', `${when}the CA of a TLS engine`)
+    .option('--tls-cert <file>', `${when}a client certificate (mTLS)`)
+    .option('--tls-key <file>', `${when}its key`)
+    .option('--token <token>', `${when}a bearer token (TLS without mTLS)`);
 }
 
 async function withClient<T>(target: string, run: (client: TxeClient) => Promise<T>, flags: Record<string, unknown> = {}): Promise<T> {
