@@ -17,6 +17,7 @@ import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
 import { writeFileSync } from 'node:fs';
 import crypto from 'node:crypto';
+import { registerClusterCommands } from './cluster.js';
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);
@@ -347,6 +348,8 @@ function fail(message: string): never {
   console.error(`txe: ${message}`);
   process.exit(2);
 }
+
+registerClusterCommands(program);
 
 program.parseAsync().catch((error: Error & { details?: string; code?: number }) => {
   console.error(`txe: ${error.details ?? error.message}`);

@@ -4,7 +4,7 @@
  */
 
 import { sequencerOptions, snapshotsOn, type EngineConfig } from './config.js';
-import { Sequencer } from './core/sequencer.js';
+import { Sequencer, type SequencerState } from './core/sequencer.js';
 import { HistoryWindow } from './stages/history/history-window.js';
 import { Pipeline, type PipelineHooks } from './pipeline.js';
 import { startIngress, type IngressServer } from './services/grpc/server.js';
@@ -32,13 +32,20 @@ import { TransportSecurity } from './services/security/security.js';
  */
 export const ENGINE_NODE_FLAGS = ['--initial-old-space-size=128'] as const;
 
+/**
+ * A cluster leader's engine (engine/cluster/validator.ts): its Kafka sink already open under the
+ * leader's term, and the state its replica verified up to the log's end. No PostgreSQL: the log
+ * and the validators' replicas are the history.
+ */
+export interface ClusterStart { sink: Sink; state: SequencerState }
+
 export class Engine {
   private constructor(readonly config: EngineConfig, readonly pipeline: Pipeline, readonly ingress: IngressServer, readonly recovery: RecoveryReport | null,
     readonly metrics: MetricsServer, readonly approvals: Approvals, readonly webhooks: Webhooks | null, private readonly durable: PgReads | null,
     readonly security: TransportSecurity) {}
 
   /** Opens the configured sinks, recovers state from them, then starts serving. */
-  static async start(config: EngineConfig, userHooks: PipelineHooks = {}): Promise<Engine> {
+  static async start(config: EngineConfig, userHooks: PipelineHooks = {}, cluster: ClusterStart | null = null): Promise<Engine> {
     // TLS files and tokens are checked first: a bad certificate fails the start before any store is touched.
     const security = new TransportSecurity(config, userHooks.log);
     const sinks: Sink[] = [];
@@ -50,7 +57,8 @@ export class Engine {
     let webhooks: Webhooks | null = null;
     let durable: PgReads | null = null;
     try {
-      const pg = config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, senderNonceIndex: config.pgSenderNonceIndex }) : null;
+      if (cluster) sinks.push(cluster.sink);
+      const pg = !cluster && config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, senderNonceIndex: config.pgSenderNonceIndex }) : null;
       if (pg) sinks.push(pg);
       // kafkajs loads only where Kafka is configured.
       const kafka = pg && config.sinks.includes('kafka') ? await (await import('./stages/commit/kafka/open.js')).openKafkaSink(config, pg.term) : null;
@@ -61,7 +69,8 @@ export class Engine {
       const replica = new Sequencer(sequencerOptions(config));
       const recovery = pg ? await recover(replica, history, config.pgUrl, pg, kafka, config.sinkStatementTimeoutMs, config) : null;
       const snapshots = pg && snapshotsOn(config) ? new SnapshotWriter(config.pgUrl, config.sinkStatementTimeoutMs, pg.epoch) : null;
-      pipeline = new Pipeline(config, sinks, hooks, { state: pg ? replica.exportState() : null, history, snapshots });
+      if (cluster) history.startAfter(cluster.state.nextSeq, cluster.state.block);
+      pipeline = new Pipeline(config, sinks, hooks, { state: cluster ? cluster.state : pg ? replica.exportState() : null, history, snapshots });
       approvals = await Approvals.open(pipeline, config, hooks.log, replica.pending);
       // Webhooks keep their state in PostgreSQL and queue events through Kafka: only with both.
       if (config.webhooks && pg && kafka) webhooks = await (await import('./services/webhooks/webhooks.js')).Webhooks.open(pipeline, config, hooks.log);

@@ -25,6 +25,10 @@
 import crypto from 'node:crypto';
 import { BODY_BYTES, SIGNATURE_BYTES } from '../core/record.js';
 import { VERDICT_UNVERIFIED, type RecordSlots } from '../core/verdict.js';
+import type { BlockAuth } from '../stages/commit/stored-block.js';
+
+/** What the admit stage notes of a batch's signing; per-tx signatures stay in the ring's own slots. */
+export type BatchAuthNote = { mode: 'batch-signed'; signer: Buffer; signature: Buffer } | { mode: 'per-tx' };
 
 export { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, VERDICT_VALID } from '../core/verdict.js';
 
@@ -57,6 +61,10 @@ export class InputRing implements RecordSlots {
   /** The bodies as u32 words: fields at 4-aligned offsets are read without DataView or Buffer calls. */
   readonly words: Uint32Array;
 
+  // Who signed each batch still in the ring, by its first cursor (main thread only): the Kafka sink
+  // puts it in the block's record so that cluster validators verify the batch again. One entry a
+  // batch in the ring, dropped as the ring releases it: bounded by the batches in flight.
+  private readonly batchAuth = new Map<number, BatchAuthNote>();
   private claimedCursor = 0;
   private sequencedCursor = 0;
   private releasedCursor = 0;
@@ -110,6 +118,24 @@ export class InputRing implements RecordSlots {
     }
   }
 
+  /** Notes how the batch claimed at `start` was signed (admit stage); unnoted batches are engine entries. */
+  noteAuth(start: number, note: BatchAuthNote): void {
+    this.batchAuth.set(start, note);
+  }
+
+  /** How the batch at [start, start+count) was signed, with its per-tx signatures copied out. */
+  authOf(start: number, count: number): BlockAuth {
+    const note = this.batchAuth.get(start);
+    if (note === undefined) return { mode: 'none' };
+    if (note.mode === 'batch-signed') return note;
+    const out = Buffer.allocUnsafe(count * SIGNATURE_BYTES);
+    const first = start & this.mask;
+    const head = Math.min(count, this.slotsCount - first);
+    this.signatures.copy(out, 0, first * SIGNATURE_BYTES, (first + head) * SIGNATURE_BYTES);
+    if (head < count) this.signatures.copy(out, head * SIGNATURE_BYTES, 0, (count - head) * SIGNATURE_BYTES);
+    return { mode: 'per-tx', signatures: out };
+  }
+
   /** Byte offset of a cursor's body within `bodies`. */
   bodyOffset(cursor: number): number {
     return (cursor & this.mask) * BODY_BYTES;
@@ -133,6 +159,11 @@ export class InputRing implements RecordSlots {
       throw new Error(`released cursor ${cursor} outside [${this.releasedCursor}, ${this.sequencedCursor}]`);
     }
     this.releasedCursor = cursor;
+    // Notes are kept in claim order (a Map iterates in insertion order): drop those released.
+    for (const start of this.batchAuth.keys()) {
+      if (start >= cursor) break;
+      this.batchAuth.delete(start);
+    }
   }
 
   /** Copies the bodies of [start, start+count) out as one contiguous Buffer (for sinks, queries). */

@@ -57,7 +57,7 @@ export const Types = {
 };
 
 export const AuthModeWire = { AUTH_MODE_UNSPECIFIED: 0, PER_TX: 1, BATCH_SIGNED: 2 } as const;
-export const AckWire = { ACK_DEFAULT: 0, ACK_ORDERED: 1, ACK_DURABLE: 2 } as const;
+export const AckWire = { ACK_DEFAULT: 0, ACK_ORDERED: 1, ACK_DURABLE: 2, ACK_FINAL: 3 } as const;
 
 export class DecodeError {
   constructor(readonly message: string) {}

@@ -44,6 +44,7 @@ export class TransactionService {
     const req = raw as SubmitBatchRequestWire;
     const mode = req.auth === AuthModeWire.PER_TX ? 'per-tx' : req.auth === AuthModeWire.BATCH_SIGNED ? 'batch-signed' : null;
     if (mode === null) return { code: grpc.status.INVALID_ARGUMENT, details: `auth must be PER_TX (1) or BATCH_SIGNED (2), got ${req.auth ?? 0}` };
+    if (req.ack === AckWire.ACK_FINAL) return { code: grpc.status.INVALID_ARGUMENT, details: 'ack FINAL is answered by cluster validators (txe validator, engine/cluster/), not by a single engine; use ORDERED or DURABLE here' };
     const ack = req.ack === AckWire.ACK_ORDERED ? 'ordered' : req.ack === AckWire.ACK_DURABLE ? 'durable' : this.config.ack;
     return { mode, txs: req.txs ?? Buffer.alloc(0), signer: req.signer?.length ? req.signer : null, signature: req.signature?.length ? req.signature : null, ack };
   }

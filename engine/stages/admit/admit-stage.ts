@@ -54,6 +54,8 @@ export class AdmitStage {
     const start = ring.tryClaim(count);
     ring.writeBodies(start, batch.txs, count, stride);
     if (batch.mode === 'per-tx') ring.writeSignatures(start, batch.txs, count, stride, BODY_BYTES);
+    // Copies, not views: the request's buffers are grpc-js's and the batch outlives the call.
+    ring.noteAuth(start, batch.mode === 'per-tx' ? { mode: 'per-tx' } : { mode: 'batch-signed', signer: Buffer.from(batch.signer!), signature: Buffer.from(batch.signature!) });
     answers.countBytes(batch.txs.length);
     const { slot, answer } = this.publish(start, count, batch.ack, this.p.verifyStage.tasksFor(count, batch.mode), false);
     this.p.verifyStage.verify(slot, start, count, batch.mode, batch.signer, batch.signature)

@@ -16,7 +16,18 @@ export interface StoredBlock {
   bodies: Buffer; // txs × 128 B, batch order
   sequencedAtMs: number;
   epoch: number; // the writer epoch it was written under (writer-term.ts); 0 before epochs existed
+  auth?: BlockAuth; // how the batch was signed (Kafka records only; PostgreSQL keeps no signatures)
 }
+
+/**
+ * How a block's batch was signed, as its Kafka record carries it, so that a cluster validator can
+ * verify it again from the log alone (engine/cluster/block-check.ts). 'none': entries the engine
+ * wrote itself, or a record that predates these fields.
+ */
+export type BlockAuth =
+  | { mode: 'batch-signed'; signer: Buffer; signature: Buffer }
+  | { mode: 'per-tx'; signatures: Buffer } // txs × 64 B, batch order
+  | { mode: 'none' };
 
 /** What recovery needs of the Kafka sink. */
 export interface BlockLog {

@@ -18,7 +18,7 @@ import protobuf from 'protobufjs';
 import { TRANSACTION_PROTO, u64ToNumber, type U64 } from '../../../core/proto.js';
 import { HASH_BYTES, type CommittedBlock } from '../../../core/block.js';
 import { BODY_BYTES } from '../../../core/record.js';
-import type { StoredBlock } from '../stored-block.js';
+import type { BlockAuth, StoredBlock } from '../stored-block.js';
 
 export const BLOCK_KEY_BYTES = 8;
 
@@ -41,7 +41,16 @@ interface BlockRecordWire {
   bodies: Buffer;
   sequencedAtMs: U64;
   writerEpoch: U64;
+  auth: number;
+  signer: Buffer;
+  signature: Buffer;
+  signatures: Buffer;
 }
+
+const AUTH_PER_TX = 1;
+const AUTH_BATCH_SIGNED = 2;
+const SIGNER_BYTES = 32;
+const SIGNATURE_BYTES = 64;
 
 /** The record key of block `number`: u64 big-endian. */
 export function blockKey(number: number): Buffer {
@@ -52,18 +61,21 @@ export function blockKey(number: number): Buffer {
 }
 
 /** Encodes a live block; `bodies` is the batch's bodies copied out of the ring (txs × 128 B). */
-export function encodeBlockRecord(block: CommittedBlock, bodies: Buffer, sequencedAtMs: number, epoch: number): Buffer {
+export function encodeBlockRecord(block: CommittedBlock, bodies: Buffer, sequencedAtMs: number, epoch: number, auth: BlockAuth = { mode: 'none' }): Buffer {
   return encodeStored({
     number: block.number, firstSeq: block.firstSeq, entries: block.entries, txs: block.txs,
     hash: block.hash, prevHash: block.prevHash, bodiesDigest: block.bodiesDigest,
-    results: Buffer.from(block.results.buffer, block.results.byteOffset, block.results.length), bodies, sequencedAtMs, epoch,
+    results: Buffer.from(block.results.buffer, block.results.byteOffset, block.results.length), bodies, sequencedAtMs, epoch, auth,
   });
 }
 
 /** Encodes a block rebuilt from another store (recovery), with the same checks. */
 export function encodeStored(block: DecodedBlockRecord): Buffer {
   assertWellFormed(block);
-  const bytes = BlockRecordType.encode({ ...block, writerEpoch: block.epoch }).finish();
+  const a = block.auth ?? { mode: 'none' };
+  const auth = a.mode === 'batch-signed' ? { auth: AUTH_BATCH_SIGNED, signer: a.signer, signature: a.signature }
+    : a.mode === 'per-tx' ? { auth: AUTH_PER_TX, signatures: a.signatures } : {};
+  const bytes = BlockRecordType.encode({ ...block, writerEpoch: block.epoch, ...auth }).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
@@ -87,6 +99,8 @@ export function decodeBlockRecord(buf: Buffer): DecodedBlockRecord {
     bodies: wire.bodies,
     sequencedAtMs: u64ToNumber(wire.sequencedAtMs),
     epoch: u64ToNumber(wire.writerEpoch ?? 0),
+    auth: wire.auth === AUTH_BATCH_SIGNED ? { mode: 'batch-signed', signer: wire.signer, signature: wire.signature }
+      : wire.auth === AUTH_PER_TX ? { mode: 'per-tx', signatures: wire.signatures } : undefined,
   };
   assertWellFormed(record);
   return record;
@@ -102,6 +116,8 @@ function assertWellFormed(b: DecodedBlockRecord): void {
     : b.bodies.length !== b.txs * BODY_BYTES ? `bodies hold ${b.bodies.length} bytes for ${b.txs} txs`
     : !Number.isSafeInteger(b.sequencedAtMs) || b.sequencedAtMs < 0 ? `sequenced_at_ms ${b.sequencedAtMs} out of range`
     : !Number.isSafeInteger(b.epoch) || b.epoch < 0 ? `writer_epoch ${b.epoch} out of range`
+    : b.auth?.mode === 'batch-signed' && (b.auth.signer?.length !== SIGNER_BYTES || b.auth.signature?.length !== SIGNATURE_BYTES) ? 'a batch signer is not 32 bytes or its signature not 64'
+    : b.auth?.mode === 'per-tx' && b.auth.signatures?.length !== b.txs * SIGNATURE_BYTES ? `signatures hold ${b.auth.signatures?.length ?? 0} bytes for ${b.txs} txs`
     : null;
   if (problem !== null) throw new Error(`block record ${b.number}: ${problem}`);
 }

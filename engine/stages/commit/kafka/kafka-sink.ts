@@ -163,6 +163,29 @@ export class KafkaSink implements Sink {
     }
   }
 
+  /** Creates the blocks topic with the sink's settings if it is missing (cluster validators, before any leader writes). */
+  static async createTopic(options: KafkaSinkOptions): Promise<void> {
+    const resolved = resolveOptions(options);
+    const kafka = new Kafka({ clientId: resolved.clientId, brokers: resolved.brokers, connectionTimeout: resolved.connectionTimeoutMs, requestTimeout: resolved.requestTimeoutMs, logLevel: resolved.logLevel, retry: CLIENT_RETRY });
+    const admin = kafka.admin({ retry: PRODUCER_RETRY });
+    await admin.connect();
+    try {
+      await ensureTopic(admin, resolved);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * A cluster leader's view of the topic end (engine/cluster/validator.ts): the last block its
+   * replica accepted, below the topic's last record when the blocks after it are invalid (a faulty
+   * leader's). The next block written takes the height after it; validators skip the invalid ones.
+   */
+  continueAfter(number: number, hash: Buffer): void {
+    if (number > this.end.number) throw new Error(`kafka sink: continueAfter(${number}) is past the topic end ${this.end.number}`);
+    this.end = { ...this.end, number, hash };
+  }
+
   /** The newest block on the topic as this sink last learned it (0: the topic is empty). */
   get lastPublishedBlock(): number { return this.end.number; }
   get lastPublishedHash(): Buffer { return this.end.hash; }
@@ -173,7 +196,7 @@ export class KafkaSink implements Sink {
     const epoch = this.options.term.epoch;
     return this.publishOutgoing(blocks.map((b) => ({
       number: b.number, hash: b.hash, prevHash: b.prevHash, sequencedAtMs: b.sequencedAtMs,
-      encode: () => encodeBlockRecord(b, ring.copyBodies(b.ringStart, b.txs), b.sequencedAtMs, epoch),
+      encode: () => encodeBlockRecord(b, ring.copyBodies(b.ringStart, b.txs), b.sequencedAtMs, epoch, ring.authOf(b.ringStart, b.txs)),
     })));
   }
 

@@ -1,0 +1,103 @@
+/* `txe validator` and `txe cluster init|status`: the four-validator cluster (engine/cluster/). */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { generateKeypair } from '../engine/core/keys.js';
+import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
+import { Validator, readClusterFile, type ClusterFile } from '../engine/cluster/validator.js';
+import { LeaderElection } from '../engine/cluster/election.js';
+import { ClusterTypes } from '../engine/cluster/attestation.js';
+import { CLUSTER_SERVICE_NAME } from '../engine/cluster/front.js';
+import { u64ToNumber } from '../engine/core/proto.js';
+
+const STATUS_TIMEOUT_MS = 3_000;
+
+export function registerClusterCommands(program: Command): void {
+  program.command('validator')
+    .description('run one validator of a cluster (infra/cluster-up.sh starts four): follow, verify, attest, campaign, lead')
+    .requiredOption('--cluster <file>', 'the cluster file (txe cluster init)')
+    .requiredOption('--id <n>', 'this validator: 1..4')
+    .option('--data-dir <dir>', 'where it keeps its last signed height (default: beside the cluster file)')
+    .option('--workers <n>', 'verify workers of its engine while it leads (default 1)')
+    .action(async (flags: { cluster: string; id: string; dataDir?: string; workers?: string }) => {
+      const log = pino({ base: { validator: Number(flags.id) } }, pino.destination(2));
+      const cluster = readClusterFile(flags.cluster);
+      const dir = path.dirname(path.resolve(flags.cluster));
+      const keys = readKeysFile(path.resolve(dir, cluster.keysFile));
+      const validator = new Validator(cluster, {
+        clusterFile: flags.cluster, id: Number(flags.id), dataDir: flags.dataDir ?? dir, seedFile: path.join(dir, `validator-${flags.id}.seed`),
+        engineConfig: { workers: Number(flags.workers ?? 1), issuers: [keys.issuer.publicKey.toString('hex')], trustedSigners: [keys.signer.publicKey.toString('hex')] },
+      }, (level, message, fields) => log[level](fields ?? {}, message));
+      await validator.start();
+      const stop = async () => { await validator.close(); process.exit(0); };
+      process.on('SIGTERM', () => void stop());
+      process.on('SIGINT', () => void stop());
+    });
+
+  const cluster = program.command('cluster').description('a four-validator cluster: write its files, ask its validators');
+  cluster.command('init')
+    .description('write a cluster file, its keys file and four validator keys into a folder')
+    .requiredOption('--dir <dir>', 'the folder')
+    .option('--etcd <list>', 'etcd endpoints', '127.0.0.1:23790')
+    .option('--brokers <list>', 'Kafka brokers', '127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096')
+    .option('--replication-factor <n>', 'of the blocks and attestations topics', '3')
+    .option('--front-port <n>', 'first validator front port (the others follow)', '7101')
+    .option('--engine-port <n>', 'first leader-engine port', '7111')
+    .option('--metrics-port <n>', 'first metrics port', '9101')
+    .option('--name <name>', 'cluster name: etcd prefixes and topic names', 'txe')
+    .action((flags: Record<string, string>) => {
+      fs.mkdirSync(flags.dir, { recursive: true });
+      const keysFile = 'keys.json';
+      if (!fs.existsSync(path.join(flags.dir, keysFile))) writeKeysFile(path.join(flags.dir, keysFile), generateKeysFile());
+      const validators = [1, 2, 3, 4].map((id) => {
+        const k = generateKeypair();
+        fs.writeFileSync(path.join(flags.dir, `validator-${id}.seed`), k.seed.toString('hex'), { mode: 0o600 });
+        return { id, publicKey: k.publicKey.toString('hex'), front: `127.0.0.1:${Number(flags.frontPort) + id - 1}`, engine: `127.0.0.1:${Number(flags.enginePort) + id - 1}`, metrics: `127.0.0.1:${Number(flags.metricsPort) + id - 1}` };
+      });
+      const file: ClusterFile = {
+        name: flags.name, etcd: flags.etcd.split(','), brokers: flags.brokers.split(','),
+        blocksTopic: `${flags.name}.cluster.blocks`, attestationsTopic: `${flags.name}.cluster.attestations`,
+        replicationFactor: Number(flags.replicationFactor), keysFile, validators,
+      };
+      fs.writeFileSync(path.join(flags.dir, 'cluster.json'), `${JSON.stringify(file, null, 2)}\n`);
+      console.log(path.join(flags.dir, 'cluster.json'));
+    });
+  cluster.command('nginx')
+    .description("print NGINX's upstream of the validators that are alive now, as etcd's election lists them")
+    .requiredOption('--cluster <file>', 'the cluster file')
+    .action(async (flags: { cluster: string }) => {
+      const file = readClusterFile(flags.cluster);
+      const election = new LeaderElection(file.etcd, file.name, { id: 0, engine: '', front: '' }, { elected: () => undefined, deposed: () => undefined });
+      const members = await election.members();
+      await election.close();
+      if (members.length === 0) throw new Error('no validator is campaigning in etcd: start them first');
+      // Passive health checks (open-source NGINX has no active ones): a validator that fails a
+      // request is left out for fail_timeout.
+      console.log(`upstream txe_validators {\n${members.map((m) => `  server ${m.front} max_fails=1 fail_timeout=2s;`).join('\n')}\n}`);
+    });
+  cluster.command('status')
+    .description('one JSON object per validator: id, role, term, height, final_height, state_hash')
+    .requiredOption('--targets <list>', 'validator front addresses, host:port,...')
+    .action(async (flags: { targets: string }) => {
+      for (const target of flags.targets.split(',')) console.log(JSON.stringify(await clusterStatus(target).catch((e: Error) => ({ target, error: e.message }))));
+    });
+}
+
+export interface ValidatorStatusJson { id: number; role: string; term: number; height: number; final_height: number; state_hash: string; block_hash: string; faults: number; leader_id: number; target: string }
+
+/** Asks one validator's front for its status. */
+export function clusterStatus(target: string): Promise<ValidatorStatusJson> {
+  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(`/${CLUSTER_SERVICE_NAME}/Status`, (v: object) => Buffer.from(ClusterTypes.ClusterStatusRequest.encode(v).finish()), (b: Buffer) => ClusterTypes.ValidatorStatus.decode(b), {},
+      new grpc.Metadata(), { deadline: Date.now() + STATUS_TIMEOUT_MS }, (error, res) => {
+        client.close();
+        if (error || !res) return reject(error ?? new Error('no answer'));
+        const s = res as unknown as Record<string, never>;
+        resolve({ id: s.id, role: s.role, term: u64ToNumber(s.term), height: u64ToNumber(s.height), final_height: u64ToNumber(s.finalHeight), state_hash: Buffer.from(s.stateHash ?? []).toString('hex'), block_hash: Buffer.from(s.blockHash ?? []).toString('hex'), faults: u64ToNumber(s.faults), leader_id: s.leaderId ?? 0, target });
+      });
+  });
+}

@@ -1,0 +1,163 @@
+/*
+ * A validator's public gRPC port (issue 13): clients may send batches to any validator.
+ *
+ *   SubmitBatch / SubmitStream   a BATCH_SIGNED batch is checked here first (a trusted signer, the
+ *                                signature over SHA-256 of the records): a bad one is answered at
+ *                                once, where it arrived, and never reaches the leader. Then the
+ *                                batch goes to the leader's engine (ack DURABLE, or ORDERED as asked)
+ *                                and, for ack FINAL, its answer waits until its block is final
+ *                                (finality.ts) and this validator's replica holds that very block.
+ *   ClusterService.Status        this validator's role, term, height, final height and state hash.
+ *   grpc.health.v1               SERVING once it knows a leader.
+ *
+ * The leader does not trust this check: every replica verifies every block again. PER_TX batches
+ * are forwarded unchecked here (8190 Ed25519 verifies, ~0.6 s, on this event loop would stall every
+ * other client); the leader's workers and every replica verify them. Cost of a forward: one decode
+ * and one encode of the request (~1 MB copied a full batch, ~0.2 ms) on each side.
+ */
+
+import crypto from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { AckWire, AuthModeWire, DecodeError, SERVICE_NAME, TransactionServiceDefinition, u64ToNumber, type SubmitBatchRequestWire, type SubmitBatchResponseWire } from '../services/grpc/codec.js';
+import { Result } from '../core/result.js';
+import type { KeySet } from '../core/checks.js';
+import { PublicKeyCache } from '../core/keys.js';
+import { BODY_BYTES } from '../core/record.js';
+import { ClusterTypes } from './attestation.js';
+
+const TransactionClient = grpc.makeGenericClientConstructor(TransactionServiceDefinition, 'TransactionService');
+type RawClient = grpc.Client & Record<string, Function>;
+const KEY_CACHE_ENTRIES = 1_024;
+const FINAL_WAIT_MS_MAX = 30_000; // an answer not final by then is answered UNAVAILABLE: look it up before resubmitting
+export const CLUSTER_SERVICE_NAME = 'txe.v1.ClusterService';
+
+/** What the front needs of its validator. */
+export interface FrontParts {
+  leaderEngine(): string | null; // host:port of the leader's engine, null while none is known
+  trustedSigners(): KeySet;
+  /** Resolves when block `height` is final and this replica holds it with `firstSeq`; rejects with why not. */
+  waitFinal(height: number, firstSeq: number, timeoutMs: number): Promise<void>;
+  status(): object;
+}
+
+export class ValidatorFront {
+  private client: { address: string; raw: RawClient } | null = null;
+  private readonly keys = new PublicKeyCache(KEY_CACHE_ENTRIES);
+  readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+
+  private constructor(private readonly server: grpc.Server, readonly port: number, private readonly parts: FrontParts) {}
+
+  static async start(host: string, port: number, parts: FrontParts): Promise<ValidatorFront> {
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const front = new ValidatorFront(server, bound, parts);
+    front.register();
+    front.health.addToServer(server);
+    return front;
+  }
+
+  setServing(serving: boolean): void {
+    const s = serving ? 'SERVING' : 'NOT_SERVING';
+    this.health.setStatus('', s);
+    this.health.setStatus(SERVICE_NAME, s);
+  }
+
+  async close(): Promise<void> {
+    this.client?.raw.close();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.server.forceShutdown(); resolve(); }, 2_000);
+      this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+    });
+  }
+
+  private register(): void {
+    const unimplemented = (what: string) => (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback({ code: grpc.status.UNIMPLEMENTED, details: `${what} is answered by the leader's engine, not a validator's front; ask the leader (txe cluster status names it)` });
+    this.server.addService(TransactionServiceDefinition, {
+      SubmitBatch: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        this.handle(call.request).then((r) => callback(null, r), (e: grpc.ServiceError) => callback(e));
+      },
+      SubmitStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.stream(call),
+      GetTransaction: unimplemented('GetTransaction'),
+      GetAccount: unimplemented('GetAccount'),
+      StreamCommits: (call: grpc.ServerWritableStream<unknown, unknown>) => call.destroy(Object.assign(new Error('StreamCommits is answered by the leader\'s engine'), { code: grpc.status.UNIMPLEMENTED })),
+    });
+    const serialize = (t: typeof ClusterTypes.ValidatorStatus) => (v: unknown) => Buffer.from(t.encode(v as object).finish());
+    this.server.addService({
+      Status: {
+        path: `/${CLUSTER_SERVICE_NAME}/Status`, requestStream: false, responseStream: false,
+        requestSerialize: serialize(ClusterTypes.ClusterStatusRequest), requestDeserialize: (b: Buffer) => ClusterTypes.ClusterStatusRequest.decode(b),
+        responseSerialize: serialize(ClusterTypes.ValidatorStatus), responseDeserialize: (b: Buffer) => ClusterTypes.ValidatorStatus.decode(b),
+      },
+    }, { Status: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, this.parts.status()) });
+  }
+
+  /** One batch: checked here, forwarded, and (ack FINAL) held until final. Rejects with a grpc status. */
+  private async handle(raw: unknown): Promise<SubmitBatchResponseWire | object> {
+    if (raw instanceof DecodeError) throw status(grpc.status.INVALID_ARGUMENT, raw.message);
+    const req = raw as SubmitBatchRequestWire;
+    const shed = this.shed(req);
+    if (shed !== null) return shed;
+    const final = req.ack === AckWire.ACK_FINAL;
+    const forwarded = { ...req, ack: final ? AckWire.ACK_DURABLE : req.ack };
+    const answer = await this.forward(forwarded);
+    if (!final || answer.statusCode !== 0 || u64ToNumber(answer.block) === 0) return answer;
+    await this.parts.waitFinal(u64ToNumber(answer.block), u64ToNumber(answer.firstSeq), FINAL_WAIT_MS_MAX).catch((e: Error) => {
+      throw status(grpc.status.UNAVAILABLE, `block ${u64ToNumber(answer.block)} was written but is not final: ${e.message}; look the batch up before resubmitting`);
+    });
+    return answer;
+  }
+
+  /** A BATCH_SIGNED batch with an untrusted signer or a bad signature, answered here; else null. */
+  private shed(req: SubmitBatchRequestWire): object | null {
+    if (req.auth !== AuthModeWire.BATCH_SIGNED || !req.txs || req.txs.length === 0 || req.txs.length % BODY_BYTES !== 0) return null;
+    const txs = req.txs.length / BODY_BYTES;
+    const signer = req.signer ?? Buffer.alloc(0);
+    const trusted = signer.length === 32 && this.parts.trustedSigners().has(signer, 0);
+    const key = trusted ? this.keys.get(signer) : null;
+    const ok = key !== null && req.signature?.length === 64 && crypto.verify(null, crypto.createHash('sha256').update(req.txs).digest(), key, req.signature);
+    if (ok) return null;
+    const code = trusted ? Result.bad_signature : Result.unauthorized_signer;
+    return { batchId: req.batchId ?? 0, firstSeq: 0, block: 0, results: Buffer.alloc(txs, code), accepted: 0, rejected: txs, statusCode: 0, statusMessage: '' };
+  }
+
+  private forward(req: object): Promise<SubmitBatchResponseWire> {
+    const client = this.leaderClient();
+    if (client === null) return Promise.reject(status(grpc.status.UNAVAILABLE, 'no leader is elected right now; retry shortly'));
+    return new Promise((resolve, reject) => {
+      client.SubmitBatch(req, (error: grpc.ServiceError | null, res: SubmitBatchResponseWire) => {
+        if (error) reject(status(error.code === grpc.status.UNAVAILABLE || error.code === grpc.status.RESOURCE_EXHAUSTED || error.code === grpc.status.INVALID_ARGUMENT ? error.code : grpc.status.UNAVAILABLE, `leader: ${error.details}`));
+        else resolve(res);
+      });
+    });
+  }
+
+  /** A stream's batches go one by one through handle(); answers come back as each is ready (matched by batch_id). */
+  private stream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
+    let open = 0;
+    let ended = false;
+    const done = () => { if (ended && open === 0) call.end(); };
+    call.on('data', (raw: unknown) => {
+      open++;
+      const batchId = raw instanceof DecodeError ? 0 : (raw as SubmitBatchRequestWire).batchId ?? 0;
+      this.handle(raw).then((r) => call.write(r), (e: grpc.ServiceError) => call.write({ batchId, statusCode: e.code, statusMessage: e.details ?? e.message }))
+        .finally(() => { open--; done(); });
+    });
+    call.on('end', () => { ended = true; done(); });
+    call.on('error', () => undefined);
+  }
+
+  private leaderClient(): RawClient | null {
+    const address = this.parts.leaderEngine();
+    if (address === null) return null;
+    if (this.client?.address !== address) {
+      this.client?.raw.close();
+      this.client = { address, raw: new TransactionClient(address, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024, 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as unknown as RawClient };
+    }
+    return this.client.raw;
+  }
+}
+
+function status(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+}

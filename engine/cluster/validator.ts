@@ -1,0 +1,358 @@
+/*
+ * One validator of the four (issue 13). Every validator, leader or not:
+ *
+ *   follow    reads the blocks topic (read_committed, from the start) and judges every record with
+ *             its replica (replica.ts): verified again, applied again, or skipped, or a fault.
+ *   attest    for each block it applied, signs (height, block hash, state hash, term) with its own
+ *             Ed25519 key and publishes it to the attestations topic, after persisting the height
+ *             (signed-height.ts): it never signs two hashes at one height.
+ *   finality  reads every attestation, checks its signature against the cluster file, counts
+ *             3 of 4 on the same (block hash, state hash) (finality.ts), and flags a validator
+ *             whose attestation differs from what its own replica computed.
+ *   campaign  in etcd (election.ts). Elected: it opens the Kafka sink under its term (which fences
+ *             the previous leader's producer), waits until its replica has judged the topic's last
+ *             record, and starts an engine (engine.ts) from the replica's state, on its engine port.
+ *             Deposed or fenced: the engine stops; the replica goes on following.
+ *   front     the public port (front.ts): any client batch goes to the leader's engine.
+ *   faults    an invalid block or a wrong attestation is logged with its evidence and counted
+ *             (txe_cluster_faults_total{kind}); a bad block's term is complained of in etcd, and
+ *             once 2 validators (f + 1) complained, the leader of that term is deposed.
+ *
+ * TXE_TEST_BYZANTINE (tests only): 'wrong-state-hash' attests a wrong state hash for every block;
+ * 'bad-block' publishes, on becoming leader, a block with a bad batch signature whose results say
+ * it committed, before its engine starts.
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto, { type KeyObject } from 'node:crypto';
+import kafkajs, { type Consumer, type Kafka as KafkaClient, type Producer } from 'kafkajs';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { loadConfig, sequencerOptions, type EngineConfig } from '../config.js';
+import { KeySet } from '../core/checks.js';
+import { privateKeyFromSeed, publicKeyObject } from '../core/keys.js';
+import { blockHash } from '../core/block.js';
+import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../core/record.js';
+import { Result } from '../core/result.js';
+import { Engine } from '../engine.js';
+import { KafkaSink } from '../stages/commit/kafka/kafka-sink.js';
+import { blockKey, decodeBlockRecord } from '../stages/commit/kafka/block-record.js';
+import { Replica, type AppliedBlock } from './replica.js';
+import { Finality, VALIDATORS } from './finality.js';
+import { SignedHeightFile } from './signed-height.js';
+import { attestationValid, decodeAttestation, encodeAttestation, signAttestation, type Attestation } from './attestation.js';
+import { LeaderElection, type LeaderView } from './election.js';
+import { ValidatorFront } from './front.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
+import type { WriterTerm } from '../stages/commit/writer-term.js';
+import { FencedError } from '../stages/commit/writer-term.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+/** The cluster file (infra/cluster-up.sh writes it): the same for all four validators. */
+export interface ClusterFile {
+  name: string;
+  etcd: string[];
+  brokers: string[];
+  blocksTopic: string;
+  attestationsTopic: string;
+  replicationFactor: number;
+  keysFile: string; // txe keygen: the issuer and the trusted batch signer
+  validators: Array<{ id: number; publicKey: string; front: string; engine: string; metrics: string }>;
+}
+
+export interface ValidatorOptions { clusterFile: string; id: number; dataDir: string; seedFile: string; engineConfig?: Partial<Record<keyof EngineConfig, unknown>> }
+type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+const LEADER_POLL_MS = 200;
+const CATCH_UP_WAIT_MS_MAX = 30_000;
+const DEPOSE_QUORUM = 2; // f + 1 complaints: at least one honest validator saw the fault
+const FETCH_WAIT_MS = 20;
+const TOPIC_READY_WAIT_MS_MAX = 30_000;
+
+export function readClusterFile(file: string): ClusterFile {
+  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as ClusterFile;
+  if (!Array.isArray(c.validators) || c.validators.length !== VALIDATORS) throw new Error(`${file}: a cluster has exactly ${VALIDATORS} validators, found ${c.validators?.length ?? 0}`);
+  return c;
+}
+
+export class Validator {
+  private readonly replica: Replica;
+  private readonly finality = new Finality();
+  private readonly signed: SignedHeightFile;
+  private readonly validatorKeys: Map<number, KeyObject>;
+  private readonly key: KeyObject;
+  private readonly kafka: KafkaClient;
+  private producer!: Producer;
+  private blocksConsumer!: Consumer;
+  private attestationsConsumer!: Consumer;
+  private election!: LeaderElection;
+  private front!: ValidatorFront;
+  private metrics!: MetricsServer;
+  private engine: Engine | null = null;
+  private leading: { term: number; sink: KafkaSink | null } | null = null;
+  private leader: LeaderView | null = null;
+  private lastJudged: { number: number; hash: Buffer } = { number: 0, hash: Buffer.alloc(0) };
+  private faults = 0;
+  private readonly registry = new Registry();
+  private readonly faultsCounter = new Counter({ name: 'txe_cluster_faults_total', help: 'faults this validator detected: invalid blocks, two blocks at one height, wrong or double attestations', labelNames: ['kind'], registers: [this.registry] });
+  private readonly byzantine = process.env.TXE_TEST_BYZANTINE ?? '';
+  private readonly engineConfig: EngineConfig;
+  private readonly self: ClusterFile['validators'][number];
+  private leaderPoll: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly cluster: ClusterFile, private readonly options: ValidatorOptions, private readonly log: Log) {
+    const self = cluster.validators.find((v) => v.id === options.id);
+    if (!self) throw new Error(`validator ${options.id} is not in the cluster file`);
+    this.self = self;
+    const [host, port] = splitAddress(self.engine);
+    this.engineConfig = loadConfig({ ...options.engineConfig, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
+    this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: () => new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex'))) });
+    fs.mkdirSync(options.dataDir, { recursive: true });
+    this.signed = new SignedHeightFile(path.join(options.dataDir, `validator-${options.id}.signed-height.json`));
+    this.key = privateKeyFromSeed(Buffer.from(fs.readFileSync(options.seedFile, 'utf8').trim(), 'hex'));
+    this.validatorKeys = new Map(cluster.validators.map((v) => [v.id, publicKeyObject(Buffer.from(v.publicKey, 'hex'))]));
+    this.kafka = new Kafka({ clientId: `txe-validator-${options.id}`, brokers: cluster.brokers, logLevel: logLevel.NOTHING, retry: { retries: 10, initialRetryTime: 50, maxRetryTime: 1_000 } });
+  }
+
+  async start(): Promise<void> {
+    await KafkaSink.createTopic({ brokers: this.cluster.brokers, topic: this.cluster.blocksTopic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: { epoch: 1, confirm: async () => undefined }, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING });
+    await this.createAttestationsTopic();
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    await this.followAttestations();
+    await this.followBlocks();
+    this.front = await ValidatorFront.start(...splitAddress(this.self.front), {
+      leaderEngine: () => this.leader?.engine ?? null,
+      trustedSigners: () => new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex'))),
+      waitFinal: (height, firstSeq, timeoutMs) => this.waitFinal(height, firstSeq, timeoutMs),
+      status: () => this.status(),
+    });
+    this.registerGauges();
+    const [mhost, mport] = splitAddress(this.self.metrics);
+    this.metrics = await startMetricsServer(this.registry, mhost, mport);
+    this.election = new LeaderElection(this.cluster.etcd, this.cluster.name, { id: this.options.id, engine: this.self.engine, front: this.self.front }, {
+      elected: (term) => void this.lead(term).catch((e: Error) => { this.log('error', 'could not take the lead', { term, error: e.message }); this.election.resign(`lead failed: ${e.message}`); }),
+      deposed: (why) => void this.stepDown(why),
+    });
+    this.election.start();
+    this.leaderPoll = setInterval(() => void this.pollLeader(), LEADER_POLL_MS);
+    await this.pollLeader();
+    this.log('info', 'validator started', { id: this.options.id, front: `${this.self.front.split(':')[0]}:${this.front.port}`, signedHeight: this.signed.height });
+  }
+
+  status(): object {
+    const head = this.replica.head;
+    return {
+      id: this.options.id, role: this.leading ? 'leader' : 'follower', term: Math.max(this.replica.term, this.leading?.term ?? 0, this.leader?.term ?? 0),
+      height: head.height, finalHeight: this.finality.finalHeight, stateHash: head.stateHash, blockHash: head.hash, faults: this.faults, leaderId: this.leader?.id ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.leaderPoll) clearInterval(this.leaderPoll);
+    await this.stepDown('shutting down');
+    await this.election?.close();
+    await this.front?.close();
+    await this.metrics?.close();
+    await Promise.allSettled([this.blocksConsumer?.disconnect(), this.attestationsConsumer?.disconnect(), this.producer?.disconnect()]);
+  }
+
+  // ---- follow, judge, attest ----
+
+  private async followBlocks(): Promise<void> {
+    this.blocksConsumer = this.kafka.consumer({ groupId: `txe-validator-${this.options.id}-blocks-${crypto.randomBytes(4).toString('hex')}`, maxWaitTimeInMs: FETCH_WAIT_MS, readUncommitted: false, maxBytesPerPartition: 16 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    await this.blocksConsumer.connect();
+    await this.blocksConsumer.subscribe({ topic: this.cluster.blocksTopic, fromBeginning: true });
+    await this.blocksConsumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const attest: AppliedBlock[] = [];
+        for (const message of batch.messages) {
+          const record = decodeBlockRecord(message.value!);
+          const judgement = this.replica.judge(record);
+          this.lastJudged = { number: record.number, hash: record.hash };
+          if (judgement.kind === 'applied') attest.push(judgement.block);
+          else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
+        }
+        await this.attest(attest);
+      },
+    });
+  }
+
+  private async attest(blocks: AppliedBlock[]): Promise<void> {
+    const fresh = blocks.filter((b) => b.height > this.signed.height);
+    for (const b of blocks) this.checkOthers(b);
+    if (fresh.length === 0) return;
+    const last = fresh[fresh.length - 1];
+    this.signed.advance({ height: last.height, blockHash: last.hash.toString('hex') });
+    const messages = fresh.map((b) => {
+      const stateHash = this.byzantine === 'wrong-state-hash' ? crypto.createHash('sha256').update(b.stateHash).digest() : b.stateHash;
+      const a = signAttestation({ validator: this.options.id, height: b.height, blockHash: b.hash, stateHash, term: b.term }, this.key);
+      return { key: blockKey(b.height), value: encodeAttestation(a) };
+    });
+    await this.producer.send({ topic: this.cluster.attestationsTopic, messages, acks: -1 });
+  }
+
+  private async followAttestations(): Promise<void> {
+    this.attestationsConsumer = this.kafka.consumer({ groupId: `txe-validator-${this.options.id}-attestations-${crypto.randomBytes(4).toString('hex')}`, maxWaitTimeInMs: FETCH_WAIT_MS, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    await this.attestationsConsumer.connect();
+    await this.attestationsConsumer.subscribe({ topic: this.cluster.attestationsTopic, fromBeginning: true });
+    await this.attestationsConsumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        const a = decodeAttestation(message.value!);
+        if (typeof a === 'string') return this.fault('bad_attestation', a, null);
+        const key = this.validatorKeys.get(a.validator);
+        if (key === undefined || !attestationValid(a, key)) return this.fault('bad_attestation', `an attestation for height ${a.height} claims validator ${a.validator} and its signature does not verify`, null);
+        const fault = this.finality.add(a);
+        if (fault) return this.fault(fault.fault, fault.why, null);
+        const mine = this.replica.at(a.height);
+        if (mine) this.compare(mine, a);
+      },
+    });
+  }
+
+  /** When this replica applies a block, the attestations that came before it are compared too. */
+  private checkOthers(b: AppliedBlock): void {
+    for (const a of this.finality.attestationsAt(b.height)) this.compare(b, a);
+  }
+
+  private compare(mine: AppliedBlock, a: Attestation): void {
+    if (a.validator === this.options.id) return;
+    if (!a.blockHash.equals(mine.hash)) void this.fault('wrong_attestation', `validator ${a.validator} attested block hash ${a.blockHash.toString('hex')} at height ${a.height}; this replica applied ${mine.hash.toString('hex')}`, null);
+    else if (!a.stateHash.equals(mine.stateHash)) void this.fault('wrong_attestation', `validator ${a.validator} attested state hash ${a.stateHash.toString('hex')} at height ${a.height}; this replica computed ${mine.stateHash.toString('hex')}`, null);
+  }
+
+  private async fault(kind: string, why: string, term: number | null): Promise<void> {
+    this.faults++;
+    this.faultsCounter.inc({ kind });
+    this.log('warn', 'fault detected', { kind, evidence: why, term });
+    if (term === null || kind === 'two_blocks_at_height' && term < this.replica.term) return;
+    try {
+      const complaints = await this.election.complain(term, why);
+      if (complaints >= DEPOSE_QUORUM && await this.election.depose(term)) this.log('warn', 'deposed the leader of a faulty term', { term, complaints });
+    } catch (error) {
+      this.log('warn', 'could not complain of the faulty leader in etcd', { term, error: (error as Error).message });
+    }
+  }
+
+  private waitFinal(height: number, firstSeq: number, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not final after ${timeoutMs} ms`)), timeoutMs);
+      void this.finality.waitFinal(height).then(async () => {
+        // The replica applies a block before this validator can count its own attestation, but
+        // others' may finalize it first: wait for the replica too.
+        while (this.replica.head.height < height) await new Promise((r) => setTimeout(r, 2));
+        clearTimeout(timer);
+        const mine = this.replica.at(height);
+        if (mine === undefined || mine.hash.toString('hex') !== this.finality.finalHash(height) || mine.firstSeq !== firstSeq) reject(new Error(`the final block at height ${height} is not the one the leader answered with (first seq ${firstSeq})`));
+        else resolve();
+      });
+    });
+  }
+
+  // ---- leading ----
+
+  private async pollLeader(): Promise<void> {
+    try {
+      this.leader = await this.election.leader();
+    } catch {
+      this.leader = null;
+    }
+    this.front?.setServing(this.leader !== null);
+  }
+
+  private async lead(term: number): Promise<void> {
+    if (this.closed) return;
+    this.leading = { term, sink: null };
+    const wterm: WriterTerm = { epoch: term, confirm: async () => { const now = await this.election.leader(); if (now?.term !== term) throw new FencedError(term, now?.term ?? null, 'etcd names another leader'); } };
+    const sink = await KafkaSink.open({ brokers: this.cluster.brokers, topic: this.cluster.blocksTopic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: wterm, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING });
+    if (this.leading?.term !== term) { await sink.close(); return; }
+    this.leading.sink = sink;
+    await this.catchUp(sink.lastPublishedBlock, sink.lastPublishedHash);
+    const head = this.replica.head;
+    if (sink.lastPublishedBlock > head.height) {
+      this.log('warn', 'the topic ends with blocks this replica refused; the next block replaces them', { topicEnd: sink.lastPublishedBlock, height: head.height });
+      sink.continueAfter(head.height, head.hash);
+    }
+    if (this.byzantine === 'bad-block') await this.publishBadBlock(sink, term);
+    this.replica.checkInvariants();
+    const engine = await Engine.start(this.engineConfig, {
+      onFenced: (e) => { this.log('warn', 'fenced: another leader writes now', { error: e.message }); this.election.resign('fenced'); },
+      onFatal: (e) => { this.log('error', 'leader engine failed', { error: e.message }); this.election.resign('engine failed'); },
+    }, { sink, state: this.replica.exportState() });
+    if (this.leading?.term !== term) { await engine.stop(); return; }
+    this.engine = engine;
+    this.log('info', 'leading', { term, height: head.height, engine: engine.address });
+  }
+
+  /** Waits until the replica has judged the topic's last record (number and hash). */
+  private async catchUp(number: number, hash: Buffer): Promise<void> {
+    const deadline = Date.now() + CATCH_UP_WAIT_MS_MAX;
+    while (number > 0 && !(this.lastJudged.number === number && this.lastJudged.hash.equals(hash))) {
+      if (Date.now() > deadline) throw new Error(`replica did not reach the topic's last block ${number} within ${CATCH_UP_WAIT_MS_MAX} ms (at ${this.lastJudged.number})`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private async stepDown(why: string): Promise<void> {
+    const was = this.leading;
+    this.leading = null;
+    const engine = this.engine;
+    this.engine = null;
+    if (engine) await engine.stop().catch(() => undefined);
+    else if (was?.sink) await was.sink.close().catch(() => undefined);
+    if (was) this.log('info', 'no longer leading', { term: was.term, why });
+  }
+
+  /** TXE_TEST_BYZANTINE=bad-block: a transfer from an account with nothing, under a forged batch signature, recorded as committed. */
+  private async publishBadBlock(sink: KafkaSink, term: number): Promise<void> {
+    const head = this.replica.head;
+    const bodies = Buffer.alloc(BODY_BYTES);
+    writeBody(bodies, 0, { kind: KIND_TRANSFER, sender: crypto.randomBytes(32), recipient: crypto.randomBytes(32), nonce: 1n, amount: 1_000_000n, timestampMs: BigInt(Date.now()), memo: Buffer.alloc(32) });
+    const digest = crypto.createHash('sha256').update(bodies).digest();
+    const results = Buffer.from([Result.committed]);
+    const number = head.height + 1;
+    const firstSeq = this.replica.exportState().nextSeq;
+    const hash = blockHash(head.hash, number, firstSeq, 1, results, digest);
+    const signer = Buffer.from(this.engineConfig.trustedSigners[0] ?? '00'.repeat(32), 'hex');
+    const record = { number, firstSeq, entries: 1, txs: 1, hash, prevHash: head.hash, bodiesDigest: digest, results, bodies, sequencedAtMs: Date.now(), epoch: term, auth: { mode: 'batch-signed' as const, signer, signature: crypto.randomBytes(64) } };
+    await sink.publishRecords([record]);
+    sink.continueAfter(head.height, head.hash);
+    this.log('warn', 'TXE_TEST_BYZANTINE=bad-block: published a forged block', { number, hash: hash.toString('hex') });
+  }
+
+  private async createAttestationsTopic(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.cluster.attestationsTopic, numPartitions: 1, replicationFactor: this.cluster.replicationFactor, configEntries: [{ name: 'min.insync.replicas', value: String(Math.max(1, this.cluster.replicationFactor - 1)) }, { name: 'unclean.leader.election.enable', value: 'false' }] }] });
+      // Another validator may have created them a moment ago: wait until both have a leader.
+      const deadline = Date.now() + TOPIC_READY_WAIT_MS_MAX;
+      for (;;) {
+        const meta = await admin.fetchTopicMetadata({ topics: [this.cluster.blocksTopic, this.cluster.attestationsTopic] }).catch(() => null);
+        if (meta?.topics.every((t) => t.partitions.length === 1 && t.partitions[0].leader >= 0)) break;
+        if (Date.now() > deadline) throw new Error(`topics ${this.cluster.blocksTopic} and ${this.cluster.attestationsTopic} have no partition leader after ${TOPIC_READY_WAIT_MS_MAX} ms`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private registerGauges(): void {
+    const self = this;
+    new Gauge({ name: 'txe_cluster_final_height', help: 'every block up to here is final (3 of 4 attested it)', registers: [this.registry], collect() { this.set(self.finality.finalHeight); } });
+    new Gauge({ name: 'txe_cluster_applied_height', help: 'last block this validator verified and applied', registers: [this.registry], collect() { this.set(self.replica.head.height); } });
+    new Gauge({ name: 'txe_cluster_leader', help: '1 while this validator leads', registers: [this.registry], collect() { this.set(self.leading ? 1 : 0); } });
+    new Gauge({ name: 'txe_cluster_term', help: 'highest term seen', registers: [this.registry], collect() { this.set(self.replica.term); } });
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i), Number(address.slice(i + 1))];
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Shared by the cluster-*.sh scripts (infra/cluster-up.sh describes the cluster).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CLUSTER="$DATA/cluster"
+ETCD_PORT="${TXE_ETCD_PORT:-23790}"
+ETCD_PEER_PORT="${TXE_ETCD_PEER_PORT:-23800}"
+NGINX_PORT="${TXE_CLUSTER_FRONT_PORT:-7100}"
+VALIDATOR_START_TIMEOUT="${TXE_VALIDATOR_START_TIMEOUT:-60}"
+
+pid_alive() { local pid; pid="$(cat "$1" 2>/dev/null)" || return 1; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+etcd_running() { pid_alive "$CLUSTER/etcd.pid"; }
+nginx_running() { pid_alive "$CLUSTER/nginx.pid"; }
+validator_running() { pid_alive "$CLUSTER/validator-$1.pid"; }
+front_port() { echo $((7100 + $1)); }
+targets() { local t=""; for i in 1 2 3 4; do t="${t:+$t,}127.0.0.1:$(front_port "$i")"; done; echo "$t"; }
+
+start_validator() { # id
+  validator_running "$1" && return 0
+  [ -f "$CLUSTER/validator-$1.log" ] && mv -f "$CLUSTER/validator-$1.log" "$CLUSTER/validator-$1.log.prev"
+  (cd "$REPO" && exec setsid nohup node --initial-old-space-size=128 dist/cli/main.js validator --cluster "$CLUSTER/cluster.json" --id "$1" \
+      >"$CLUSTER/validator-$1.log" 2>&1 </dev/null) &
+  echo "$!" > "$CLUSTER/validator-$1.pid"
+  log "validator $1 starting (pid $(cat "$CLUSTER/validator-$1.pid")) on 127.0.0.1:$(front_port "$1")"
+}
+
+wait_validators() { # ids...
+  local deadline=$((SECONDS + VALIDATOR_START_TIMEOUT))
+  for i in "$@"; do
+    until grep -q '"validator started"' "$CLUSTER/validator-$i.log" 2>/dev/null; do
+      validator_running "$i" || { tail -n 30 "$CLUSTER/validator-$i.log" >&2; die "validator $i exited"; }
+      [ "$SECONDS" -lt "$deadline" ] || { tail -n 30 "$CLUSTER/validator-$i.log" >&2; die "validator $i not started after ${VALIDATOR_START_TIMEOUT}s"; }
+      sleep 0.3
+    done
+  done
+}
+
+# NGINX's upstream from the validators alive in etcd; reloads a running NGINX.
+render_nginx() {
+  node "$REPO/dist/cli/main.js" cluster nginx --cluster "$CLUSTER/cluster.json" > "$CLUSTER/upstream.conf"
+  mkdir -p "$CLUSTER/nginx-body"
+  sed -e "s#@DIR@#$CLUSTER#g" -e "s#@PORT@#$NGINX_PORT#g" "$INFRA/cluster/nginx.conf.in" > "$CLUSTER/nginx.conf"
+  if nginx_running; then nginx -c "$CLUSTER/nginx.conf" -p "$CLUSTER" -s reload >&2; fi
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# infra/cluster-up.sh: the four-validator cluster of issue 13 on loopback (engine/cluster/):
+#   etcd (Debian's etcd-server)     127.0.0.1:23790       leader election, the live validator set
+#   Kafka KRaft, 3 nodes            127.0.0.1:29092,94,96 the blocks and attestations topics (RF 3)
+#   validators 1-4 (txe validator)  fronts 127.0.0.1:7101-7104, leader engine 7111-7114, metrics 9101-9104
+#   NGINX (Debian's nginx-light)    127.0.0.1:7100        gRPC proxy over the live validators
+# Prints TXE_CLUSTER_TARGETS, TXE_CLUSTER_FRONT and TXE_KAFKA_BROKERS on stdout (logs on stderr),
+# so `set -a; eval "$(infra/cluster-up.sh)"; set +a` works. Data and logs: infra/.data/cluster/.
+# Needs `npm run build` first. infra/cluster-down.sh stops all of it (--wipe: and deletes the data).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
+
+command -v etcd >/dev/null 2>&1 || apt_install --no-install-recommends etcd-server
+command -v nginx >/dev/null 2>&1 || apt_install --no-install-recommends nginx-light
+[ -f "$REPO/dist/cli/main.js" ] || die "dist/cli/main.js is missing: run npm run build first"
+mkdir -p "$CLUSTER"
+
+if ! etcd_running; then
+  port_open "$ETCD_PORT" && die "port $ETCD_PORT is taken by another process"
+  (cd "$CLUSTER" && exec setsid nohup etcd --name txe --data-dir "$CLUSTER/etcd" \
+      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+      --initial-cluster "txe=http://127.0.0.1:$ETCD_PEER_PORT" >"$CLUSTER/etcd.log" 2>&1 </dev/null) &
+  echo "$!" > "$CLUSTER/etcd.pid"
+  log "etcd starting (pid $(cat "$CLUSTER/etcd.pid")) on 127.0.0.1:$ETCD_PORT"
+fi
+brokers_line="$("$INFRA/kafka-cluster-start.sh")"
+for _ in $(seq 100); do port_open "$ETCD_PORT" && break; sleep 0.2; done
+port_open "$ETCD_PORT" || { tail -n 30 "$CLUSTER/etcd.log" >&2; die "etcd did not start"; }
+
+[ -f "$CLUSTER/cluster.json" ] || node "$REPO/dist/cli/main.js" cluster init --dir "$CLUSTER" --etcd "127.0.0.1:$ETCD_PORT" >&2
+for i in 1 2 3 4; do start_validator "$i"; done
+wait_validators 1 2 3 4
+render_nginx
+if ! nginx_running; then
+  nginx -c "$CLUSTER/nginx.conf" -p "$CLUSTER" >&2
+  log "nginx started on 127.0.0.1:$NGINX_PORT"
+fi
+echo "TXE_CLUSTER_TARGETS=$(targets)"
+echo "TXE_CLUSTER_FRONT=127.0.0.1:$NGINX_PORT"
+echo "$brokers_line"
+echo "TXE_CLUSTER_DIR=$CLUSTER"
