@@ -31,7 +31,7 @@ import { percentilesMs, type PercentilesMs } from '../engine/metrics/metrics.js'
 
 export interface BenchOptions {
   mode: Mode;
-  ack: 'ordered' | 'durable';
+  ack: 'ordered' | 'durable' | 'final'; // final: a cluster's validators (--target LIST)
   sinks: string[];
   batch: number;
   streams: number;
@@ -83,8 +83,10 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const address = o.target ?? engine!.address;
     const channelOptions = clientOptions(64 * 1024 * 1024);
     const tls = o.target ? o.targetTls ?? null : o.tls ? { caFile: path.join(scratch, CA_CERT_FILE), certFile: path.join(scratch, clientFiles('bench').cert), keyFile: path.join(scratch, clientFiles('bench').key) } : null;
-    const client = new TxeClient(address, channelOptions, clientCredentials(tls));
-    await client.waitReady(10_000);
+    const addresses = address.split(',');
+    const clients = addresses.map((a) => new TxeClient(a, channelOptions, clientCredentials(tls)));
+    const client = clients[0];
+    await Promise.all(clients.map((c) => c.waitReady(10_000)));
     const plan = await prepare(o, keys, client, ceilings);
     const loadgenCeiling = o.loadgenCeilingS > 0 ? await measureLoadgenCeilingOf(o, plan.lanes, channelOptions) : null;
     log(o, `driving ${o.rate === 'max' ? 'max rate' : `${o.rate} TPS`} for ${o.warmupS}+${o.durationS} s on ${o.streams} streams, ${o.lanes} lanes of ${o.batch}...`);
@@ -95,7 +97,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     let cpuStart = cpuSnapshot(enginePid, servers);
     let statsAtStart: Promise<EngineStats | null> = Promise.resolve(null);
     const rss = { start: rssMiB(enginePid), max: rssMiB(enginePid), end: null as number | null };
-    const result = await drive(client, plan.lanes, {
+    const result = await drive(clients, plan.lanes, {
       onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid, servers); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client); },
       onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
       streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, retryBackoffMs: 2,
@@ -105,7 +107,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const engineWindow = engineStatsBetween(await statsAtStart, await engineStats(client));
     rss.end = rssMiB(enginePid);
     bar?.stop();
-    client.close();
+    for (const c of clients) c.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
     const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS, loadgenCeiling);
@@ -180,6 +182,9 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
     rejected_by_result: Object.fromEntries(Object.entries(r.rejectedByCode).map(([c, n]) => [resultName(Number(c)), n])),
     errors: r.errors, errors_by_status: r.errorsByStatus, batches: r.batches, plan_ran_out: r.ranOut,
     latency_ms: { p50: ms(50), p90: ms(90), p95: ms(95), p99: ms(99), p999: ms(99.9), max: r.latencyUs.maxValue / 1000 },
+    // ack final: an answer comes when 3 of 4 validators attested its block, so the batch latency is
+    // the time to finality (from the send, or from the due time at a fixed rate).
+    ...(o.ack === 'final' ? { finality_ms: { p50: ms(50), p90: ms(90), p95: ms(95), p99: ms(99), p999: ms(99.9), max: r.latencyUs.maxValue / 1000 } } : {}),
     latency_hdr_base64: hdr.encodeIntoCompressedBase64(r.latencyUs), // the whole distribution, mergeable
     latency_corrected_for_coordinated_omission: o.rate !== 'max',
     tps_per_second: r.tpsPerSecond.map((n) => n ?? 0),

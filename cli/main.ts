@@ -119,7 +119,7 @@ program.command('serve')
 withTlsOptions(program.command('bench'), 'with --target: ')
   .description('drive load at an engine (its own child process unless --target) and report TPS and latency')
   .addOption(new Option('--mode <mode>', 'authentication mode').choices(['batch-signed', 'per-tx']).default('batch-signed'))
-  .addOption(new Option('--ack <mode>', 'when a batch is answered (default: durable with sinks, else ordered)').choices(['ordered', 'durable']))
+  .addOption(new Option('--ack <mode>', 'when a batch is answered (default: durable with sinks, else ordered; final: a cluster, --target LIST)').choices(['ordered', 'durable', 'final']))
   .option('--sinks <list>', 'none | pg | pg,kafka (a fresh database and topic per run, from TXE_PG_URL / TXE_KAFKA_BROKERS)', 'none')
   .option('--batch <n>', 'transactions per batch (default 8190 batch-signed, 128 per-tx)', positive('--batch'))
   .option('--streams <n>', 'concurrent SubmitStream streams', positive('--streams'), 4)
@@ -128,7 +128,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
   .option('--duration <s>', 'measured seconds', positive('--duration'), 10)
   .option('--warmup <s>', 'seconds before measuring', int('--warmup'), 1)
   .option('--json <file>', 'write the report as JSON, and the latency distribution beside it as .hgrm')
-  .option('--target <host:port>', 'an engine already running (default: start one)')
+  .option('--target <host:port,...>', 'an engine already running (default: start one); several: streams spread over them (cluster validators)')
   .option('--keys <file>', 'keys file shared with the target engine (txe keygen)')
   .option('--workers <n>', 'verify workers of the engine this starts', positive('--workers'))
   .option('--prebuild-mb <n>', 'memory cap for pre-built batches', positive('--prebuild-mb'), 3072)
@@ -145,6 +145,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
     const sinks = String(flags.sinks).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
     for (const s of sinks) if (s !== 'pg' && s !== 'kafka') fail(`--sinks: unknown sink ${s}; use none, pg or pg,kafka`);
     if (sinks.includes('kafka') && !sinks.includes('pg')) fail('--sinks kafka needs pg too: use --sinks pg,kafka');
+    if (flags.ack === 'final' && !flags.target) fail('--ack final needs --target: the validators of a cluster (infra/cluster-up.sh prints TXE_CLUSTER_TARGETS)');
     if (flags.target && !flags.keys) fail('--target needs --keys: the issuer and signer the target engine trusts');
     const missing = missingNodeFlags();
     if (missing.length > 0) console.error(`txe bench: node was started without ${missing.join(' ')} (the txe bin and npm run bench pass it): the load generator's own full GCs will show up as batch latency`);
@@ -153,7 +154,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
     const mode = flags.mode as 'batch-signed' | 'per-tx';
     const streams = flags.streams as number;
     const report = await runBench({
-      mode, ack: (flags.ack as 'ordered' | 'durable' | undefined) ?? (sinks.length > 0 ? 'durable' : 'ordered'), sinks, batch: (flags.batch as number | undefined) ?? (mode === 'per-tx' ? 128 : 8190),
+      mode, ack: (flags.ack as 'ordered' | 'durable' | 'final' | undefined) ?? (sinks.length > 0 ? 'durable' : 'ordered'), sinks, batch: (flags.batch as number | undefined) ?? (mode === 'per-tx' ? 128 : 8190),
       streams, lanes: (flags.lanes as number | undefined) ?? streams * 2, rate, durationS: flags.duration as number, warmupS: flags.warmup as number,
       json: flags.json as string | undefined, target: flags.target as string | undefined, keys: flags.keys as string | undefined,
       workers: flags.workers as number | undefined, prebuildMb: flags.prebuildMb as number, loadgenCeilingS: flags.loadgenCeilingS as number, progress: process.stderr.isTTY === true,

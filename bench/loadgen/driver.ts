@@ -57,7 +57,7 @@ interface Sent { lane: Lane; batch: PlannedBatch; dueNs: bigint; sentNs: bigint 
 
 const NS_PER_S = 1_000_000_000n;
 
-export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: DriveOptions): Promise<DriveResult> {
+export async function drive(clients: TxeClient | TxeClient[], lanesPlan: PlannedBatch[][], o: DriveOptions): Promise<DriveResult> {
   if (o.streams < 1 || lanesPlan.length < 1 || lanesPlan[0].length < 1) throw new Error(`drive needs a stream and a lane with a batch (got ${o.streams} streams, ${lanesPlan.length} lanes)`);
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const lanes: Lane[] = lanesPlan.map((rounds, id) => ({ id, stream: id % o.streams, rounds, next: 0, busy: false }));
@@ -75,7 +75,9 @@ export async function drive(client: TxeClient, lanesPlan: PlannedBatch[][], o: D
   let done!: () => void;
   const finished = new Promise<void>((resolve) => { done = resolve; });
 
-  const streams = Array.from({ length: o.streams }, () => openEncodedStream(client));
+  // Several targets (a cluster's validators): stream i goes to target i mod n.
+  const targets = Array.isArray(clients) ? clients : [clients];
+  const streams = Array.from({ length: o.streams }, (_, i) => openEncodedStream(targets[i % targets.length]));
   const onResponse = (response: SubmitBatchResponseWire) => {
     const batchId = u64ToNumber(response.batchId);
     const s = sent.get(batchId);

@@ -36,7 +36,7 @@ export interface PlanOptions {
   signer: Keypair;
   amountPerTx: bigint;
   runId: string; // fresh sender accounts for every run, so a long-lived target can be reused
-  ack: 'ordered' | 'durable'; // encoded into every planned batch
+  ack: 'ordered' | 'durable' | 'final'; // encoded into every planned batch
 }
 
 export interface Plan {

@@ -30,7 +30,7 @@ export interface HeadFields {
   auth: 'per-tx' | 'batch-signed';
   signer?: Uint8Array;
   signature?: Uint8Array;
-  ack: 'ordered' | 'durable';
+  ack: 'ordered' | 'durable' | 'final';
 }
 
 export interface WireLayout {
@@ -83,7 +83,7 @@ function encodeHead(h: HeadFields): Uint8Array {
     batchId: h.batchId,
     auth: h.auth === 'per-tx' ? AuthModeWire.PER_TX : AuthModeWire.BATCH_SIGNED,
     signer: h.signer, signature: h.signature,
-    ack: h.ack === 'ordered' ? AckWire.ACK_ORDERED : AckWire.ACK_DURABLE,
+    ack: h.ack === 'ordered' ? AckWire.ACK_ORDERED : h.ack === 'final' ? AckWire.ACK_FINAL : AckWire.ACK_DURABLE,
   }).finish();
 }
 

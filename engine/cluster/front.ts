@@ -72,14 +72,13 @@ export class ValidatorFront {
   }
 
   private register(): void {
-    const unimplemented = (what: string) => (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback({ code: grpc.status.UNIMPLEMENTED, details: `${what} is answered by the leader's engine, not a validator's front; ask the leader (txe cluster status names it)` });
     this.server.addService(TransactionServiceDefinition, {
       SubmitBatch: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         this.handle(call.request).then((r) => callback(null, r), (e: grpc.ServiceError) => callback(e));
       },
       SubmitStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.stream(call),
-      GetTransaction: unimplemented('GetTransaction'),
-      GetAccount: unimplemented('GetAccount'),
+      GetTransaction: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => this.forwardRead('GetTransaction', call.request, callback),
+      GetAccount: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => this.forwardRead('GetAccount', call.request, callback),
       StreamCommits: (call: grpc.ServerWritableStream<unknown, unknown>) => call.destroy(Object.assign(new Error('StreamCommits is answered by the leader\'s engine'), { code: grpc.status.UNIMPLEMENTED })),
     });
     const serialize = (t: typeof ClusterTypes.ValidatorStatus) => (v: unknown) => Buffer.from(t.encode(v as object).finish());
@@ -130,6 +129,14 @@ export class ValidatorFront {
         else resolve(res);
       });
     });
+  }
+
+  /** Reads (GetAccount, GetTransaction) are the leader engine's answers, passed through. */
+  private forwardRead(method: 'GetAccount' | 'GetTransaction', request: unknown, callback: grpc.sendUnaryData<unknown>): void {
+    if (request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: request.message });
+    const client = this.leaderClient();
+    if (client === null) return callback(status(grpc.status.UNAVAILABLE, 'no leader is elected right now; retry shortly'));
+    client[method](request, (error: grpc.ServiceError | null, res: unknown) => callback(error ? status(error.code, `leader: ${error.details}`) : null, res));
   }
 
   /** A stream's batches go one by one through handle(); answers come back as each is ready (matched by batch_id). */

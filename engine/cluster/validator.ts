@@ -36,6 +36,7 @@ import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../core/record.js';
 import { Result } from '../core/result.js';
 import { Engine } from '../engine.js';
 import { KafkaSink } from '../stages/commit/kafka/kafka-sink.js';
+import { serialWrites } from '../stages/commit/kafka/open.js';
 import { blockKey, decodeBlockRecord } from '../stages/commit/kafka/block-record.js';
 import { Replica, type AppliedBlock } from './replica.js';
 import { Finality, VALIDATORS } from './finality.js';
@@ -269,7 +270,7 @@ export class Validator {
     if (this.closed) return;
     this.leading = { term, sink: null };
     const wterm: WriterTerm = { epoch: term, confirm: async () => { const now = await this.election.leader(); if (now?.term !== term) throw new FencedError(term, now?.term ?? null, 'etcd names another leader'); } };
-    const sink = await KafkaSink.open({ brokers: this.cluster.brokers, topic: this.cluster.blocksTopic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: wterm, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING });
+    const sink = serialWrites(await KafkaSink.open({ brokers: this.cluster.brokers, topic: this.cluster.blocksTopic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: wterm, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING }));
     if (this.leading?.term !== term) { await sink.close(); return; }
     this.leading.sink = sink;
     await this.catchUp(sink.lastPublishedBlock, sink.lastPublishedHash);

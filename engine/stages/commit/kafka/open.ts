@@ -6,7 +6,7 @@ import type { Sink } from '../sink.js';
 import kafkajs from 'kafkajs';
 import { KafkaSink } from './kafka-sink.js';
 import { Serial } from '../serial.js';
-import { BODY_BYTES } from '../../../core/record.js';
+import { BODY_BYTES, SIGNATURE_BYTES } from '../../../core/record.js';
 import type { WriterTerm } from '../writer-term.js';
 
 // A BlockRecord is the bodies, one result byte a transaction, and a header of three hashes and a
@@ -26,13 +26,19 @@ export async function openKafkaSink(config: EngineConfig, term: WriterTerm): Pro
     logLevel: kafkajsLogLevel.NOTHING,
   });
   // A full batch must fit one record, or every write of it would fail the same way forever.
-  const fullBlockBytes = config.batchTxsMax * (BODY_BYTES + 1) + BLOCK_RECORD_HEADER_BYTES_MAX;
+  const fullBlockBytes = config.batchTxsMax * (BODY_BYTES + SIGNATURE_BYTES + 1) + BLOCK_RECORD_HEADER_BYTES_MAX; // per-tx records carry their signatures
   if (fullBlockBytes > sink.recordBytesMax - RECORD_BATCH_OVERHEAD_BYTES) {
     await sink.close();
     throw new Error(`kafka topic ${config.kafkaTopic} takes records of at most ${sink.recordBytesMax} B (max.message.bytes), but a block of batchTxsMax ${config.batchTxsMax} transactions is ~${fullBlockBytes} B: raise the topic's max.message.bytes or lower batchTxsMax`);
   }
-  // The sink stage may hand over a group while the previous one is still being sent; the Kafka
-  // sink tracks the topic end between sends, so its writes run one after the other.
+  return serialWrites(sink);
+}
+
+/**
+ * The sink stage may hand over a group while the previous one is still being sent; the Kafka sink
+ * tracks the topic end between sends, so its writes run one after the other.
+ */
+export function serialWrites(sink: KafkaSink): KafkaSink & Sink & BlockLog {
   const serial = new Serial();
   const write = sink.write.bind(sink);
   return Object.assign(sink, {
