@@ -32,7 +32,7 @@ export interface SubmitRequest {
   txs: Uint8Array;
   signer?: Uint8Array;
   signature?: Uint8Array;
-  ack?: 'ordered' | 'durable';
+  ack?: 'ordered' | 'durable' | 'final'; // final: cluster validators only (engine/cluster/)
 }
 
 export interface SubmitResponse {
@@ -51,7 +51,7 @@ export function toWireRequest(r: SubmitRequest): object {
     batchId: r.batchId ?? 0,
     auth: r.auth === 'per-tx' ? AuthModeWire.PER_TX : AuthModeWire.BATCH_SIGNED,
     txs: r.txs, signer: r.signer, signature: r.signature,
-    ack: r.ack === 'ordered' ? AckWire.ACK_ORDERED : r.ack === 'durable' ? AckWire.ACK_DURABLE : AckWire.ACK_DEFAULT,
+    ack: r.ack === 'ordered' ? AckWire.ACK_ORDERED : r.ack === 'durable' ? AckWire.ACK_DURABLE : r.ack === 'final' ? AckWire.ACK_FINAL : AckWire.ACK_DEFAULT,
   };
 }
 

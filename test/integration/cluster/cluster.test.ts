@@ -1,0 +1,133 @@
+// The four-validator cluster of issue 13 (engine/cluster/), as infra/cluster-up.sh starts it: etcd,
+// a 3-node KRaft Kafka cluster, 4 `txe validator` processes and NGINX, all real, on loopback.
+// Batches go to followers' fronts and to NGINX with ack FINAL; the validators must agree on height
+// and state hash; a validator attesting wrong state hashes is caught while the cluster goes on;
+// kill -9 of the leader under load elects another, and every batch answered is in the history once.
+
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TxeClient } from '../../../engine/client.js';
+import { repoRoot } from '../../../engine/paths.js';
+import { Result } from '../../../engine/core/result.js';
+import { KIND_MINT } from '../../../engine/core/record.js';
+import { packBodies, signBatch } from '../../../engine/core/batch.js';
+import { readKeysFile, type KeysFile } from '../../../engine/keys-file.js';
+import { clusterStatus, type ValidatorStatusJson } from '../../../cli/cluster.js';
+import { until, withTimeout } from '../../support/async.js';
+
+const BATCH = 50;
+const FAILOVER_MS_MAX = 10_000;
+const infra = (script: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env) =>
+  execFileSync('bash', [path.join(repoRoot, 'infra', script), ...args], { encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'ignore'], env });
+
+let targets: string[];
+let front: string;
+let keys: KeysFile;
+let nonce = 0; // the issuer's last nonce used: mints are numbered across the whole file
+const clients = new Map<string, TxeClient>();
+const client = (t: string) => clients.get(t) ?? clients.set(t, new TxeClient(t)).get(t)!;
+
+function mintBatch(firstNonce: number) {
+  const records = Array.from({ length: BATCH }, (_, i) => ({ kind: KIND_MINT, sender: keys.issuer.publicKey, recipient: crypto.randomBytes(32), nonce: BigInt(firstNonce + i), amount: 1n, timestampMs: BigInt(Date.now()) }));
+  const txs = packBodies(records);
+  return { auth: 'batch-signed' as const, txs, signer: keys.signer.publicKey, signature: signBatch(txs, keys.signer.privateKey), ack: 'final' as const };
+}
+
+/** Submits the next batch of mints (ack FINAL) to `target`; retried while no leader answers. Returns whether it landed. */
+async function submitNext(target: string): Promise<void> {
+  const batch = mintBatch(nonce + 1);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await client(target).submitBatch(batch);
+      // A retry of a batch whose first answer was lost finds its nonces taken: it is in already.
+      if (attempt > 0 && r.results.every((c) => c === Result.bad_nonce)) break;
+      expect(r.results.every((c) => c === Result.committed)).toBe(true);
+      break;
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      if (code !== 14 || attempt > 200) throw error; // UNAVAILABLE: no leader, or not final yet
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  nonce += BATCH;
+}
+
+const statuses = async (of = targets): Promise<ValidatorStatusJson[]> => Promise.all(of.map((t) => clusterStatus(t)));
+const agreed = async (of = targets) => {
+  const s = await statuses(of);
+  const same = s.every((v) => v.height === s[0].height && v.state_hash === s[0].state_hash && v.final_height === v.height);
+  return same && s[0].height > 0 ? s : null;
+};
+const issuerNonce = async (target: string) => BigInt(String((await client(target).getAccount(keys.issuer.publicKey)).nonce));
+
+describe('a four-validator cluster', () => {
+  beforeAll(() => {
+    infra('cluster-down.sh', ['--wipe']);
+    const printed = infra('cluster-up.sh');
+    targets = /TXE_CLUSTER_TARGETS=(\S+)/.exec(printed)![1].split(',');
+    front = /TXE_CLUSTER_FRONT=(\S+)/.exec(printed)![1];
+    keys = readKeysFile(path.join(/TXE_CLUSTER_DIR=(\S+)/.exec(printed)![1], 'keys.json'));
+  }, 300_000);
+  afterAll(() => {
+    for (const c of clients.values()) c.close();
+    infra('cluster-down.sh', ['--wipe']);
+  }, 120_000);
+
+  it('answers ack FINAL through any validator and through NGINX, and all four reach the same height and state hash', async () => {
+    for (let i = 0; i < 8; i++) await submitNext(i % 2 === 0 ? targets[i % 4] : front);
+    const s = await until('all four validators at one height and state hash', agreed, 30_000);
+    expect(s.filter((v) => v.role === 'leader')).toHaveLength(1);
+    expect(await issuerNonce(targets[0])).toBe(BigInt(nonce));
+    // A bad batch signature is answered at the front it reached, and the history does not move.
+    const bad = { ...mintBatch(nonce + 1), signature: crypto.randomBytes(64) };
+    const r = await client(targets[1]).submitBatch(bad);
+    expect(r.block).toBe(0);
+    expect(r.results.every((c) => c === Result.bad_signature)).toBe(true);
+    expect((await agreed())?.[0].height).toBe(s[0].height);
+  }, 120_000);
+
+  it('catches a validator that attests wrong state hashes, and finality goes on without it', async () => {
+    const leader = (await statuses()).find((v) => v.role === 'leader')!.id;
+    const liar = leader === 4 ? 3 : 4;
+    infra('cluster-kill.sh', [String(liar)]);
+    infra('cluster-start.sh', [String(liar)], { ...process.env, TXE_TEST_BYZANTINE: 'wrong-state-hash' });
+    const honest = targets.filter((_, i) => i + 1 !== liar);
+    const before = await statuses(honest);
+    for (let i = 0; i < 4; i++) await submitNext(honest[i % 3]);
+    await until('the honest validators counted the wrong attestations', async () => ((await statuses(honest)).every((v, i) => v.faults > before[i].faults) ? true : null), 30_000);
+    const after = await until('the honest validators agree', () => agreed(honest), 30_000);
+    expect(after[0].final_height).toBeGreaterThan(before[0].final_height);
+    infra('cluster-kill.sh', [String(liar)]);
+    infra('cluster-start.sh', [String(liar)]);
+  }, 180_000);
+
+  it('elects a new leader within 10 s of kill -9 of the leader under load, and loses or repeats no answered batch', async () => {
+    await until('all four agree', agreed, 30_000);
+    const leader = (await statuses()).find((v) => v.role === 'leader')!;
+    const survivors = targets.filter((_, i) => i + 1 !== leader.id);
+    let running = true;
+    const load = (async () => { for (let i = 0; running; i++) await submitNext(survivors[i % 3]); })();
+    await until('some load final', async () => ((await statuses(survivors)).every((v) => v.final_height > leader.final_height) ? true : null), 30_000);
+    infra('cluster-kill.sh', [String(leader.id)]);
+    const killedAt = Date.now();
+    const next = await until('a new leader', async () => (await statuses(survivors)).find((v) => v.role === 'leader' && v.term > leader.term) ?? null, FAILOVER_MS_MAX + 5_000);
+    const failoverMs = Date.now() - killedAt;
+    expect(failoverMs).toBeLessThan(FAILOVER_MS_MAX);
+    const finalAtFailover = next.final_height;
+    await until('blocks final under the new leader', async () => ((await statuses(survivors)).every((v) => v.final_height > finalAtFailover) ? true : null), 30_000);
+    running = false;
+    await withTimeout(load, 60_000, 'the last batch in flight answered');
+    const end = await until('the survivors agree', () => agreed(survivors), 30_000);
+    // Mint nonces are contiguous per sender: the issuer's nonce is exactly the mints in the history.
+    expect(await issuerNonce(survivors[0])).toBe(BigInt(nonce));
+    infra('cluster-start.sh', [String(leader.id)]);
+    const all = await until('the restarted validator catches up', async () => {
+      const s = await agreed();
+      return s && s[0].height >= end[0].height ? s : null;
+    }, 60_000);
+    expect(new Set(all.map((v) => v.state_hash)).size).toBe(1);
+    console.log(`leader ${leader.id} (term ${leader.term}) killed; validator ${next.id} leads with term ${next.term} after ${failoverMs} ms`);
+  }, 240_000);
+});
