@@ -50,3 +50,13 @@ export function blockHash(prevHash: Uint8Array, number: number, firstSeq: number
   header.writeUInt32LE(results.length, 20);
   return crypto.createHash('sha256').update(DOMAIN).update(prevHash).update(header).update(bodiesDigest).update(results).digest();
 }
+
+/**
+ * How a block's batch was signed, as its Kafka record carries it, so that a cluster validator can
+ * verify it again from the log alone (engine/cluster/replica.ts). 'none': entries the engine
+ * wrote itself, or a record that predates these fields.
+ */
+export type BlockAuth =
+  | { mode: 'batch-signed'; signer: Buffer; signature: Buffer }
+  | { mode: 'per-tx'; signatures: Buffer } // txs × 64 B, batch order
+  | { mode: 'none' };

@@ -25,7 +25,7 @@
 import crypto from 'node:crypto';
 import { BODY_BYTES, SIGNATURE_BYTES } from '../core/record.js';
 import { VERDICT_UNVERIFIED, type RecordSlots } from '../core/verdict.js';
-import type { BlockAuth } from '../stages/commit/stored-block.js';
+import type { BlockAuth } from '../core/block.js';
 
 /** What the admit stage notes of a batch's signing; per-tx signatures stay in the ring's own slots. */
 export type BatchAuthNote = { mode: 'batch-signed'; signer: Buffer; signature: Buffer } | { mode: 'per-tx' };

@@ -16,7 +16,7 @@ const LAYERS: Array<[RegExp, number, string]> = [
   [/^engine\/recovery\//, 3, 'recovery'],
   [/^engine\/pipeline\.ts$/, 4, 'pipeline'],
   [/^(engine\/services\/|workers\/webhook-delivery\.ts$)/, 5, 'services'],
-  [/^(engine\/(engine|client|keys-file)\.ts$|cli\/)/, 6, 'top'],
+  [/^(engine\/(engine|client|keys-file)\.ts$|engine\/cluster\/|cli\/)/, 6, 'top'], // cluster/: validators built on whole engines
 ];
 
 function layerOf(file: string): [number, string] {

@@ -4,6 +4,8 @@
  * can rebuild one from its rows or records to complete the other after a crash.
  */
 
+import type { BlockAuth } from '../../core/block.js';
+
 export interface StoredBlock {
   number: number;
   firstSeq: number;
@@ -19,15 +21,7 @@ export interface StoredBlock {
   auth?: BlockAuth; // how the batch was signed (Kafka records only; PostgreSQL keeps no signatures)
 }
 
-/**
- * How a block's batch was signed, as its Kafka record carries it, so that a cluster validator can
- * verify it again from the log alone (engine/cluster/block-check.ts). 'none': entries the engine
- * wrote itself, or a record that predates these fields.
- */
-export type BlockAuth =
-  | { mode: 'batch-signed'; signer: Buffer; signature: Buffer }
-  | { mode: 'per-tx'; signatures: Buffer } // txs × 64 B, batch order
-  | { mode: 'none' };
+export type { BlockAuth } from '../../core/block.js';
 
 /** What recovery needs of the Kafka sink. */
 export interface BlockLog {

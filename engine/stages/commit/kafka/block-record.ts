@@ -72,10 +72,10 @@ export function encodeBlockRecord(block: CommittedBlock, bodies: Buffer, sequenc
 /** Encodes a block rebuilt from another store (recovery), with the same checks. */
 export function encodeStored(block: DecodedBlockRecord): Buffer {
   assertWellFormed(block);
-  const a = block.auth ?? { mode: 'none' };
+  const { auth: a = { mode: 'none' }, ...fields } = block; // the wire's auth is an enum: never the object
   const auth = a.mode === 'batch-signed' ? { auth: AUTH_BATCH_SIGNED, signer: a.signer, signature: a.signature }
     : a.mode === 'per-tx' ? { auth: AUTH_PER_TX, signatures: a.signatures } : {};
-  const bytes = BlockRecordType.encode({ ...block, writerEpoch: block.epoch, ...auth }).finish();
+  const bytes = BlockRecordType.encode({ ...fields, writerEpoch: block.epoch, ...auth }).finish();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
