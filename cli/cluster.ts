@@ -78,6 +78,21 @@ export function registerClusterCommands(program: Command): void {
       // request is left out for fail_timeout.
       console.log(`upstream txe_validators {\n${members.map((m) => `  server ${m.front} max_fails=1 fail_timeout=2s;`).join('\n')}\n}`);
     });
+  cluster.command('step-down')
+    .description("make the leader step down: revokes its etcd lease, so the next validator in line leads (the leader campaigns again, last in line)")
+    .requiredOption('--cluster <file>', 'the cluster file')
+    .action(async (flags: { cluster: string }) => {
+      const file = readClusterFile(flags.cluster);
+      const election = new LeaderElection(file.etcd, file.name, { id: 0, engine: '', front: '' }, { elected: () => undefined, deposed: () => undefined });
+      try {
+        const leader = await election.leader();
+        if (leader === null) throw new Error('no validator leads right now');
+        if (!await election.depose(leader.term)) throw new Error(`validator ${leader.id} (term ${leader.term}) is no longer the leader`);
+        console.log(JSON.stringify({ stepped_down: leader.id, term: leader.term }));
+      } finally {
+        await election.close();
+      }
+    });
   cluster.command('status')
     .description('one JSON object per validator: id, role, term, height, final_height, state_hash')
     .requiredOption('--targets <list>', 'validator front addresses, host:port,...')

@@ -11,7 +11,11 @@ for i in 1 2 3 4; do
   validator_running "$i" && kill -KILL "$(cat "$CLUSTER/validator-$i.pid")" 2>/dev/null || true
   rm -f "$CLUSTER/validator-$i.pid"
 done
-nginx_running && { nginx -c "$CLUSTER/nginx.conf" -p "$CLUSTER" -s stop 2>/dev/null || kill "$(cat "$CLUSTER/nginx.pid")"; }
+if nginx_running; then
+  pid="$(cat "$CLUSTER/nginx.pid")"
+  nginx -c "$CLUSTER/nginx.conf" -p "$CLUSTER" -s stop 2>/dev/null || kill "$pid"
+  for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+fi
 if etcd_running; then kill -TERM "$(cat "$CLUSTER/etcd.pid")"; for _ in $(seq 40); do etcd_running || break; sleep 0.25; done; fi
 rm -f "$CLUSTER/etcd.pid"
 "$INFRA/kafka-cluster-stop.sh" "$@"

@@ -19,10 +19,19 @@ import { until, withTimeout } from '../../support/async.js';
 
 const BATCH = 50;
 const FAILOVER_MS_MAX = 10_000;
-const infra = (script: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env) =>
-  execFileSync('bash', [path.join(repoRoot, 'infra', script), ...args], { encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'ignore'], env });
+/** Runs an infra/ script; a failure carries the end of its log (stderr) in the message. */
+function infra(script: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): string {
+  try {
+    return execFileSync('bash', [path.join(repoRoot, 'infra', script), ...args], { encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'pipe'], env });
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? '').split('\n').slice(-15).join('\n');
+    throw new Error(`infra/${script} ${args.join(' ')} failed:\n${stderr}`);
+  }
+}
 
 let targets: string[];
+let clusterFile: string;
+const node = (...args: string[]) => execFileSync(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', timeout: 30_000 });
 let front: string;
 let keys: KeysFile;
 let nonce = 0; // the issuer's last nonce used: mints are numbered across the whole file
@@ -68,7 +77,9 @@ describe('a four-validator cluster', () => {
     const printed = infra('cluster-up.sh');
     targets = /TXE_CLUSTER_TARGETS=(\S+)/.exec(printed)![1].split(',');
     front = /TXE_CLUSTER_FRONT=(\S+)/.exec(printed)![1];
-    keys = readKeysFile(path.join(/TXE_CLUSTER_DIR=(\S+)/.exec(printed)![1], 'keys.json'));
+    const dir = /TXE_CLUSTER_DIR=(\S+)/.exec(printed)![1];
+    keys = readKeysFile(path.join(dir, 'keys.json'));
+    clusterFile = path.join(dir, 'cluster.json');
   }, 300_000);
   afterAll(() => {
     for (const c of clients.values()) c.close();
@@ -102,6 +113,40 @@ describe('a four-validator cluster', () => {
     infra('cluster-kill.sh', [String(liar)]);
     infra('cluster-start.sh', [String(liar)]);
   }, 180_000);
+
+  it('catches a leader that publishes an invalid block: nothing of it is final, the others depose it, and the cluster goes on', async () => {
+    await until('all four agree', agreed, 30_000);
+    const start = await statuses();
+    const leader = start.find((v) => v.role === 'leader')!.id;
+    const liar = leader === 2 ? 1 : 2;
+    infra('cluster-kill.sh', [String(liar)]);
+    infra('cluster-start.sh', [String(liar)], { ...process.env, TXE_TEST_BYZANTINE: 'bad-block' });
+    await until('the liar back at the same height', async () => ((await clusterStatus(targets[liar - 1])).height === start[0].height ? true : null), 30_000);
+    // The liar campaigned last: the others step down (each goes back in line behind it) until it leads.
+    let term = 0;
+    const liarLeads = await until('the liar leads', async () => {
+      const s = await statuses();
+      const now = s.find((v) => v.role === 'leader');
+      if (now?.id === liar) return now;
+      if (now && now.term !== term) {
+        term = now.term;
+        node('cluster', 'step-down', '--cluster', clusterFile);
+      }
+      return null;
+    }, 60_000);
+    // It publishes its forged block at once; the honest validators refuse it, complain, and depose it.
+    const honest = targets.filter((_, i) => i + 1 !== liar);
+    const honestBefore = start.filter((_, j) => j + 1 !== liar);
+    const replaced = await until('a leader after the liar', async () => (await statuses(honest)).find((v) => v.role === 'leader' && v.term > liarLeads.term) ?? null, 30_000);
+    await until('every honest validator counted the forged block', async () => ((await statuses(honest)).every((v, i) => v.faults > honestBefore[i].faults) ? true : null), 30_000);
+    for (let i = 0; i < 4; i++) await submitNext(honest[i % 3]);
+    const after = await until('the honest validators agree', () => agreed(honest), 30_000);
+    expect(after[0].final_height).toBeGreaterThan(start[0].final_height);
+    expect(await issuerNonce(honest[0])).toBe(BigInt(nonce)); // the forged transfer moved nothing
+    infra('cluster-kill.sh', [String(liar)]);
+    infra('cluster-start.sh', [String(liar)]);
+    console.log(`validator ${liar} published a forged block as leader; validator ${replaced.id} leads now (term ${replaced.term})`);
+  }, 240_000);
 
   it('elects a new leader within 10 s of kill -9 of the leader under load, and loses or repeats no answered batch', async () => {
     await until('all four agree', agreed, 30_000);
