@@ -12,6 +12,7 @@ import { LeaderElection } from '../engine/cluster/election.js';
 import { ClusterTypes } from '../engine/cluster/attestation.js';
 import { CLUSTER_SERVICE_NAME } from '../engine/cluster/front.js';
 import { u64ToNumber } from '../engine/core/proto.js';
+import { CA_CERT_FILE, createCa, createClient, createNode } from '../engine/services/security/certs.js';
 
 const STATUS_TIMEOUT_MS = 3_000;
 
@@ -47,17 +48,28 @@ export function registerClusterCommands(program: Command): void {
     .option('--front-port <n>', 'first validator front port (the others follow)', '7101')
     .option('--engine-port <n>', 'first leader-engine port', '7111')
     .option('--metrics-port <n>', 'first metrics port', '9101')
+    .option('--engine-via-port <n>', "first port where fronts reach the leaders' engines through a proxy (network delay); default: the engine ports themselves")
     .option('--name <name>', 'cluster name: etcd prefixes and topic names', 'txe')
-    .action((flags: Record<string, string>) => {
+    .action(async (flags: Record<string, string>) => {
       fs.mkdirSync(flags.dir, { recursive: true });
       const keysFile = 'keys.json';
       if (!fs.existsSync(path.join(flags.dir, keysFile))) writeKeysFile(path.join(flags.dir, keysFile), generateKeysFile());
       const validators = [1, 2, 3, 4].map((id) => {
         const k = generateKeypair();
         fs.writeFileSync(path.join(flags.dir, `validator-${id}.seed`), k.seed.toString('hex'), { mode: 0o600 });
-        return { id, publicKey: k.publicKey.toString('hex'), front: `127.0.0.1:${Number(flags.frontPort) + id - 1}`, engine: `127.0.0.1:${Number(flags.enginePort) + id - 1}`, metrics: `127.0.0.1:${Number(flags.metricsPort) + id - 1}` };
+        return { id, publicKey: k.publicKey.toString('hex'), front: `127.0.0.1:${Number(flags.frontPort) + id - 1}`, engine: `127.0.0.1:${Number(flags.enginePort) + id - 1}`, ...(flags.engineViaPort ? { engineVia: `127.0.0.1:${Number(flags.engineViaPort) + id - 1}` } : {}), metrics: `127.0.0.1:${Number(flags.metricsPort) + id - 1}` };
       });
+      // mTLS between the validators: each leader's engine serves TLS 1.3 and asks for a client
+      // certificate; the fronts forward to it with theirs (role submitter).
+      const tlsDir = path.join(flags.dir, 'tls');
+      if (!fs.existsSync(path.join(tlsDir, CA_CERT_FILE))) {
+        fs.mkdirSync(tlsDir, { recursive: true });
+        await createCa(tlsDir);
+        await createNode(tlsDir, ['127.0.0.1', 'localhost']);
+        await createClient(tlsDir, 'validator', ['submitter', 'operator']);
+      }
       const file: ClusterFile = {
+        tlsDir: 'tls',
         name: flags.name, etcd: flags.etcd.split(','), brokers: flags.brokers.split(','),
         blocksTopic: `${flags.name}.cluster.blocks`, attestationsTopic: `${flags.name}.cluster.attestations`,
         replicationFactor: Number(flags.replicationFactor), keysFile, validators,

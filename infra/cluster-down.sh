@@ -18,6 +18,7 @@ if nginx_running; then
 fi
 if etcd_running; then kill -TERM "$(cat "$CLUSTER/etcd.pid")"; for _ in $(seq 40); do etcd_running || break; sleep 0.25; done; fi
 rm -f "$CLUSTER/etcd.pid"
+stop_toxiproxy
 "$INFRA/kafka-cluster-stop.sh" "$@"
 [ "${1:-}" = "--wipe" ] && rm -rf "$CLUSTER"
 log "cluster stopped"

@@ -41,3 +41,41 @@ render_nginx() {
   sed -e "s#@DIR@#$CLUSTER#g" -e "s#@PORT@#$NGINX_PORT#g" "$INFRA/cluster/nginx.conf.in" > "$CLUSTER/nginx.conf"
   if nginx_running; then nginx -c "$CLUSTER/nginx.conf" -p "$CLUSTER" -s reload >&2; fi
 }
+
+# --- Network delay (infra/cluster-delay.sh): Toxiproxy in front of each Kafka node's DELAYED
+# listener (infra/kafka-cluster-start.sh) and of each validator's engine port.
+TOXIPROXY_PORT="${TXE_TOXIPROXY_PORT:-18474}"
+toxi() { curl -fsS -X "$1" "http://127.0.0.1:$TOXIPROXY_PORT$2" ${3:+-H 'Content-Type: application/json' -d "$3"} >/dev/null; }
+proxied_brokers() { echo "127.0.0.1:49092,127.0.0.1:49094,127.0.0.1:49096"; }
+
+start_toxiproxy() {
+  pid_alive "$CLUSTER/toxiproxy.pid" && return 0
+  local server; server="$("$INFRA/ensure-toxiproxy.sh")"
+  (exec setsid nohup "$server" -host 127.0.0.1 -port "$TOXIPROXY_PORT" >"$CLUSTER/toxiproxy.log" 2>&1 </dev/null) &
+  echo "$!" > "$CLUSTER/toxiproxy.pid"
+  for _ in $(seq 50); do port_open "$TOXIPROXY_PORT" && break; sleep 0.1; done
+  port_open "$TOXIPROXY_PORT" || die "toxiproxy did not start (see $CLUSTER/toxiproxy.log)"
+  local i
+  for i in 1 2 3; do toxi POST /proxies "{\"name\":\"kafka$i\",\"listen\":\"127.0.0.1:$((49092 + 2 * (i - 1)))\",\"upstream\":\"127.0.0.1:$((39092 + 2 * (i - 1)))\"}"; done
+  for i in 1 2 3 4; do toxi POST /proxies "{\"name\":\"engine$i\",\"listen\":\"127.0.0.1:$((47110 + i))\",\"upstream\":\"127.0.0.1:$((7110 + i))\"}"; done
+  echo "$TOXIPROXY_PORT" > "$CLUSTER/toxiproxy.port"
+  log "toxiproxy started on 127.0.0.1:$TOXIPROXY_PORT"
+}
+
+# MS/2 of latency each way on every proxy (a latency toxic per direction, replaced if there).
+set_delay() {
+  local half=$(( $1 / 2 )) name stream
+  for name in kafka1 kafka2 kafka3 engine1 engine2 engine3 engine4; do
+    for stream in upstream downstream; do
+      curl -fsS -X DELETE "http://127.0.0.1:$TOXIPROXY_PORT/proxies/$name/toxics/delay_$stream" >/dev/null 2>&1 || true
+      if [ "$half" -gt 0 ]; then
+        toxi POST "/proxies/$name/toxics" "{\"name\":\"delay_$stream\",\"type\":\"latency\",\"stream\":\"$stream\",\"attributes\":{\"latency\":$half,\"jitter\":0}}"
+      fi
+    done
+  done
+}
+
+stop_toxiproxy() {
+  if pid_alive "$CLUSTER/toxiproxy.pid"; then kill -TERM "$(cat "$CLUSTER/toxiproxy.pid")"; fi
+  rm -f "$CLUSTER/toxiproxy.pid" "$CLUSTER/toxiproxy.port"
+}

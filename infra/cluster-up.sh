@@ -4,6 +4,7 @@
 #   Kafka KRaft, 3 nodes            127.0.0.1:29092,94,96 the blocks and attestations topics (RF 3)
 #   validators 1-4 (txe validator)  fronts 127.0.0.1:7101-7104, leader engine 7111-7114, metrics 9101-9104
 #   NGINX (Debian's nginx-light)    127.0.0.1:7100        gRPC proxy over the live validators
+#   with TXE_CLUSTER_DELAY_MS=N: Toxiproxy 127.0.0.1:18474, N ms between validators (cluster-delay.sh)
 # Prints TXE_CLUSTER_TARGETS, TXE_CLUSTER_FRONT and TXE_KAFKA_BROKERS on stdout (logs on stderr),
 # so `set -a; eval "$(infra/cluster-up.sh)"; set +a` works. Data and logs: infra/.data/cluster/.
 # Needs `npm run build` first. infra/cluster-down.sh stops all of it (--wipe: and deletes the data).
@@ -28,7 +29,16 @@ brokers_line="$("$INFRA/kafka-cluster-start.sh")"
 for _ in $(seq 100); do port_open "$ETCD_PORT" && break; sleep 0.2; done
 port_open "$ETCD_PORT" || { tail -n 30 "$CLUSTER/etcd.log" >&2; die "etcd did not start"; }
 
-[ -f "$CLUSTER/cluster.json" ] || node "$REPO/dist/cli/main.js" cluster init --dir "$CLUSTER" --etcd "127.0.0.1:$ETCD_PORT" >&2
+# TXE_CLUSTER_DELAY_MS (0 or more): the validators reach Kafka and each other's engines through
+# Toxiproxy, with that much delay between validators (infra/cluster-delay.sh changes it later).
+init_args=()
+if [ -n "${TXE_CLUSTER_DELAY_MS:-}" ]; then
+  start_toxiproxy
+  set_delay "$TXE_CLUSTER_DELAY_MS"
+  init_args=(--brokers "$(proxied_brokers)" --engine-via-port 47111)
+  [ ! -f "$CLUSTER/cluster.json" ] || grep -q "$(proxied_brokers | cut -d, -f1)" "$CLUSTER/cluster.json" || die "this cluster was made without proxies: infra/cluster-down.sh --wipe first"
+fi
+[ -f "$CLUSTER/cluster.json" ] || node "$REPO/dist/cli/main.js" cluster init --dir "$CLUSTER" --etcd "127.0.0.1:$ETCD_PORT" "${init_args[@]}" >&2
 for i in 1 2 3 4; do start_validator "$i"; done
 wait_validators 1 2 3 4
 render_nginx

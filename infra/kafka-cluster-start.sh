@@ -9,17 +9,24 @@
 # that is not running. Idempotent; returns once every started node serves metadata, and prints
 # TXE_KAFKA_BROKERS=... on stdout. Logs and data: infra/.data/kafka-cluster/.
 # The single broker of infra/kafka-start.sh is separate and may run at the same time.
+# Each node has a second client listener, DELAYED, on 127.0.0.1:$((DELAYED_BASE + 2(i-1))) (default
+# base 39092), that advertises 127.0.0.1:$((DELAYED_BASE + 10000 + 2(i-1))) instead: a client that
+# bootstraps there talks to every node through a proxy on those ports (infra/cluster-delay.sh puts
+# Toxiproxy there to add network delay). Nothing listens on the advertised ports otherwise.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NODES="${TXE_KAFKA_CLUSTER_NODES:-3}"
 BASE="${TXE_KAFKA_CLUSTER_PORT:-29092}"
+DELAYED_BASE="${TXE_KAFKA_CLUSTER_DELAYED_PORT:-39092}"
 TIMEOUT="${TXE_KAFKA_START_TIMEOUT:-120}"
 CLUSTER_DIR="$DATA/kafka-cluster"
 [ "$NODES" -ge 3 ] || die "a replicated cluster needs at least 3 nodes (replication factor 3), got $NODES"
 
 client_port() { echo $((BASE + 2 * ($1 - 1))); }
 controller_port() { echo $((BASE + 2 * ($1 - 1) + 1)); }
+delayed_port() { echo $((DELAYED_BASE + 2 * ($1 - 1))); }
+delayed_advertised_port() { echo $((DELAYED_BASE + 10000 + 2 * ($1 - 1))); }
 node_pid_file() { echo "$CLUSTER_DIR/node$1.pid"; }
 node_running() {
   local pid
@@ -43,7 +50,7 @@ write_properties() { # node
   local i="$1" dir="$CLUSTER_DIR/node$1"
   mkdir -p "$dir/data"
   # The single node's settings, with this node's identity, the whole quorum and replication 3 / 2.
-  sed -e '/^node.id=/d' -e '/^controller.quorum.voters=/d' -e '/^listeners=/d' -e '/^advertised.listeners=/d' -e '/^log.dirs=/d' \
+  sed -e '/^node.id=/d' -e '/^controller.quorum.voters=/d' -e '/^listeners=/d' -e '/^advertised.listeners=/d' -e '/^log.dirs=/d' -e '/^listener.security.protocol.map=/d' \
       -e '/replication.factor=/d' -e '/min.insync.replicas=/d' -e '/min.isr=/d' -e '/^auto.leader.rebalance.enable=/d' \
       "$INFRA/kafka/server.properties" > "$dir/server.properties"
   cat >> "$dir/server.properties" <<EOF
@@ -51,8 +58,9 @@ write_properties() { # node
 # --- Node $i of $NODES (infra/kafka-cluster-start.sh)
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$(client_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$i")
+listeners=PLAINTEXT://127.0.0.1:$(client_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i"),DELAYED://127.0.0.1:$(delayed_port "$i")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$i"),DELAYED://127.0.0.1:$(delayed_advertised_port "$i")
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,DELAYED:PLAINTEXT
 log.dirs=$dir/data
 default.replication.factor=3
 min.insync.replicas=2

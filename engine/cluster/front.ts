@@ -39,6 +39,7 @@ export interface FrontParts {
   /** Resolves when block `height` is final and this replica holds it with `firstSeq`; rejects with why not. */
   waitFinal(height: number, firstSeq: number, timeoutMs: number): Promise<void>;
   status(): object;
+  forwardCredentials(): grpc.ChannelCredentials; // mTLS to the leader's engine (the cluster's CA), or plaintext on loopback
 }
 
 export class ValidatorFront {
@@ -159,7 +160,7 @@ export class ValidatorFront {
     if (address === null) return null;
     if (this.client?.address !== address) {
       this.client?.raw.close();
-      this.client = { address, raw: new TransactionClient(address, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024, 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as unknown as RawClient };
+      this.client = { address, raw: new TransactionClient(address, this.parts.forwardCredentials(), { 'grpc.max_send_message_length': 64 * 1024 * 1024, 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as unknown as RawClient };
     }
     return this.client.raw;
   }

@@ -46,6 +46,8 @@ import { LeaderElection, type LeaderView } from './election.js';
 import { ValidatorFront } from './front.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
 import type { WriterTerm } from '../stages/commit/writer-term.js';
+import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, clientFiles } from '../services/security/certs.js';
+import { clientCredentials, type ClientTls } from '../client.js';
 import { FencedError } from '../stages/commit/writer-term.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -59,7 +61,10 @@ export interface ClusterFile {
   attestationsTopic: string;
   replicationFactor: number;
   keysFile: string; // txe keygen: the issuer and the trusted batch signer
-  validators: Array<{ id: number; publicKey: string; front: string; engine: string; metrics: string }>;
+  tlsDir?: string; // txe certs: ca.crt, node.crt/key (leader engines), client.validator.crt/key (fronts); absent: plaintext on loopback
+  // engineVia: where the other validators' fronts reach this one's engine (a proxy that adds
+  // network delay, infra/cluster-up.sh with TXE_CLUSTER_DELAY_MS); default `engine`.
+  validators: Array<{ id: number; publicKey: string; front: string; engine: string; engineVia?: string; metrics: string }>;
 }
 
 export interface ValidatorOptions { clusterFile: string; id: number; dataDir: string; seedFile: string; engineConfig?: Partial<Record<keyof EngineConfig, unknown>> }
@@ -105,6 +110,7 @@ export class Validator {
   private readonly engineConfig: EngineConfig;
   private readonly self: ClusterFile['validators'][number];
   private leaderPoll: NodeJS.Timeout | null = null;
+  private readonly forwardTls: ClientTls | null;
   private closed = false;
 
   constructor(private readonly cluster: ClusterFile, private readonly options: ValidatorOptions, private readonly log: Log) {
@@ -112,7 +118,10 @@ export class Validator {
     if (!self) throw new Error(`validator ${options.id} is not in the cluster file`);
     this.self = self;
     const [host, port] = splitAddress(self.engine);
-    this.engineConfig = loadConfig({ ...options.engineConfig, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
+    const tls = cluster.tlsDir ? path.resolve(path.dirname(path.resolve(options.clusterFile)), cluster.tlsDir) : null;
+    this.forwardTls = tls ? { caFile: path.join(tls, CA_CERT_FILE), certFile: path.join(tls, clientFiles('validator').cert), keyFile: path.join(tls, clientFiles('validator').key) } : null;
+    const engineTls = tls ? { tlsCertFile: path.join(tls, NODE_CERT_FILE), tlsKeyFile: path.join(tls, NODE_KEY_FILE), tlsClientCaFile: path.join(tls, CA_CERT_FILE) } : {};
+    this.engineConfig = loadConfig({ ...options.engineConfig, ...engineTls, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
     this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: () => new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex'))) });
     fs.mkdirSync(options.dataDir, { recursive: true });
     this.signed = new SignedHeightFile(path.join(options.dataDir, `validator-${options.id}.signed-height.json`));
@@ -122,8 +131,7 @@ export class Validator {
   }
 
   async start(): Promise<void> {
-    await KafkaSink.createTopic({ brokers: this.cluster.brokers, topic: this.cluster.blocksTopic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: { epoch: 1, confirm: async () => undefined }, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING });
-    await this.createAttestationsTopic();
+    await this.createTopics();
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
     await this.followAttestations();
@@ -133,11 +141,12 @@ export class Validator {
       trustedSigners: () => new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex'))),
       waitFinal: (height, firstSeq, timeoutMs) => this.waitFinal(height, firstSeq, timeoutMs),
       status: () => this.status(),
+      forwardCredentials: () => clientCredentials(this.forwardTls),
     });
     this.registerGauges();
     const [mhost, mport] = splitAddress(this.self.metrics);
     this.metrics = await startMetricsServer(this.registry, mhost, mport);
-    this.election = new LeaderElection(this.cluster.etcd, this.cluster.name, { id: this.options.id, engine: this.self.engine, front: this.self.front }, {
+    this.election = new LeaderElection(this.cluster.etcd, this.cluster.name, { id: this.options.id, engine: this.self.engineVia ?? this.self.engine, front: this.self.front }, {
       elected: (term) => void this.lead(term).catch((e: Error) => { this.log('error', 'could not take the lead', { term, error: e.message }); this.election.resign(`lead failed: ${e.message}`); }),
       deposed: (why) => void this.stepDown(why),
     });
@@ -343,6 +352,24 @@ export class Validator {
     await sink.publishRecords([record]);
     sink.continueAfter(head.height, head.hash);
     this.log('warn', 'TXE_TEST_BYZANTINE=bad-block: published a forged block', { number, hash: hash.toString('hex') });
+  }
+
+  /**
+   * Both topics, created by whichever validator comes first. One that another validator created a
+   * moment ago may not be known to every node yet (UNKNOWN_TOPIC_OR_PARTITION): then again, a while.
+   */
+  private async createTopics(): Promise<void> {
+    const deadline = Date.now() + TOPIC_READY_WAIT_MS_MAX;
+    for (;;) {
+      try {
+        await KafkaSink.createTopic({ brokers: this.cluster.brokers, topic: this.cluster.blocksTopic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: { epoch: 1, confirm: async () => undefined }, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING });
+        await this.createAttestationsTopic();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline || !/does not host this topic-partition|UNKNOWN_TOPIC|LEADER_NOT_AVAILABLE|no partition leader|There is no leader/i.test((error as Error).message)) throw error;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   private async createAttestationsTopic(): Promise<void> {

@@ -74,7 +74,8 @@ const issuerNonce = async (target: string) => BigInt(String((await client(target
 describe('a four-validator cluster', () => {
   beforeAll(() => {
     infra('cluster-down.sh', ['--wipe']);
-    const printed = infra('cluster-up.sh');
+    // Through Toxiproxy, at 0 ms until the delay test sets 20 ms (infra/cluster-delay.sh).
+    const printed = infra('cluster-up.sh', [], { ...process.env, TXE_CLUSTER_DELAY_MS: '0' });
     targets = /TXE_CLUSTER_TARGETS=(\S+)/.exec(printed)![1].split(',');
     front = /TXE_CLUSTER_FRONT=(\S+)/.exec(printed)![1];
     const dir = /TXE_CLUSTER_DIR=(\S+)/.exec(printed)![1];
@@ -175,4 +176,32 @@ describe('a four-validator cluster', () => {
     expect(new Set(all.map((v) => v.state_hash)).size).toBe(1);
     console.log(`leader ${leader.id} (term ${leader.term}) killed; validator ${next.id} leads with term ${next.term} after ${failoverMs} ms`);
   }, 240_000);
+
+  it('keeps finality with 20 ms of network delay between the validators, and reports its p95', async () => {
+    await until('all four agree', agreed, 60_000);
+    const timed = async (n: number) => {
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await submitNext(targets[i % 4]);
+        ms.push(performance.now() - t0);
+      }
+      return ms.sort((a, b) => a - b);
+    };
+    const quantile = (ms: number[], q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))];
+    const without = await timed(12);
+    infra('cluster-delay.sh', ['20']);
+    try {
+      const delayed = await timed(24);
+      const s = await until('all four agree under delay', agreed, 60_000);
+      expect(await issuerNonce(targets[0])).toBe(BigInt(nonce));
+      expect(s[0].final_height).toBe(s[0].height);
+      // A block goes leader -> Kafka -> followers, and attestations back the same way: at least
+      // 20 ms more on the critical path.
+      expect(quantile(delayed, 0.5)).toBeGreaterThan(quantile(without, 0.5) + 20);
+      console.log(`finality of one ${BATCH}-tx batch, ms: without delay p50 ${quantile(without, 0.5).toFixed(1)} p95 ${quantile(without, 0.95).toFixed(1)}; with 20 ms between validators p50 ${quantile(delayed, 0.5).toFixed(1)} p95 ${quantile(delayed, 0.95).toFixed(1)}`);
+    } finally {
+      infra('cluster-delay.sh', ['0']);
+    }
+  }, 180_000);
 });
