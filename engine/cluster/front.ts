@@ -30,6 +30,11 @@ const TransactionClient = grpc.makeGenericClientConstructor(TransactionServiceDe
 type RawClient = grpc.Client & Record<string, Function>;
 const KEY_CACHE_ENTRIES = 1_024;
 const FINAL_WAIT_MS_MAX = 30_000; // an answer not final by then is answered UNAVAILABLE: look it up before resubmitting
+// Batches a front holds (forwarded, or waiting to be final), as the engine bounds its own: one
+// stream, and all clients together. Beyond them: RESOURCE_EXHAUSTED, at once. ~1 MB a full batch
+// while it is forwarded; an answer waiting to be final holds only its ~8 KB of results.
+const STREAM_BATCHES_IN_FLIGHT_MAX = 64;
+const BATCHES_IN_FLIGHT_MAX = 1_024;
 export const CLUSTER_SERVICE_NAME = 'txe.v1.ClusterService';
 
 /** What the front needs of its validator. */
@@ -44,6 +49,7 @@ export interface FrontParts {
 
 export class ValidatorFront {
   private client: { address: string; raw: RawClient } | null = null;
+  private inFlight = 0;
   private readonly keys = new PublicKeyCache(KEY_CACHE_ENTRIES);
   readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
 
@@ -92,8 +98,19 @@ export class ValidatorFront {
     }, { Status: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, this.parts.status()) });
   }
 
-  /** One batch: checked here, forwarded, and (ack FINAL) held until final. Rejects with a grpc status. */
+  /** One batch within the front's bound; RESOURCE_EXHAUSTED beyond it. */
   private async handle(raw: unknown): Promise<SubmitBatchResponseWire | object> {
+    if (this.inFlight >= BATCHES_IN_FLIGHT_MAX) throw status(grpc.status.RESOURCE_EXHAUSTED, `this validator holds ${this.inFlight} batches (max ${BATCHES_IN_FLIGHT_MAX}); retry with backoff`);
+    this.inFlight++;
+    try {
+      return await this.handleOne(raw);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** One batch: checked here, forwarded, and (ack FINAL) held until final. Rejects with a grpc status. */
+  private async handleOne(raw: unknown): Promise<SubmitBatchResponseWire | object> {
     if (raw instanceof DecodeError) throw status(grpc.status.INVALID_ARGUMENT, raw.message);
     const req = raw as SubmitBatchRequestWire;
     const shed = this.shed(req);
@@ -146,8 +163,12 @@ export class ValidatorFront {
     let ended = false;
     const done = () => { if (ended && open === 0) call.end(); };
     call.on('data', (raw: unknown) => {
-      open++;
       const batchId = raw instanceof DecodeError ? 0 : (raw as SubmitBatchRequestWire).batchId ?? 0;
+      if (open >= STREAM_BATCHES_IN_FLIGHT_MAX) {
+        call.write({ batchId, statusCode: grpc.status.RESOURCE_EXHAUSTED, statusMessage: `${open} batches in flight on this stream (max ${STREAM_BATCHES_IN_FLIGHT_MAX}); wait for answers` });
+        return;
+      }
+      open++;
       this.handle(raw).then((r) => call.write(r), (e: grpc.ServiceError) => call.write({ batchId, statusCode: e.code, statusMessage: e.details ?? e.message }))
         .finally(() => { open--; done(); });
     });
