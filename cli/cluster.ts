@@ -50,6 +50,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--metrics-port <n>', 'first metrics port', '9101')
     .option('--engine-via-port <n>', "first port where fronts reach the leaders' engines through a proxy (network delay); default: the engine ports themselves")
     .option('--name <name>', 'cluster name: etcd prefixes and topic names', 'txe')
+    .option('--no-tls', 'plaintext between the validators (loopback only; to measure what mTLS costs)')
     .action(async (flags: Record<string, string>) => {
       fs.mkdirSync(flags.dir, { recursive: true });
       const keysFile = 'keys.json';
@@ -62,14 +63,15 @@ export function registerClusterCommands(program: Command): void {
       // mTLS between the validators: each leader's engine serves TLS 1.3 and asks for a client
       // certificate; the fronts forward to it with theirs (role submitter).
       const tlsDir = path.join(flags.dir, 'tls');
-      if (!fs.existsSync(path.join(tlsDir, CA_CERT_FILE))) {
+      const tls = (flags as Record<string, unknown>).tls !== false;
+      if (tls && !fs.existsSync(path.join(tlsDir, CA_CERT_FILE))) {
         fs.mkdirSync(tlsDir, { recursive: true });
         await createCa(tlsDir);
         await createNode(tlsDir, ['127.0.0.1', 'localhost']);
         await createClient(tlsDir, 'validator', ['submitter', 'operator']);
       }
       const file: ClusterFile = {
-        tlsDir: 'tls',
+        ...(tls ? { tlsDir: 'tls' } : {}),
         name: flags.name, etcd: flags.etcd.split(','), brokers: flags.brokers.split(','),
         blocksTopic: `${flags.name}.cluster.blocks`, attestationsTopic: `${flags.name}.cluster.attestations`,
         replicationFactor: Number(flags.replicationFactor), keysFile, validators,

@@ -5,6 +5,7 @@
 #   validators 1-4 (txe validator)  fronts 127.0.0.1:7101-7104, leader engine 7111-7114, metrics 9101-9104
 #   NGINX (Debian's nginx-light)    127.0.0.1:7100        gRPC proxy over the live validators
 #   with TXE_CLUSTER_DELAY_MS=N: Toxiproxy 127.0.0.1:18474, N ms between validators (cluster-delay.sh)
+# The validators forward to the leader's engine over mTLS (TXE_CLUSTER_TLS=0: plaintext, to measure it).
 # Prints TXE_CLUSTER_TARGETS, TXE_CLUSTER_FRONT and TXE_KAFKA_BROKERS on stdout (logs on stderr),
 # so `set -a; eval "$(infra/cluster-up.sh)"; set +a` works. Data and logs: infra/.data/cluster/.
 # Needs `npm run build` first. infra/cluster-down.sh stops all of it (--wipe: and deletes the data).
@@ -32,10 +33,11 @@ port_open "$ETCD_PORT" || { tail -n 30 "$CLUSTER/etcd.log" >&2; die "etcd did no
 # TXE_CLUSTER_DELAY_MS (0 or more): the validators reach Kafka and each other's engines through
 # Toxiproxy, with that much delay between validators (infra/cluster-delay.sh changes it later).
 init_args=()
+[ "${TXE_CLUSTER_TLS:-1}" = 0 ] && init_args+=(--no-tls) # plaintext between validators, to measure mTLS
 if [ -n "${TXE_CLUSTER_DELAY_MS:-}" ]; then
   start_toxiproxy
   set_delay "$TXE_CLUSTER_DELAY_MS"
-  init_args=(--brokers "$(proxied_brokers)" --engine-via-port 47111)
+  init_args+=(--brokers "$(proxied_brokers)" --engine-via-port 47111)
   [ ! -f "$CLUSTER/cluster.json" ] || grep -q "$(proxied_brokers | cut -d, -f1)" "$CLUSTER/cluster.json" || die "this cluster was made without proxies: infra/cluster-down.sh --wipe first"
 fi
 [ -f "$CLUSTER/cluster.json" ] || node "$REPO/dist/cli/main.js" cluster init --dir "$CLUSTER" --etcd "127.0.0.1:$ETCD_PORT" "${init_args[@]}" >&2

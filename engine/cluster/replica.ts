@@ -34,7 +34,7 @@ import { Result, isAccepted, resultName } from '../core/result.js';
 import { CHECK_VALID, KeySet, checkBody } from '../core/checks.js';
 import { PublicKeyCache } from '../core/keys.js';
 import { VERDICT_REJECTED_FLAG, VERDICT_VALID, type RecordSlots } from '../core/verdict.js';
-import { SLOT_WORDS, W_BALANCE_LO } from '../core/accounts.js';
+import { KEY_WORDS, SLOT_WORDS, W_BALANCE_LO } from '../core/accounts.js';
 import { Sequencer, type SequencerOptions, type SequencerState } from '../core/sequencer.js';
 import type { StoredBlock } from '../stages/commit/stored-block.js';
 import { replayBlock } from '../recovery/replay.js';
@@ -47,6 +47,7 @@ const W_SENDER = OFFSET_SENDER / 4;
 const W_RECIPIENT = 10;
 const BODY_WORDS = BODY_BYTES / 4;
 const RECORD_STATE_WORDS = 6; // balance, held, nonce as u32 pairs
+const STATE_RECORD_WORDS = KEY_WORDS + RECORD_STATE_WORDS; // 56 B hashed an account
 
 /** What this replica holds at one height. */
 export interface AppliedBlock { height: number; term: number; hash: Buffer; stateHash: Buffer; firstSeq: number; txs: number }
@@ -171,21 +172,30 @@ export class Replica {
     return applied;
   }
 
+  /**
+   * The touched accounts' records are gathered into one buffer and hashed with one update: a
+   * hash.update a field from JS cost ~0.4 µs a call, four a transaction, more than the apply.
+   */
   private stateHash(slots: CheckedSlots, results: Uint8Array, blockHash: Buffer): Buffer {
-    const h = crypto.createHash('sha256').update(STATE_DOMAIN).update(this.headValue.stateHash).update(blockHash);
     const accounts = this.sequencer.accounts;
     const records = accounts.records();
-    const bytes = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
+    let accepted = 0;
+    for (let i = 0; i < results.length; i++) if (isAccepted(results[i])) accepted++;
+    const out = new Uint32Array(accepted * 2 * STATE_RECORD_WORDS);
+    let at = 0;
     for (let i = 0; i < results.length; i++) {
       if (!isAccepted(results[i])) continue;
       for (const field of [W_SENDER, W_RECIPIENT]) {
         const account = accounts.find(slots.words, i * BODY_WORDS + field);
         if (account < 0) throw new Error(`replica: an account of accepted tx ${i} is missing after the block`);
-        const base = account * SLOT_WORDS * 4;
-        h.update(bytes.subarray(base, base + 32)).update(bytes.subarray(base + W_BALANCE_LO * 4, base + (W_BALANCE_LO + RECORD_STATE_WORDS) * 4));
+        const base = account * SLOT_WORDS;
+        out.set(records.subarray(base, base + KEY_WORDS), at); // key
+        out.set(records.subarray(base + W_BALANCE_LO, base + W_BALANCE_LO + RECORD_STATE_WORDS), at + KEY_WORDS); // balance, held, nonce
+        at += STATE_RECORD_WORDS;
       }
     }
-    return h.digest();
+    return crypto.createHash('sha256').update(STATE_DOMAIN).update(this.headValue.stateHash).update(blockHash)
+      .update(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)).digest();
   }
 
   private advance(applied: AppliedBlock, record: StoredBlock): void {
