@@ -83,10 +83,7 @@ export function registerClusterCommands(program: Command): void {
     .description("print NGINX's upstream of the validators that are alive now, as etcd's election lists them")
     .requiredOption('--cluster <file>', 'the cluster file')
     .action(async (flags: { cluster: string }) => {
-      const file = readClusterFile(flags.cluster);
-      const election = new LeaderElection(file.etcd, file.name, { id: 0, engine: '', front: '' }, { elected: () => undefined, deposed: () => undefined });
-      const members = await election.members();
-      await election.close();
+      const members = await withElection(flags.cluster, (election) => election.members());
       if (members.length === 0) throw new Error('no validator is campaigning in etcd: start them first');
       // Passive health checks (open-source NGINX has no active ones): a validator that fails a
       // request is left out for fail_timeout.
@@ -96,16 +93,12 @@ export function registerClusterCommands(program: Command): void {
     .description("make the leader step down: revokes its etcd lease, so the next validator in line leads (the leader campaigns again, last in line)")
     .requiredOption('--cluster <file>', 'the cluster file')
     .action(async (flags: { cluster: string }) => {
-      const file = readClusterFile(flags.cluster);
-      const election = new LeaderElection(file.etcd, file.name, { id: 0, engine: '', front: '' }, { elected: () => undefined, deposed: () => undefined });
-      try {
+      await withElection(flags.cluster, async (election) => {
         const leader = await election.leader();
         if (leader === null) throw new Error('no validator leads right now');
         if (!await election.depose(leader.term)) throw new Error(`validator ${leader.id} (term ${leader.term}) is no longer the leader`);
         console.log(JSON.stringify({ stepped_down: leader.id, term: leader.term }));
-      } finally {
-        await election.close();
-      }
+      });
     });
   cluster.command('status')
     .description('one JSON object per validator: id, role, term, height, final_height, state_hash')
@@ -113,6 +106,17 @@ export function registerClusterCommands(program: Command): void {
     .action(async (flags: { targets: string }) => {
       for (const target of flags.targets.split(',')) console.log(JSON.stringify(await clusterStatus(target).catch((e: Error) => ({ target, error: e.message }))));
     });
+}
+
+/** The cluster's election in etcd, looked at from outside (no campaign of its own). */
+async function withElection<T>(clusterFile: string, use: (election: LeaderElection) => Promise<T>): Promise<T> {
+  const file = readClusterFile(clusterFile);
+  const election = new LeaderElection(file.etcd, file.name, { id: 0, engine: '', front: '' }, { elected: () => undefined, deposed: () => undefined });
+  try {
+    return await use(election);
+  } finally {
+    await election.close();
+  }
 }
 
 export interface ValidatorStatusJson { id: number; role: string; term: number; height: number; final_height: number; state_hash: string; block_hash: string; faults: number; leader_id: number; target: string }
