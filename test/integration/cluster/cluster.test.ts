@@ -177,6 +177,31 @@ describe('a four-validator cluster', () => {
     console.log(`leader ${leader.id} (term ${leader.term}) killed; validator ${next.id} leads with term ${next.term} after ${failoverMs} ms`);
   }, 240_000);
 
+  it('goes on finalizing through kill -9 of a follower and of one Kafka node under load, and loses or repeats no answered batch', async () => {
+    await until('all four agree', agreed, 60_000);
+    const before = await statuses();
+    const leader = before.find((v) => v.role === 'leader')!.id;
+    const follower = leader === 4 ? 3 : 4;
+    const live = targets.filter((_, i) => i + 1 !== follower);
+    let running = true;
+    const load = (async () => { for (let i = 0; running; i++) await submitNext(live[i % 3]); })();
+    infra('cluster-kill.sh', [String(follower)]);
+    infra('kafka-cluster-kill.sh', ['2']);
+    try {
+      const atKill = Math.max(...(await statuses(live)).map((v) => v.height));
+      await until('blocks written after both kills are final', async () => ((await statuses(live)).every((v) => v.final_height > atKill + 2) ? true : null), 60_000);
+      running = false;
+      await withTimeout(load, 60_000, 'the last batch in flight answered');
+      await until('the three agree', () => agreed(live), 30_000);
+      expect(await issuerNonce(live[0])).toBe(BigInt(nonce));
+    } finally {
+      running = false;
+      infra('kafka-cluster-start.sh', ['2']);
+      infra('cluster-start.sh', [String(follower)]);
+    }
+    await until('the follower catches up', agreed, 60_000);
+  }, 240_000);
+
   it('keeps finality with 20 ms of network delay between the validators, and reports its p95', async () => {
     await until('all four agree', agreed, 60_000);
     const timed = async (n: number) => {
