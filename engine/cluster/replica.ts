@@ -185,14 +185,8 @@ export class Replica {
     let at = 0;
     for (let i = 0; i < results.length; i++) {
       if (!isAccepted(results[i])) continue;
-      for (const field of [W_SENDER, W_RECIPIENT]) {
-        const account = accounts.find(slots.words, i * BODY_WORDS + field);
-        if (account < 0) throw new Error(`replica: an account of accepted tx ${i} is missing after the block`);
-        const base = account * SLOT_WORDS;
-        out.set(records.subarray(base, base + KEY_WORDS), at); // key
-        out.set(records.subarray(base + W_BALANCE_LO, base + W_BALANCE_LO + RECORD_STATE_WORDS), at + KEY_WORDS); // balance, held, nonce
-        at += STATE_RECORD_WORDS;
-      }
+      at = copyAccount(out, at, records, accounts.find(slots.words, i * BODY_WORDS + W_SENDER), i);
+      at = copyAccount(out, at, records, accounts.find(slots.words, i * BODY_WORDS + W_RECIPIENT), i);
     }
     return crypto.createHash('sha256').update(STATE_DOMAIN).update(this.headValue.stateHash).update(blockHash)
       .update(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)).digest();
@@ -228,6 +222,15 @@ export class Replica {
       this.sinceCheckpoint.push(record);
     }
   }
+}
+
+/** Copies one account's key and (balance, held, nonce) words into `out` at `at`; returns the next `at`. */
+function copyAccount(out: Uint32Array, at: number, records: Uint32Array, account: number, tx: number): number {
+  if (account < 0) throw new Error(`replica: an account of accepted tx ${tx} is missing after the block`);
+  const base = account * SLOT_WORDS;
+  for (let w = 0; w < KEY_WORDS; w++) out[at + w] = records[base + w];
+  for (let w = 0; w < RECORD_STATE_WORDS; w++) out[at + KEY_WORDS + w] = records[base + W_BALANCE_LO + w];
+  return at + STATE_RECORD_WORDS;
 }
 
 function hex(b: Buffer): string { return b.toString('hex').slice(0, 16); }
