@@ -5,7 +5,7 @@ CLUSTER="$DATA/cluster"
 ETCD_PORT="${TXE_ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${TXE_ETCD_PEER_PORT:-23800}"
 NGINX_PORT="${TXE_CLUSTER_FRONT_PORT:-7100}"
-VALIDATOR_START_TIMEOUT="${TXE_VALIDATOR_START_TIMEOUT:-60}"
+VALIDATOR_START_TIMEOUT="${TXE_VALIDATOR_START_TIMEOUT:-180}" # a restart replays the log first (up to 120 s)
 
 pid_alive() { local pid; pid="$(cat "$1" 2>/dev/null)" || return 1; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 etcd_running() { pid_alive "$CLUSTER/etcd.pid"; }

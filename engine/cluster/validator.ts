@@ -75,6 +75,8 @@ const CATCH_UP_WAIT_MS_MAX = 30_000;
 const DEPOSE_QUORUM = 2; // f + 1 complaints: at least one honest validator saw the fault
 const FETCH_WAIT_MS = 20;
 const TOPIC_READY_WAIT_MS_MAX = 30_000;
+const STARTUP_CATCH_UP_WAIT_MS_MAX = 120_000; // then it campaigns anyway (an aborted tail can hide the last offsets)
+const SEQUENCED_AT_KEPT = 65_536;
 
 export function readClusterFile(file: string): ClusterFile {
   const c = JSON.parse(fs.readFileSync(file, 'utf8')) as ClusterFile;
@@ -98,6 +100,7 @@ export class Validator {
   private engine: Engine | null = null;
   private leading: { term: number; sink: KafkaSink | null } | null = null;
   private leader: LeaderView | null = null;
+  private nextOffset = 0; // of the blocks topic, past the last record judged
   private lastJudged: { number: number; hash: Buffer } = { number: 0, hash: Buffer.alloc(0) };
   private faults = 0;
   private readonly registry = new Registry();
@@ -150,6 +153,9 @@ export class Validator {
       elected: (term) => void this.lead(term).catch((e: Error) => { this.log('error', 'could not take the lead', { term, error: e.message }); this.election.resign(`lead failed: ${e.message}`); }),
       deposed: (why) => void this.stepDown(why),
     });
+    // A validator that restarts on a long log campaigns once its replica has caught up with it,
+    // so it is not elected while it still replays (lead() would wait for it, then resign).
+    await this.caughtUpWithLog();
     this.election.start();
     this.leaderPoll = setInterval(() => void this.pollLeader(), LEADER_POLL_MS);
     await this.pollLeader();
@@ -183,6 +189,7 @@ export class Validator {
     await this.blocksConsumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
+        if (batch.messages.length > 0) this.nextOffset = Number(batch.lastOffset()) + 1;
         const attest: AppliedBlock[] = [];
         for (const message of batch.messages) {
           const record = decodeBlockRecord(message.value!);
@@ -192,6 +199,7 @@ export class Validator {
             attest.push(judgement.block);
             this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
             this.sequencedAt.set(record.number, record.sequencedAtMs);
+            this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
           }
           else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
         }
@@ -316,6 +324,24 @@ export class Validator {
     if (this.leading?.term !== term) { await engine.stop(); return; }
     this.engine = engine;
     this.log('info', 'leading', { term, height: head.height, engine: engine.address });
+  }
+
+  /**
+   * Waits until the blocks consumer has passed the offsets the topic had at start (its last
+   * record, and the commit marker after it), or STARTUP_CATCH_UP_WAIT_MS_MAX.
+   */
+  private async caughtUpWithLog(): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let high = 0;
+    try {
+      high = Number((await admin.fetchTopicOffsets(this.cluster.blocksTopic))[0]?.high ?? 0);
+    } finally {
+      await admin.disconnect();
+    }
+    const started = Date.now();
+    while (high > 0 && this.nextOffset < high - 1 && Date.now() - started < STARTUP_CATCH_UP_WAIT_MS_MAX) await new Promise((r) => setTimeout(r, 50));
+    if (high > 0) this.log('info', 'replayed the log', { height: this.replica.head.height, ms: Date.now() - started });
   }
 
   /** Waits until the replica has judged the topic's last record (number and hash). */
