@@ -45,8 +45,12 @@ render_nginx() {
 # --- Network delay (infra/cluster-delay.sh): Toxiproxy in front of each Kafka node's DELAYED
 # listener (infra/kafka-cluster-start.sh) and of each validator's engine port.
 TOXIPROXY_PORT="${TXE_TOXIPROXY_PORT:-18474}"
-toxi() { curl -fsS -X "$1" "http://127.0.0.1:$TOXIPROXY_PORT$2" ${3:+-H 'Content-Type: application/json' -d "$3"} >/dev/null; }
-proxied_brokers() { echo "127.0.0.1:49092,127.0.0.1:49094,127.0.0.1:49096"; }
+# Ports below the kernel's ephemeral range (32768-60999), where an outgoing connection may hold one:
+# the Kafka proxies on 29292-29296 (the DELAYED listeners' advertised ports, kafka-cluster-start.sh),
+# the engine proxies on 7121-7124.
+toxi() { curl -sS --fail-with-body -X "$1" "http://127.0.0.1:$TOXIPROXY_PORT$2" ${3:+-H 'Content-Type: application/json' -d "$3"} >&2 || die "toxiproxy: $1 $2 failed (its answer is above)"; }
+proxied_brokers() { echo "127.0.0.1:29292,127.0.0.1:29294,127.0.0.1:29296"; }
+ENGINE_VIA_PORT=7121
 
 start_toxiproxy() {
   pid_alive "$CLUSTER/toxiproxy.pid" && return 0
@@ -56,8 +60,8 @@ start_toxiproxy() {
   for _ in $(seq 50); do port_open "$TOXIPROXY_PORT" && break; sleep 0.1; done
   port_open "$TOXIPROXY_PORT" || die "toxiproxy did not start (see $CLUSTER/toxiproxy.log)"
   local i
-  for i in 1 2 3; do toxi POST /proxies "{\"name\":\"kafka$i\",\"listen\":\"127.0.0.1:$((49092 + 2 * (i - 1)))\",\"upstream\":\"127.0.0.1:$((39092 + 2 * (i - 1)))\"}"; done
-  for i in 1 2 3 4; do toxi POST /proxies "{\"name\":\"engine$i\",\"listen\":\"127.0.0.1:$((47110 + i))\",\"upstream\":\"127.0.0.1:$((7110 + i))\"}"; done
+  for i in 1 2 3; do toxi POST /proxies "{\"name\":\"kafka$i\",\"listen\":\"127.0.0.1:$((29292 + 2 * (i - 1)))\",\"upstream\":\"127.0.0.1:$((29192 + 2 * (i - 1)))\"}"; done
+  for i in 1 2 3 4; do toxi POST /proxies "{\"name\":\"engine$i\",\"listen\":\"127.0.0.1:$((ENGINE_VIA_PORT + i - 1))\",\"upstream\":\"127.0.0.1:$((7110 + i))\"}"; done
   echo "$TOXIPROXY_PORT" > "$CLUSTER/toxiproxy.port"
   log "toxiproxy started on 127.0.0.1:$TOXIPROXY_PORT"
 }

@@ -9,24 +9,24 @@
 # that is not running. Idempotent; returns once every started node serves metadata, and prints
 # TXE_KAFKA_BROKERS=... on stdout. Logs and data: infra/.data/kafka-cluster/.
 # The single broker of infra/kafka-start.sh is separate and may run at the same time.
-# Each node has a second client listener, DELAYED, on 127.0.0.1:$((DELAYED_BASE + 2(i-1))) (default
-# base 39092), that advertises 127.0.0.1:$((DELAYED_BASE + 10000 + 2(i-1))) instead: a client that
-# bootstraps there talks to every node through a proxy on those ports (infra/cluster-delay.sh puts
-# Toxiproxy there to add network delay). Nothing listens on the advertised ports otherwise.
+# Each node has a second client listener, DELAYED, on 127.0.0.1:$((BASE + 100 + 2(i-1))), that
+# advertises 127.0.0.1:$((BASE + 200 + 2(i-1))) instead: a client that bootstraps there talks to
+# every node through a proxy on those ports (infra/cluster-delay.sh puts Toxiproxy there to add
+# network delay). Nothing listens on the advertised ports otherwise. All these ports stay below
+# the kernel's ephemeral range (32768-60999), where any outgoing connection may hold one.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NODES="${TXE_KAFKA_CLUSTER_NODES:-3}"
 BASE="${TXE_KAFKA_CLUSTER_PORT:-29092}"
-DELAYED_BASE="${TXE_KAFKA_CLUSTER_DELAYED_PORT:-39092}"
 TIMEOUT="${TXE_KAFKA_START_TIMEOUT:-120}"
 CLUSTER_DIR="$DATA/kafka-cluster"
 [ "$NODES" -ge 3 ] || die "a replicated cluster needs at least 3 nodes (replication factor 3), got $NODES"
 
 client_port() { echo $((BASE + 2 * ($1 - 1))); }
 controller_port() { echo $((BASE + 2 * ($1 - 1) + 1)); }
-delayed_port() { echo $((DELAYED_BASE + 2 * ($1 - 1))); }
-delayed_advertised_port() { echo $((DELAYED_BASE + 10000 + 2 * ($1 - 1))); }
+delayed_port() { echo $((BASE + 100 + 2 * ($1 - 1))); }
+delayed_advertised_port() { echo $((BASE + 200 + 2 * ($1 - 1))); }
 node_pid_file() { echo "$CLUSTER_DIR/node$1.pid"; }
 node_running() {
   local pid
