@@ -48,7 +48,10 @@ TOXIPROXY_PORT="${TXE_TOXIPROXY_PORT:-18474}"
 # Ports below the kernel's ephemeral range (32768-60999), where an outgoing connection may hold one:
 # the Kafka proxies on 29292-29296 (the DELAYED listeners' advertised ports, kafka-cluster-start.sh),
 # the engine proxies on 7121-7124.
-toxi() { curl -sS --fail-with-body -X "$1" "http://127.0.0.1:$TOXIPROXY_PORT$2" ${3:+-H 'Content-Type: application/json' -d "$3"} >&2 || die "toxiproxy: $1 $2 failed (its answer is above)"; }
+toxi() {
+  local out
+  out="$(curl -sS --fail-with-body -X "$1" "http://127.0.0.1:$TOXIPROXY_PORT$2" ${3:+-H 'Content-Type: application/json' -d "$3"} 2>&1)" || die "toxiproxy: $1 $2 failed: $out"
+}
 proxied_brokers() { echo "127.0.0.1:29292,127.0.0.1:29294,127.0.0.1:29296"; }
 ENGINE_VIA_PORT=7121
 

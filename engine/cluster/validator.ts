@@ -114,6 +114,7 @@ export class Validator {
   private readonly self: ClusterFile['validators'][number];
   private leaderPoll: NodeJS.Timeout | null = null;
   private readonly forwardTls: ClientTls | null;
+  private readonly trustedSigners: () => KeySet; // the keys file's signer; rotation (SIGHUP) is not wired for validators yet
   private closed = false;
 
   constructor(private readonly cluster: ClusterFile, private readonly options: ValidatorOptions, private readonly log: Log) {
@@ -125,7 +126,9 @@ export class Validator {
     this.forwardTls = tls ? { caFile: path.join(tls, CA_CERT_FILE), certFile: path.join(tls, clientFiles('validator').cert), keyFile: path.join(tls, clientFiles('validator').key) } : null;
     const engineTls = tls ? { tlsCertFile: path.join(tls, NODE_CERT_FILE), tlsKeyFile: path.join(tls, NODE_KEY_FILE), tlsClientCaFile: path.join(tls, CA_CERT_FILE) } : {};
     this.engineConfig = loadConfig({ ...options.engineConfig, ...engineTls, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
-    this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: () => new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex'))) });
+    const signers = new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex')));
+    this.trustedSigners = () => signers;
+    this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: this.trustedSigners });
     fs.mkdirSync(options.dataDir, { recursive: true });
     this.signed = new SignedHeightFile(path.join(options.dataDir, `validator-${options.id}.signed-height.json`));
     this.key = privateKeyFromSeed(Buffer.from(fs.readFileSync(options.seedFile, 'utf8').trim(), 'hex'));
@@ -141,7 +144,7 @@ export class Validator {
     await this.followBlocks();
     this.front = await ValidatorFront.start(...splitAddress(this.self.front), {
       leaderEngine: () => this.leader?.engine ?? null,
-      trustedSigners: () => new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex'))),
+      trustedSigners: this.trustedSigners,
       waitFinal: (height, firstSeq, timeoutMs) => this.waitFinal(height, firstSeq, timeoutMs),
       status: () => this.status(),
       forwardCredentials: () => clientCredentials(this.forwardTls),
