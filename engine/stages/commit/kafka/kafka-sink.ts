@@ -144,16 +144,7 @@ export class KafkaSink implements Sink {
   /** Creates the topic if missing, fences older producers of the history, and reads the topic end. */
   static async open(options: KafkaSinkOptions): Promise<KafkaSink> {
     const resolved = resolveOptions(options);
-    const kafka = new Kafka({
-      clientId: resolved.clientId,
-      brokers: resolved.brokers,
-      connectionTimeout: resolved.connectionTimeoutMs,
-      requestTimeout: resolved.requestTimeoutMs,
-      logLevel: resolved.logLevel,
-      retry: CLIENT_RETRY,
-    });
-    const admin = kafka.admin({ retry: PRODUCER_RETRY });
-    await admin.connect();
+    const { kafka, admin } = await connectAdmin(resolved);
     let sink: KafkaSink | null = null;
     try {
       const messageBytesMax = await ensureTopic(admin, resolved);
@@ -171,9 +162,7 @@ export class KafkaSink implements Sink {
   /** Creates the blocks topic with the sink's settings if it is missing (cluster validators, before any leader writes). */
   static async createTopic(options: KafkaSinkOptions): Promise<void> {
     const resolved = resolveOptions(options);
-    const kafka = new Kafka({ clientId: resolved.clientId, brokers: resolved.brokers, connectionTimeout: resolved.connectionTimeoutMs, requestTimeout: resolved.requestTimeoutMs, logLevel: resolved.logLevel, retry: CLIENT_RETRY });
-    const admin = kafka.admin({ retry: PRODUCER_RETRY });
-    await admin.connect();
+    const { admin } = await connectAdmin(resolved);
     try {
       await ensureTopic(admin, resolved);
     } finally {
@@ -390,6 +379,21 @@ export class KafkaSink implements Sink {
   private assertState(what: string, ...allowed: SinkState[]): void {
     if (!allowed.includes(this.state)) throw new Error(`kafka sink: ${what} while ${this.state}`);
   }
+}
+
+/** The sink's Kafka client (CLIENT_RETRY drives the transaction coordinator's requests) and a connected admin. */
+async function connectAdmin(r: ResolvedOptions): Promise<{ kafka: KafkaClient; admin: Admin }> {
+  const kafka = new Kafka({
+    clientId: r.clientId,
+    brokers: r.brokers,
+    connectionTimeout: r.connectionTimeoutMs,
+    requestTimeout: r.requestTimeoutMs,
+    logLevel: r.logLevel,
+    retry: CLIENT_RETRY,
+  });
+  const admin = kafka.admin({ retry: PRODUCER_RETRY });
+  await admin.connect();
+  return { kafka, admin };
 }
 
 function resolveOptions(o: KafkaSinkOptions): ResolvedOptions {
