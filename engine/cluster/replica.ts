@@ -33,11 +33,11 @@ import { BODY_BYTES, OFFSET_SENDER, SIGNATURE_BYTES } from '../core/record.js';
 import { Result, isAccepted, resultName } from '../core/result.js';
 import { CHECK_VALID, KeySet, checkBody } from '../core/checks.js';
 import { PublicKeyCache } from '../core/keys.js';
-import { VERDICT_REJECTED_FLAG, VERDICT_VALID, type RecordSlots } from '../core/verdict.js';
+import { VERDICT_REJECTED_FLAG, VERDICT_VALID } from '../core/verdict.js';
 import { KEY_WORDS, SLOT_WORDS, W_BALANCE_LO } from '../core/accounts.js';
 import { Sequencer, type SequencerOptions, type SequencerState } from '../core/sequencer.js';
 import type { StoredBlock } from '../stages/commit/stored-block.js';
-import { replayBlock } from '../recovery/replay.js';
+import { BlockSlots, replayBlock } from '../recovery/replay.js';
 
 export const CHECKPOINT_EVERY_BLOCKS = 64;
 const RECENT_BLOCKS_KEPT = 65_536; // heights remembered for finality checks and answers (~100 B each)
@@ -62,25 +62,6 @@ export type FaultKind = 'bad_block' | 'broken_chain' | 'two_blocks_at_height';
 export interface ReplicaOptions {
   sequencer: SequencerOptions;
   trustedSigners: () => KeySet; // batch signers trusted now (they rotate)
-}
-
-/** A block's bodies and this replica's own verdicts, as record slots the sequencer reads. */
-class CheckedSlots implements RecordSlots {
-  readonly slotsCount: number;
-  readonly mask: number;
-  readonly words: Uint32Array;
-  constructor(readonly bodies: Buffer, private readonly verdicts: Uint8Array) {
-    let slots = 2;
-    while (slots < verdicts.length) slots *= 2;
-    this.slotsCount = slots;
-    this.mask = slots - 1;
-    // Aligned copy: the record's bodies are a view into a Kafka buffer at any offset.
-    const memory = new ArrayBuffer(slots * BODY_BYTES);
-    this.words = new Uint32Array(memory);
-    this.bodies = Buffer.from(memory);
-    bodies.copy(this.bodies);
-  }
-  verdict(cursor: number): number { return this.verdicts[cursor & this.mask]; }
 }
 
 export class Replica {
@@ -113,9 +94,10 @@ export class Replica {
     if (record.number <= this.headValue.height) return this.repeated(record);
     if (record.number !== this.headValue.height + 1) return { kind: 'fault', fault: 'broken_chain', why: `block ${record.number} after height ${this.headValue.height}` };
     if (!record.prevHash.equals(this.headValue.hash)) return { kind: 'fault', fault: 'broken_chain', why: `block ${record.number}'s prev_hash ${hex(record.prevHash)} is not block ${this.headValue.height}'s hash ${hex(this.headValue.hash)}` };
-    const verdicts = this.verify(record);
-    if (typeof verdicts === 'string') return { kind: 'fault', fault: 'bad_block', why: `block ${record.number}: ${verdicts}` };
-    const applied = this.apply(record, verdicts);
+    const slots = new BlockSlots(record.bodies, record.txs);
+    const invalid = this.verify(record, slots);
+    if (invalid !== null) return { kind: 'fault', fault: 'bad_block', why: `block ${record.number}: ${invalid}` };
+    const applied = this.apply(record, slots);
     if (typeof applied === 'string') {
       this.rollback();
       return { kind: 'fault', fault: 'bad_block', why: `block ${record.number}: ${applied}` };
@@ -130,15 +112,13 @@ export class Replica {
     return { kind: 'fault', fault: 'two_blocks_at_height', why: `block ${record.number} of term ${record.epoch} with hash ${hex(record.hash)}, but height ${record.number} holds ${mine ? hex(mine.hash) : 'an older block'}${mine ? ` of term ${mine.term}` : ''}` };
   }
 
-  /** This replica's own verdict for every body, as the verify workers judge them; or why the block is invalid. */
-  private verify(record: StoredBlock): Uint8Array | string {
+  /** Fills `slots` with this replica's own verdict for every body, as the verify workers judge them; or says why the block is invalid. */
+  private verify(record: StoredBlock, slots: BlockSlots): string | null {
     const digest = crypto.createHash('sha256').update(record.bodies).digest();
     if (!digest.equals(record.bodiesDigest)) return 'bodies_digest does not match the bodies';
     const auth = record.auth ?? { mode: 'none' };
     if (auth.mode === 'none') return 'the batch carries no signature (engine-written entries are not accepted in a cluster)';
-    const verdicts = new Uint8Array(record.txs);
-    const words = new Uint32Array(new Uint8Array(record.bodies).buffer); // an aligned copy
-    const bodies = Buffer.from(words.buffer);
+    const { words, bodies, verdicts } = slots;
     let batchOk = true;
     if (auth.mode === 'batch-signed') {
       if (!this.options.trustedSigners().has(auth.signer, 0)) return `batch signer ${hex(auth.signer)} is not trusted`;
@@ -151,7 +131,7 @@ export class Replica {
       if (code === CHECK_VALID && auth.mode === 'per-tx' && !this.signatureValid(bodies, at, auth.signatures, i)) code = Result.bad_signature;
       verdicts[i] = code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code;
     }
-    return verdicts;
+    return null;
   }
 
   private signatureValid(bodies: Buffer, at: number, signatures: Buffer, i: number): boolean {
@@ -160,8 +140,7 @@ export class Replica {
   }
 
   /** Applies the block with this replica's verdicts; the record's results and hash must come out. */
-  private apply(record: StoredBlock, verdicts: Uint8Array): AppliedBlock | string {
-    const slots = new CheckedSlots(record.bodies, verdicts);
+  private apply(record: StoredBlock, slots: BlockSlots): AppliedBlock | string {
     const block = this.sequencer.sequenceBatch(slots, 0, record.txs, record.bodiesDigest);
     const firstDiff = block.results.findIndex((r, i) => r !== record.results[i]);
     if (firstDiff >= 0) return `tx ${firstDiff} is ${resultName(block.results[firstDiff])} here, ${resultName(record.results[firstDiff])} in the block`;
@@ -176,7 +155,7 @@ export class Replica {
    * The touched accounts' records are gathered into one buffer and hashed with one update: a
    * hash.update a field from JS cost ~0.4 µs a call, four a transaction, more than the apply.
    */
-  private stateHash(slots: CheckedSlots, results: Uint8Array, blockHash: Buffer): Buffer {
+  private stateHash(slots: BlockSlots, results: Uint8Array, blockHash: Buffer): Buffer {
     const accounts = this.sequencer.accounts;
     const records = accounts.records();
     let accepted = 0;

@@ -12,31 +12,42 @@ import type { CommittedBlock } from '../core/block.js';
 import type { Sequencer } from '../core/sequencer.js';
 import type { StoredBlock } from '../stages/commit/stored-block.js';
 
-/** A stored block's bodies as record slots (cursor i = the block's i-th body). */
-export class StoredSlots implements RecordSlots {
+/**
+ * A block's bodies as record slots (cursor i = the block's i-th body), in aligned memory of their
+ * own (a record's bodies may be a view at any offset of a Kafka or PostgreSQL buffer), with a
+ * verdict a slot for the caller to fill.
+ */
+export class BlockSlots implements RecordSlots {
   readonly slotsCount: number;
   readonly mask: number;
   readonly bodies: Buffer;
   readonly words: Uint32Array;
-  private readonly verdicts: Uint8Array;
+  readonly verdicts: Uint8Array;
 
-  constructor(stored: StoredBlock) {
+  constructor(bodies: Buffer, txs: number) {
     let slots = 2;
-    while (slots < stored.txs) slots *= 2;
+    while (slots < txs) slots *= 2;
     this.slotsCount = slots;
     this.mask = slots - 1;
     const memory = new ArrayBuffer(slots * BODY_BYTES);
     this.bodies = Buffer.from(memory);
     this.words = new Uint32Array(memory);
-    stored.bodies.copy(this.bodies, 0, 0, stored.txs * BODY_BYTES);
+    bodies.copy(this.bodies, 0, 0, txs * BODY_BYTES);
     this.verdicts = new Uint8Array(slots);
+  }
+
+  verdict(cursor: number): number { return this.verdicts[cursor & this.mask]; }
+}
+
+/** A stored block's bodies with the verdicts its stored results say the workers gave. */
+export class StoredSlots extends BlockSlots {
+  constructor(stored: StoredBlock) {
+    super(stored.bodies, stored.txs);
     for (let i = 0; i < stored.txs; i++) {
       const code = stored.results[i];
       this.verdicts[i] = isAccepted(code) ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code;
     }
   }
-
-  verdict(cursor: number): number { return this.verdicts[cursor & this.mask]; }
 }
 
 export function replayBlock(sequencer: Sequencer, stored: StoredBlock): { block: CommittedBlock; slots: StoredSlots } {
