@@ -10,6 +10,7 @@
  */
 
 import type { Attestation } from './attestation.js';
+import { HeightWaiters } from './height-waiters.js';
 
 export const QUORUM = 3;
 export const VALIDATORS = 4;
@@ -23,7 +24,7 @@ export class Finality {
   private readonly signedBy = new Map<number, Map<number, Attestation>>(); // height -> validator -> its attestation
   private readonly finalHashes = new Map<number, string>();
   private finalHeightValue = 0;
-  private readonly waiters = new Map<number, Array<() => void>>();
+  private readonly waiters = new HeightWaiters();
 
   get finalHeight(): number { return this.finalHeightValue; }
   /** The final block hash at `height` (hex), while it is among the recent ones. */
@@ -56,14 +57,9 @@ export class Finality {
     return null;
   }
 
-  /** Resolves once final_height reaches `height`. */
-  waitFinal(height: number): Promise<void> {
-    if (height <= this.finalHeightValue) return Promise.resolve();
-    return new Promise((resolve) => {
-      const list = this.waiters.get(height) ?? [];
-      list.push(resolve);
-      this.waiters.set(height, list);
-    });
+  /** Resolves once final_height reaches `height`; rejects after `timeoutMs`. */
+  waitFinal(height: number, timeoutMs: number): Promise<void> {
+    return this.waiters.wait(height, timeoutMs, `not final after ${timeoutMs} ms`);
   }
 
   private finalize(height: number, hash: string): void {
@@ -74,8 +70,7 @@ export class Finality {
       const h = this.finalHeightValue;
       this.finalHashes.delete(h - FINAL_KEPT);
       this.signedBy.delete(h - FINAL_KEPT);
-      for (const resolve of this.waiters.get(h) ?? []) resolve();
-      this.waiters.delete(h);
     }
+    this.waiters.reached(this.finalHeightValue);
   }
 }

@@ -41,6 +41,7 @@ import { blockKey, decodeBlockRecord } from '../stages/commit/kafka/block-record
 import { Replica, type AppliedBlock } from './replica.js';
 import { Finality, VALIDATORS } from './finality.js';
 import { SignedHeightFile } from './signed-height.js';
+import { HeightWaiters } from './height-waiters.js';
 import { attestationValid, decodeAttestation, encodeAttestation, signAttestation, type Attestation } from './attestation.js';
 import { LeaderElection, type LeaderView } from './election.js';
 import { ValidatorFront } from './front.js';
@@ -87,6 +88,7 @@ export function readClusterFile(file: string): ClusterFile {
 export class Validator {
   private readonly replica: Replica;
   private readonly finality = new Finality();
+  private readonly applied = new HeightWaiters(); // the replica's head height, for answers waiting on it
   private readonly signed: SignedHeightFile;
   private readonly validatorKeys: Map<number, KeyObject>;
   private readonly key: KeyObject;
@@ -200,6 +202,7 @@ export class Validator {
           this.lastJudged = { number: record.number, hash: record.hash };
           if (judgement.kind === 'applied') {
             attest.push(judgement.block);
+            this.applied.reached(judgement.block.height);
             this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
             this.sequencedAt.set(record.number, record.sequencedAtMs);
             this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
@@ -275,20 +278,20 @@ export class Validator {
     }
   }
 
-  private waitFinal(height: number, firstSeq: number, timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not final after ${timeoutMs} ms`)), timeoutMs);
-      void this.finality.waitFinal(height).then(async () => {
-        // The replica applies a block before this validator can count its own attestation, but
-        // others' may finalize it first: wait for the replica too. A batch with no accepted
-        // transaction is answered with first_seq 0: then only the height is compared.
-        while (this.replica.head.height < height) await new Promise((r) => setTimeout(r, 2));
-        clearTimeout(timer);
-        const mine = this.replica.at(height);
-        if (mine === undefined || mine.hash.toString('hex') !== this.finality.finalHash(height) || (firstSeq !== 0 && mine.firstSeq !== firstSeq)) reject(new Error(`the final block at height ${height} is not the one the leader answered with (first seq ${firstSeq})`));
-        else resolve();
-      });
-    });
+  /**
+   * Resolves once block `height` is final and this replica holds that very block. The replica
+   * applies a block before this validator can count its own attestation, but the others' may
+   * finalize it first, so both heights are waited for. A batch with no accepted transaction is
+   * answered with first_seq 0: then only the height is compared.
+   */
+  private async waitFinal(height: number, firstSeq: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await this.finality.waitFinal(height, timeoutMs);
+    await this.applied.wait(height, Math.max(1, deadline - Date.now()), `not applied here after ${timeoutMs} ms`);
+    const mine = this.replica.at(height);
+    if (mine === undefined || mine.hash.toString('hex') !== this.finality.finalHash(height) || (firstSeq !== 0 && mine.firstSeq !== firstSeq)) {
+      throw new Error(`the final block at height ${height} is not the one the leader answered with (first seq ${firstSeq})`);
+    }
   }
 
   // ---- leading ----

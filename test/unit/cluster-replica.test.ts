@@ -12,6 +12,7 @@ import { blockHash } from '../../engine/core/block.js';
 import { generateKeypair, publicKeyObject } from '../../engine/core/keys.js';
 import { Replica } from '../../engine/cluster/replica.js';
 import { Finality } from '../../engine/cluster/finality.js';
+import { HeightWaiters } from '../../engine/cluster/height-waiters.js';
 import { signAttestation, attestationValid } from '../../engine/cluster/attestation.js';
 import type { StoredBlock } from '../../engine/stages/commit/stored-block.js';
 import { issuer, mint, signer, transfer, user } from '../support/fixtures.js';
@@ -119,5 +120,23 @@ describe('finality', () => {
     expect(f.add(att(2, 5, h('x'), h('s')))).toBeNull();
     expect(f.add(att(2, 5, h('x'), h('s')))).toBeNull(); // the same again is no fault
     expect(f.add(att(2, 5, h('y'), h('s')))).toMatchObject({ fault: 'double_sign' });
+  });
+});
+
+describe('height waiters', () => {
+  it('resolve when the height reaches theirs, and reject and are dropped after their timeout', async () => {
+    const w = new HeightWaiters();
+    const order: number[] = [];
+    const a = w.wait(2, 5_000, 'late').then(() => order.push(2));
+    const b = w.wait(1, 5_000, 'late').then(() => order.push(1));
+    const late = w.wait(9, 20, 'not final after 20 ms');
+    w.reached(1);
+    await b;
+    expect(order).toEqual([1]);
+    w.reached(3);
+    await a;
+    await expect(late).rejects.toThrow('not final after 20 ms');
+    await expect(w.wait(3, 1, 'x')).resolves.toBeUndefined(); // at or below the height: at once
+    expect(() => w.reached(2)).toThrow(/down/);
   });
 });
