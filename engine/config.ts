@@ -254,6 +254,14 @@ export const defaultConfig = (): EngineConfig => ({
 });
 
 /** The state machine's options: the same for the live sequencer thread and for recovery's replay. */
+/**
+ * min.insync.replicas for a replicated topic of `replicationFactor` (kafkaReplicationFactor): one
+ * node may be lost and acks=all writes go on; 1 with a single replica.
+ */
+export function minInsyncReplicas(replicationFactor: number): number {
+  return Math.max(1, replicationFactor - 1);
+}
+
 export function sequencerOptions(config: EngineConfig): SequencerOptions {
   return { accountsMax: config.accountsMax, issuers: config.issuers.map((h) => Buffer.from(h, 'hex')), approvalPolicies: config.approvalPolicies, approvalsPendingMax: config.approvalsPendingMax };
 }

@@ -82,6 +82,8 @@ export class Replica {
 
   get head(): AppliedBlock { return this.headValue; }
   get term(): number { return this.highestTerm; }
+  /** The seq the next accepted transaction takes. */
+  get nextSeq(): number { return this.sequencer.nextSeq; }
   /** The block this replica applied at `height`, while it is among the recent ones. */
   at(height: number): AppliedBlock | undefined { return this.recent.get(height); }
   /** The state after the head, for a leader's pipeline to start from (a copy). */

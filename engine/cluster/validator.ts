@@ -28,7 +28,7 @@ import path from 'node:path';
 import crypto, { type KeyObject } from 'node:crypto';
 import kafkajs, { type Consumer, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { loadConfig, sequencerOptions, type EngineConfig } from '../config.js';
+import { loadConfig, minInsyncReplicas, sequencerOptions, type EngineConfig } from '../config.js';
 import { KeySet } from '../core/checks.js';
 import { privateKeyFromSeed, publicKeyObject } from '../core/keys.js';
 import { blockHash } from '../core/block.js';
@@ -377,7 +377,7 @@ export class Validator {
     const digest = crypto.createHash('sha256').update(bodies).digest();
     const results = Buffer.from([Result.committed]);
     const number = head.height + 1;
-    const firstSeq = this.replica.exportState().nextSeq;
+    const firstSeq = this.replica.nextSeq;
     const hash = blockHash(head.hash, number, firstSeq, 1, results, digest);
     const signer = Buffer.from(this.engineConfig.trustedSigners[0] ?? '00'.repeat(32), 'hex');
     const record = { number, firstSeq, entries: 1, txs: 1, hash, prevHash: head.hash, bodiesDigest: digest, results, bodies, sequencedAtMs: Date.now(), epoch: term, auth: { mode: 'batch-signed' as const, signer, signature: crypto.randomBytes(64) } };
@@ -408,7 +408,7 @@ export class Validator {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.cluster.attestationsTopic, numPartitions: 1, replicationFactor: this.cluster.replicationFactor, configEntries: [{ name: 'min.insync.replicas', value: String(Math.max(1, this.cluster.replicationFactor - 1)) }, { name: 'unclean.leader.election.enable', value: 'false' }] }] });
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.cluster.attestationsTopic, numPartitions: 1, replicationFactor: this.cluster.replicationFactor, configEntries: [{ name: 'min.insync.replicas', value: String(minInsyncReplicas(this.cluster.replicationFactor)) }, { name: 'unclean.leader.election.enable', value: 'false' }] }] });
       // Another validator may have created them a moment ago: wait until both have a leader.
       const deadline = Date.now() + TOPIC_READY_WAIT_MS_MAX;
       for (;;) {

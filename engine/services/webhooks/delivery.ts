@@ -38,7 +38,7 @@
 
 import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 import type pg from 'pg';
-import { webhookTopicPrefix, type EngineConfig } from '../../config.js';
+import { minInsyncReplicas, webhookTopicPrefix, type EngineConfig } from '../../config.js';
 import { pgPool } from '../../stages/commit/pg/client.js';
 import { decodeBlockRecord } from '../../stages/commit/kafka/block-record.js';
 import { blockEvents, type EventType, type WebhookEvent } from './events.js';
@@ -148,7 +148,7 @@ export class WebhookDelivery {
       // left these partitions without a leader, and the engine's Kafka clients, which fetch metadata
       // for every topic, failed with LEADER_NOT_AVAILABLE until the node came back, the sink's too.
       const replicationFactor = this.config.kafkaReplicationFactor;
-      const configEntries = [{ name: 'min.insync.replicas', value: String(Math.max(1, replicationFactor - 1)) }];
+      const configEntries = [{ name: 'min.insync.replicas', value: String(minInsyncReplicas(replicationFactor)) }];
       if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor, configEntries })), waitForLeaders: true });
     } finally {
       await admin.disconnect();

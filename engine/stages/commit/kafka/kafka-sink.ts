@@ -55,6 +55,7 @@
 
 import kafkajs, { type Admin, type Kafka as KafkaClient, type Message, type Producer, type Transaction } from 'kafkajs';
 import type { InputRing } from '../../../ring/input-ring.js';
+import { minInsyncReplicas } from '../../../config.js';
 import { GENESIS_HASH, type CommittedBlock } from '../../../core/block.js';
 import type { Sink } from '../sink.js';
 import { FencedError, fencedCause, type WriterTerm } from '../writer-term.js';
@@ -435,7 +436,7 @@ async function ensureTopic(admin: Admin, o: ResolvedOptions): Promise<number> {
       numPartitions: TOPIC_PARTITIONS,
       replicationFactor: o.replicationFactor,
       configEntries: [
-        { name: 'min.insync.replicas', value: String(Math.max(1, o.replicationFactor - 1)) },
+        { name: 'min.insync.replicas', value: String(minInsyncReplicas(o.replicationFactor)) },
         { name: 'unclean.leader.election.enable', value: 'false' },
         { name: 'cleanup.policy', value: 'delete' },
         { name: 'retention.ms', value: '-1' },
