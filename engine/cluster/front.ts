@@ -157,23 +157,34 @@ export class ValidatorFront {
     client[method](request, (error: grpc.ServiceError | null, res: unknown) => callback(error ? status(error.code, `leader: ${error.details}`) : null, res));
   }
 
-  /** A stream's batches go one by one through handle(); answers come back as each is ready (matched by batch_id). */
+  /**
+   * A stream's batches go one by one through handle(); answers come back as each is ready (matched
+   * by batch_id). As the engine's SubmitStream does: a client that stops reading its answers is
+   * not read from either (pause until drain), so its batches wait in its own socket, not here.
+   */
   private stream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
     let open = 0;
     let ended = false;
-    const done = () => { if (ended && open === 0) call.end(); };
+    let gone = false;
+    const done = () => { if (ended && open === 0 && !gone) { gone = true; call.end(); } };
+    const write = (message: object) => {
+      if (gone) return;
+      if (!call.write(message)) call.pause();
+    };
+    call.on('drain', () => call.resume());
     call.on('data', (raw: unknown) => {
       const batchId = raw instanceof DecodeError ? 0 : (raw as SubmitBatchRequestWire).batchId ?? 0;
       if (open >= STREAM_BATCHES_IN_FLIGHT_MAX) {
-        call.write({ batchId, statusCode: grpc.status.RESOURCE_EXHAUSTED, statusMessage: `${open} batches in flight on this stream (max ${STREAM_BATCHES_IN_FLIGHT_MAX}); wait for answers` });
+        write({ batchId, statusCode: grpc.status.RESOURCE_EXHAUSTED, statusMessage: `${open} batches in flight on this stream (max ${STREAM_BATCHES_IN_FLIGHT_MAX}); wait for answers` });
         return;
       }
       open++;
-      this.handle(raw).then((r) => call.write(r), (e: grpc.ServiceError) => call.write({ batchId, statusCode: e.code, statusMessage: e.details ?? e.message }))
+      this.handle(raw).then((r) => write(r), (e: grpc.ServiceError) => write({ batchId, statusCode: e.code, statusMessage: e.details ?? e.message }))
         .finally(() => { open--; done(); });
     });
     call.on('end', () => { ended = true; done(); });
-    call.on('error', () => undefined);
+    call.on('error', () => { gone = true; });
+    call.on('cancelled', () => { gone = true; });
   }
 
   private leaderClient(): RawClient | null {
