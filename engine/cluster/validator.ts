@@ -28,7 +28,7 @@ import path from 'node:path';
 import crypto, { type KeyObject } from 'node:crypto';
 import kafkajs, { type Consumer, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { loadConfig, minInsyncReplicas, sequencerOptions, type EngineConfig } from '../config.js';
+import { loadConfig, sequencerOptions, type EngineConfig } from '../config.js';
 import { KeySet } from '../core/checks.js';
 import { privateKeyFromSeed, publicKeyObject } from '../core/keys.js';
 import { blockHash } from '../core/block.js';
@@ -394,8 +394,12 @@ export class Validator {
     const deadline = Date.now() + TOPIC_READY_WAIT_MS_MAX;
     for (;;) {
       try {
-        await KafkaSink.createTopic({ brokers: this.cluster.brokers, topic: this.cluster.blocksTopic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: { epoch: 1, confirm: async () => undefined }, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING });
-        await this.createAttestationsTopic();
+        // Both with the blocks topic's settings: one partition, kept forever (a validator replays
+        // the attestations from the start to count finality from height 1), acks from RF - 1.
+        for (const topic of [this.cluster.blocksTopic, this.cluster.attestationsTopic]) {
+          await KafkaSink.createTopic({ brokers: this.cluster.brokers, topic, clientId: `txe-validator-${this.options.id}`, connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, term: { epoch: 1, confirm: async () => undefined }, replicationFactor: this.cluster.replicationFactor, logLevel: logLevel.NOTHING });
+        }
+        await this.topicsLed();
         return;
       } catch (error) {
         if (Date.now() > deadline || !/does not host this topic-partition|UNKNOWN_TOPIC|LEADER_NOT_AVAILABLE|no partition leader|There is no leader/i.test((error as Error).message)) throw error;
@@ -404,11 +408,11 @@ export class Validator {
     }
   }
 
-  private async createAttestationsTopic(): Promise<void> {
+  /** Waits until both topics have a partition leader (one another validator just created may not yet). */
+  private async topicsLed(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.cluster.attestationsTopic, numPartitions: 1, replicationFactor: this.cluster.replicationFactor, configEntries: [{ name: 'min.insync.replicas', value: String(minInsyncReplicas(this.cluster.replicationFactor)) }, { name: 'unclean.leader.election.enable', value: 'false' }] }] });
       // Another validator may have created them a moment ago: wait until both have a leader.
       const deadline = Date.now() + TOPIC_READY_WAIT_MS_MAX;
       for (;;) {
