@@ -3,7 +3,7 @@
  * load, and time it from the kill to the first block written after it that is final. Run against
  * a cluster of infra/cluster-up.sh:
  *
- *   node dist/bench/cluster-failover.js [--kills 5] [--json FILE]
+ *   node dist/bench/cluster-failover.js [--kills 5] [--json FILE] [--cluster infra/.data/cluster/cluster.json]
  *
  * Each round: wait until all four agree; a loader sends mint batches of BATCH_TXS with ack FINAL,
  * one after another, to a validator that is not the leader; kill -9 the leader; poll the
@@ -13,14 +13,12 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TxeClient } from '../engine/client.js';
+import { TxeClient, clientCredentials, clientOptions, mintBatch } from '../engine/client.js';
 import { repoRoot } from '../engine/paths.js';
-import { KIND_MINT } from '../engine/core/record.js';
-import { packBodies, signBatch } from '../engine/core/batch.js';
 import { readKeysFile } from '../engine/keys-file.js';
+import { clusterClientTls, clusterKeysFile, clusterTargets } from '../engine/cluster/cluster-file.js';
 import { Result } from '../engine/core/result.js';
 import { clusterStatus, type ValidatorStatusJson } from '../cli/cluster.js';
 
@@ -33,12 +31,14 @@ const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : fallback; };
 const kills = Number(flag('--kills', '5'));
 const jsonFile = flag('--json', '');
-const clusterDir = path.join(repoRoot, 'infra', '.data', 'cluster');
-const keys = readKeysFile(path.join(clusterDir, 'keys.json'));
-const targets = [1, 2, 3, 4].map((i) => `127.0.0.1:${7100 + i}`);
+const clusterFile = flag('--cluster', path.join(repoRoot, 'infra', '.data', 'cluster', 'cluster.json'));
+const keys = readKeysFile(clusterKeysFile(clusterFile));
+const targets = clusterTargets(clusterFile).split(',');
+const submitter = () => new TxeClient(targets[0], clientOptions(), clientCredentials(clusterClientTls(clusterFile, 'submitter')));
+const operatorTls = clusterClientTls(clusterFile, 'operator');
 const infra = (script: string, ...a: string[]) => execFileSync('bash', [path.join(repoRoot, 'infra', script), ...a], { stdio: ['ignore', 'ignore', 'inherit'] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const statuses = (of: string[]) => Promise.all(of.map((t) => clusterStatus(t).catch(() => null)));
+const statuses = (of: string[]) => Promise.all(of.map((t) => clusterStatus(t, operatorTls).catch(() => null)));
 
 async function waitAgreed(): Promise<ValidatorStatusJson[]> {
   const deadline = Date.now() + ROUND_TIMEOUT_MS;
@@ -52,15 +52,13 @@ async function waitAgreed(): Promise<ValidatorStatusJson[]> {
 
 /** Sends mint batches, ack FINAL, one after another, until stopped; the issuer's nonces stay contiguous. */
 function loader(target: string, startNonce: bigint) {
-  const client = new TxeClient(target);
+  const client = new TxeClient(target, clientOptions(), clientCredentials(clusterClientTls(clusterFile, 'submitter')));
   let nonce = startNonce;
   let running = true;
   const done = (async () => {
     while (running) {
-      const records = Array.from({ length: BATCH_TXS }, (_, i) => ({ kind: KIND_MINT, sender: keys.issuer.publicKey, recipient: crypto.randomBytes(32), nonce: nonce + 1n + BigInt(i), amount: 1n, timestampMs: BigInt(Date.now()) }));
-      const txs = packBodies(records);
       try {
-        const r = await client.submitBatch({ auth: 'batch-signed', txs, signer: keys.signer.publicKey, signature: signBatch(txs, keys.signer.privateKey), ack: 'final' });
+        const r = await client.submitBatch(mintBatch(keys, nonce + 1n, BATCH_TXS, 'final'));
         if (r.results.every((c) => c === Result.committed || c === Result.bad_nonce)) nonce += BigInt(BATCH_TXS); // bad_nonce: a retry of a batch that landed
       } catch (error) {
         if ((error as { code?: number }).code !== GRPC_UNAVAILABLE) throw error;
@@ -94,7 +92,7 @@ async function round(startNonce: bigint): Promise<{ ms: number; nonce: bigint; f
 }
 
 async function main(): Promise<void> {
-  const first = new TxeClient(targets[0]);
+  const first = submitter();
   let nonce = BigInt(String((await first.getAccount(keys.issuer.publicKey)).nonce));
   first.close();
   const rounds: Array<{ ms: number; from: number; to: number }> = [];

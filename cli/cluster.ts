@@ -7,12 +7,15 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { generateKeypair } from '../engine/core/keys.js';
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
-import { Validator, readClusterFile, type ClusterFile } from '../engine/cluster/validator.js';
+import { Validator } from '../engine/cluster/validator.js';
+import { clusterClientTls, clusterTargets, readClusterFile, type ClusterFile } from '../engine/cluster/cluster-file.js';
 import { LeaderElection } from '../engine/cluster/election.js';
 import { ClusterTypes } from '../engine/cluster/attestation.js';
 import { CLUSTER_SERVICE_NAME } from '../engine/cluster/front.js';
 import { u64ToNumber } from '../engine/core/proto.js';
 import { CA_CERT_FILE, createCa, createClient, createNode } from '../engine/services/security/certs.js';
+import { clientCredentials, type ClientTls } from '../engine/client.js';
+import { fail, targetTlsOf, withTlsOptions } from './client-flags.js';
 
 const STATUS_TIMEOUT_MS = 3_000;
 
@@ -60,8 +63,9 @@ export function registerClusterCommands(program: Command): void {
         fs.writeFileSync(path.join(flags.dir, `validator-${id}.seed`), k.seed.toString('hex'), { mode: 0o600 });
         return { id, publicKey: k.publicKey.toString('hex'), front: `127.0.0.1:${Number(flags.frontPort) + id - 1}`, engine: `127.0.0.1:${Number(flags.enginePort) + id - 1}`, ...(flags.engineViaPort ? { engineVia: `127.0.0.1:${Number(flags.engineViaPort) + id - 1}` } : {}), metrics: `127.0.0.1:${Number(flags.metricsPort) + id - 1}` };
       });
-      // mTLS between the validators: each leader's engine serves TLS 1.3 and asks for a client
-      // certificate; the fronts forward to it with theirs (role submitter).
+      // mTLS everywhere: each front and leader's engine serves TLS 1.3 and asks for a client
+      // certificate. The fronts forward to the leader's engine with the validator's (submitter);
+      // clients present their own: submitter to send batches, operator for status and metrics.
       const tlsDir = path.join(flags.dir, 'tls');
       const tls = (flags as Record<string, unknown>).tls !== false;
       if (tls && !fs.existsSync(path.join(tlsDir, CA_CERT_FILE))) {
@@ -69,6 +73,8 @@ export function registerClusterCommands(program: Command): void {
         await createCa(tlsDir);
         await createNode(tlsDir, ['127.0.0.1', 'localhost']);
         await createClient(tlsDir, 'validator', ['submitter', 'operator']);
+        await createClient(tlsDir, 'submitter', ['submitter']);
+        await createClient(tlsDir, 'operator', ['operator']);
       }
       const file: ClusterFile = {
         ...(tls ? { tlsDir: 'tls' } : {}),
@@ -100,11 +106,15 @@ export function registerClusterCommands(program: Command): void {
         console.log(JSON.stringify({ stepped_down: leader.id, term: leader.term }));
       });
     });
-  cluster.command('status')
+  withTlsOptions(cluster.command('status'), 'with --targets: ')
     .description('one JSON object per validator: id, role, term, height, final_height, state_hash')
-    .requiredOption('--targets <list>', 'validator front addresses, host:port,...')
-    .action(async (flags: { targets: string }) => {
-      for (const target of flags.targets.split(',')) console.log(JSON.stringify(await clusterStatus(target).catch((e: Error) => ({ target, error: e.message }))));
+    .option('--targets <list>', 'validator front addresses, host:port,... (a TLS cluster: with an operator certificate)')
+    .option('--cluster <file>', "the cluster file: its fronts, and its operator certificate (tls/client.operator.*)")
+    .action(async (flags: { targets?: string; cluster?: string } & Record<string, unknown>) => {
+      if (!flags.targets && !flags.cluster) fail('status needs --targets LIST or --cluster FILE');
+      const targets = flags.targets ?? clusterTargets(flags.cluster!);
+      const tls = flags.tlsCa ? targetTlsOf(flags) ?? null : flags.cluster ? clusterClientTls(flags.cluster, 'operator') : null;
+      for (const target of targets.split(',')) console.log(JSON.stringify(await clusterStatus(target, tls).catch((e: Error) => ({ target, error: e.message }))));
     });
 }
 
@@ -121,9 +131,9 @@ async function withElection<T>(clusterFile: string, use: (election: LeaderElecti
 
 export interface ValidatorStatusJson { id: number; role: string; term: number; height: number; final_height: number; state_hash: string; block_hash: string; faults: number; leader_id: number; target: string }
 
-/** Asks one validator's front for its status. */
-export function clusterStatus(target: string): Promise<ValidatorStatusJson> {
-  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+/** Asks one validator's front for its status (a TLS cluster: as an operator). */
+export function clusterStatus(target: string, tls: ClientTls | null = null): Promise<ValidatorStatusJson> {
+  const client = new grpc.Client(target, clientCredentials(tls));
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(`/${CLUSTER_SERVICE_NAME}/Status`, (v: object) => Buffer.from(ClusterTypes.ClusterStatusRequest.encode(v).finish()), (b: Buffer) => ClusterTypes.ValidatorStatus.decode(b), {},
       new grpc.Metadata(), { deadline: Date.now() + STATUS_TIMEOUT_MS }, (error, res) => {

@@ -7,7 +7,7 @@ import { loadConfig } from '../engine/config.js';
 import { ENGINE_NODE_FLAGS, Engine } from '../engine/engine.js';
 import { generateKeysFile, readApproverFile, readKeysFile, writeApproverFile, writeKeysFile } from '../engine/keys-file.js';
 import { generateKeypair } from '../engine/core/keys.js';
-import { TxeClient, clientCredentials, clientOptions, type ClientTls } from '../engine/client.js';
+import { TxeClient, clientCredentials, clientOptions } from '../engine/client.js';
 import { clientFiles, createCa, createClient, createNode, CA_DAYS_DEFAULT, LEAF_DAYS_DEFAULT } from '../engine/services/security/certs.js';
 import { ROLES, isRole } from '../engine/services/security/roles.js';
 import { mkdirSync } from 'node:fs';
@@ -18,6 +18,8 @@ import { formatLimits, measureLimits } from '../bench/limits.js';
 import { writeFileSync } from 'node:fs';
 import crypto from 'node:crypto';
 import { registerClusterCommands } from './cluster.js';
+import { fail, targetTlsOf, withTlsOptions } from './client-flags.js';
+import { clusterClientTls, clusterKeysFile, clusterTargets } from '../engine/cluster/cluster-file.js';
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);
@@ -130,6 +132,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
   .option('--json <file>', 'write the report as JSON, and the latency distribution beside it as .hgrm')
   .option('--target <host:port,...>', 'an engine already running (default: start one); several: streams spread over them (cluster validators)')
   .option('--keys <file>', 'keys file shared with the target engine (txe keygen)')
+  .option('--cluster <file>', "a cluster (txe cluster init, infra/cluster-up.sh): its validators' fronts, keys file and submitter certificate; ack final unless --ack")
   .option('--workers <n>', 'verify workers of the engine this starts', positive('--workers'))
   .option('--prebuild-mb <n>', 'memory cap for pre-built batches', positive('--prebuild-mb'), 3072)
   .option('--tls', 'the engine this starts serves TLS 1.3 with mTLS (development certificates made for the run)')
@@ -141,6 +144,11 @@ withTlsOptions(program.command('bench'), 'with --target: ')
       if (files.length !== 2) fail('--compare takes two --json reports: A.json B.json');
       console.log(compareReports(files[0], files[1]));
       return;
+    }
+    if (flags.cluster) {
+      if (flags.target || flags.keys || flags.tlsCa) fail('--cluster gives the targets, keys and TLS files itself: leave out --target, --keys and --tls-*');
+      const file = String(flags.cluster);
+      Object.assign(flags, { target: clusterTargets(file), keys: clusterKeysFile(file), ack: flags.ack ?? 'final' });
     }
     const sinks = String(flags.sinks).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
     for (const s of sinks) if (s !== 'pg' && s !== 'kafka') fail(`--sinks: unknown sink ${s}; use none, pg or pg,kafka`);
@@ -158,7 +166,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
       streams, lanes: (flags.lanes as number | undefined) ?? streams * 2, rate, durationS: flags.duration as number, warmupS: flags.warmup as number,
       json: flags.json as string | undefined, target: flags.target as string | undefined, keys: flags.keys as string | undefined,
       workers: flags.workers as number | undefined, prebuildMb: flags.prebuildMb as number, loadgenCeilingS: flags.loadgenCeilingS as number, progress: process.stderr.isTTY === true,
-      tls: flags.tls === true, targetTls: targetTlsOf(flags),
+      tls: flags.tls === true, targetTls: flags.cluster ? clusterClientTls(String(flags.cluster), 'submitter') ?? undefined : targetTlsOf(flags),
       command: `txe ${process.argv.slice(2).join(' ')}`,
     });
     printSummary(report);
@@ -202,25 +210,6 @@ function approvalJson(a: Record<string, unknown>): string {
     rejections: (a.votes as { decision: number }[]).filter((v) => v.decision === 2).length,
     expires_at: new Date(Number(String(a.expiresAtMs))).toISOString(), decided_seq: String(a.decidedSeq),
   });
-}
-
-/** How a client command reaches a TLS engine (--tls-ca, --tls-cert, --tls-key, --token); undefined: plaintext. */
-function targetTlsOf(flags: Record<string, unknown>): ClientTls | undefined {
-  const [caFile, certFile, keyFile, token] = [flags.tlsCa, flags.tlsCert, flags.tlsKey, flags.token] as (string | undefined)[];
-  if (caFile === undefined) {
-    if (certFile || keyFile || token) fail('--tls-cert, --tls-key and --token need --tls-ca (the engine\'s CA)');
-    return undefined;
-  }
-  return { caFile, certFile, keyFile, token };
-}
-
-/** The client flags of the commands that call an engine. */
-function withTlsOptions(command: Command, when = ''): Command {
-  return command
-    .option('--tls-ca <file>', `${when}the CA of a TLS engine`)
-    .option('--tls-cert <file>', `${when}a client certificate (mTLS)`)
-    .option('--tls-key <file>', `${when}its key`)
-    .option('--token <token>', `${when}a bearer token (TLS without mTLS)`);
 }
 
 async function withClient<T>(target: string, run: (client: TxeClient) => Promise<T>, flags: Record<string, unknown> = {}): Promise<T> {
@@ -345,10 +334,6 @@ function eventLoopLine(d: Record<string, number> | null | undefined): string[] {
   return d ? [`engine event-loop delay ms (main thread, beyond a 1 ms timer): p50 ${d.p50} p99 ${d.p99} p99.9 ${d.p999} max ${d.max}`] : [];
 }
 
-function fail(message: string): never {
-  console.error(`txe: ${message}`);
-  process.exit(2);
-}
 
 registerClusterCommands(program);
 

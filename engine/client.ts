@@ -4,7 +4,7 @@
  */
 
 import * as grpc from '@grpc/grpc-js';
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   AckWire, ApprovalServiceDefinition, AuthModeWire, StatsServiceDefinition, Types, TransactionServiceDefinition, WebhookServiceDefinition,
@@ -12,6 +12,9 @@ import {
 } from './services/grpc/codec.js';
 import { voteMessage, type VoteDecision } from './core/decision.js';
 import { sign } from './core/keys.js';
+import { packBodies, signBatch } from './core/batch.js';
+import { KIND_MINT } from './core/record.js';
+import type { KeysFile } from './keys-file.js';
 
 const ClientConstructor = grpc.makeGenericClientConstructor(TransactionServiceDefinition, 'TransactionService');
 const StatsClientConstructor = grpc.makeGenericClientConstructor(StatsServiceDefinition, 'StatsService');
@@ -33,6 +36,18 @@ export interface SubmitRequest {
   signer?: Uint8Array;
   signature?: Uint8Array;
   ack?: 'ordered' | 'durable' | 'final'; // final: cluster validators only (engine/cluster/)
+}
+
+/**
+ * `count` mints (1 unit each, to fresh random accounts) from the keys file's issuer, nonces from
+ * `firstNonce` on, signed as one batch by its trusted signer: what the cluster test and the
+ * failover benchmark send.
+ */
+export function mintBatch(keys: KeysFile, firstNonce: bigint, count: number, ack: SubmitRequest['ack']): SubmitRequest {
+  const timestampMs = BigInt(Date.now());
+  const records = Array.from({ length: count }, (_, i) => ({ kind: KIND_MINT, sender: keys.issuer.publicKey, recipient: randomBytes(32), nonce: firstNonce + BigInt(i), amount: 1n, timestampMs }));
+  const txs = packBodies(records);
+  return { auth: 'batch-signed', txs, signer: keys.signer.publicKey, signature: signBatch(txs, keys.signer.privateKey), ack };
 }
 
 export interface SubmitResponse {

@@ -5,6 +5,7 @@ CLUSTER="$DATA/cluster"
 ETCD_PORT="${TXE_ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${TXE_ETCD_PEER_PORT:-23800}"
 NGINX_PORT="${TXE_CLUSTER_FRONT_PORT:-7100}"
+NGINX_MODULES=/usr/lib/nginx/modules # Debian's: ngx_stream_module.so from libnginx-mod-stream
 VALIDATOR_START_TIMEOUT="${TXE_VALIDATOR_START_TIMEOUT:-180}" # a restart replays the log first (up to 120 s)
 
 pid_alive() { local pid; pid="$(cat "$1" 2>/dev/null)" || return 1; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
@@ -38,7 +39,7 @@ wait_validators() { # ids...
 render_nginx() {
   node "$REPO/dist/cli/main.js" cluster nginx --cluster "$CLUSTER/cluster.json" > "$CLUSTER/upstream.conf"
   mkdir -p "$CLUSTER/nginx-body"
-  sed -e "s#@DIR@#$CLUSTER#g" -e "s#@PORT@#$NGINX_PORT#g" "$INFRA/cluster/nginx.conf.in" > "$CLUSTER/nginx.conf"
+  sed -e "s#@DIR@#$CLUSTER#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@MODULES@#$NGINX_MODULES#g" "$INFRA/cluster/nginx.conf.in" > "$CLUSTER/nginx.conf"
   if nginx_running; then nginx -c "$CLUSTER/nginx.conf" -p "$CLUSTER" -s reload >&2; fi
 }
 

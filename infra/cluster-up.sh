@@ -3,10 +3,14 @@
 #   etcd (Debian's etcd-server)     127.0.0.1:23790       leader election, the live validator set
 #   Kafka KRaft, 3 nodes            127.0.0.1:29092,94,96 the blocks and attestations topics (RF 3)
 #   validators 1-4 (txe validator)  fronts 127.0.0.1:7101-7104, leader engine 7111-7114, metrics 9101-9104
-#   NGINX (Debian's nginx-light)    127.0.0.1:7100        gRPC proxy over the live validators
+#   NGINX (Debian's nginx-light)    127.0.0.1:7100        TCP proxy (stream) over the live validators' fronts
 #   with TXE_CLUSTER_DELAY_MS=N: Toxiproxy 127.0.0.1:18474, N ms between validators (cluster-delay.sh)
-# The validators forward to the leader's engine over mTLS (TXE_CLUSTER_TLS=0: plaintext, to measure it).
-# Prints TXE_CLUSTER_TARGETS, TXE_CLUSTER_FRONT and TXE_KAFKA_BROKERS on stdout (logs on stderr),
+# mTLS on every port: fronts, leader engines and metrics serve TLS 1.3 and authorize each caller by
+# the role in its client certificate; clients take theirs from infra/.data/cluster/tls/
+# (client.submitter.*, client.operator.*), or pass --cluster FILE to txe bench and txe cluster
+# status. TXE_CLUSTER_TLS=0: plaintext on loopback, to measure what TLS costs.
+# Prints TXE_CLUSTER_TARGETS, TXE_CLUSTER_FRONT, TXE_KAFKA_BROKERS, TXE_CLUSTER_DIR and
+# TXE_CLUSTER_FILE on stdout (logs on stderr),
 # so `set -a; eval "$(infra/cluster-up.sh)"; set +a` works. Data and logs: infra/.data/cluster/.
 # Needs `npm run build` first. infra/cluster-down.sh stops all of it (--wipe: and deletes the data).
 set -euo pipefail
@@ -14,6 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh"
 
 command -v etcd >/dev/null 2>&1 || apt_install --no-install-recommends etcd-server
 command -v nginx >/dev/null 2>&1 || apt_install --no-install-recommends nginx-light
+[ -f "$NGINX_MODULES/ngx_stream_module.so" ] || apt_install --no-install-recommends libnginx-mod-stream
 [ -f "$REPO/dist/cli/main.js" ] || die "dist/cli/main.js is missing: run npm run build first"
 mkdir -p "$CLUSTER"
 
@@ -52,3 +57,4 @@ echo "TXE_CLUSTER_TARGETS=$(targets)"
 echo "TXE_CLUSTER_FRONT=127.0.0.1:$NGINX_PORT"
 echo "$brokers_line"
 echo "TXE_CLUSTER_DIR=$CLUSTER"
+echo "TXE_CLUSTER_FILE=$CLUSTER/cluster.json"

@@ -10,6 +10,12 @@
  *   ClusterService.Status        this validator's role, term, height, final height and state hash.
  *   grpc.health.v1               SERVING once it knows a leader.
  *
+ * The port has the engine's guards (services/grpc/server.ts guardedServer): TLS 1.3 with client
+ * certificates when the cluster has TLS, every call authorized by the caller's own role before its
+ * handler runs (submitter for TransactionService, operator for ClusterService), the same limits
+ * on connections, streams and unfinished messages. Only then does the front forward, with the
+ * validator's own certificate: the leader's engine trusts its validators, the front trusts no one.
+ *
  * The leader does not trust this check: every replica verifies every block again. PER_TX batches
  * are forwarded unchecked here (8190 Ed25519 verifies, ~0.6 s, on this event loop would stall every
  * other client); the leader's workers and every replica verify them. Cost of a forward: one decode
@@ -25,6 +31,9 @@ import type { KeySet } from '../core/checks.js';
 import { PublicKeyCache } from '../core/keys.js';
 import { BODY_BYTES } from '../core/record.js';
 import { ClusterTypes } from './attestation.js';
+import type { EngineConfig } from '../config.js';
+import { guardedServer, listenGuarded } from '../services/grpc/server.js';
+import type { TransportSecurity } from '../services/security/security.js';
 
 const TransactionClient = grpc.makeGenericClientConstructor(TransactionServiceDefinition, 'TransactionService');
 type RawClient = grpc.Client & Record<string, Function>;
@@ -53,14 +62,14 @@ export class ValidatorFront {
   private readonly keys = new PublicKeyCache(KEY_CACHE_ENTRIES);
   readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
 
-  private constructor(private readonly server: grpc.Server, readonly port: number, private readonly parts: FrontParts) {}
+  private constructor(private readonly server: grpc.Server, public port: number, private readonly parts: FrontParts) {}
 
-  static async start(host: string, port: number, parts: FrontParts): Promise<ValidatorFront> {
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
-    const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-    const front = new ValidatorFront(server, bound, parts);
+  static async start(host: string, port: number, parts: FrontParts, config: EngineConfig, security: TransportSecurity): Promise<ValidatorFront> {
+    const server = guardedServer(config, security);
+    const front = new ValidatorFront(server, 0, parts);
     front.register();
     front.health.addToServer(server);
+    front.port = await listenGuarded(server, host, port, config, security);
     return front;
   }
 

@@ -28,7 +28,7 @@ import path from 'node:path';
 import crypto, { type KeyObject } from 'node:crypto';
 import kafkajs, { type Consumer, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { loadConfig, sequencerOptions, type EngineConfig } from '../config.js';
+import { isLoopbackHost, loadConfig, sequencerOptions, type EngineConfig } from '../config.js';
 import { KeySet } from '../core/checks.js';
 import { privateKeyFromSeed, publicKeyObject } from '../core/keys.js';
 import { blockHash } from '../core/block.js';
@@ -39,7 +39,7 @@ import { KafkaSink } from '../stages/commit/kafka/kafka-sink.js';
 import { serialWrites } from '../stages/commit/kafka/open.js';
 import { blockKey, decodeBlockRecord } from '../stages/commit/kafka/block-record.js';
 import { Replica, type AppliedBlock } from './replica.js';
-import { Finality, VALIDATORS } from './finality.js';
+import { Finality } from './finality.js';
 import { SignedHeightFile } from './signed-height.js';
 import { HeightWaiters } from './height-waiters.js';
 import { attestationValid, decodeAttestation, encodeAttestation, signAttestation, type Attestation } from './attestation.js';
@@ -47,26 +47,13 @@ import { LeaderElection, type LeaderView } from './election.js';
 import { ValidatorFront } from './front.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
 import type { WriterTerm } from '../stages/commit/writer-term.js';
-import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, clientFiles } from '../services/security/certs.js';
+import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../services/security/certs.js';
 import { clientCredentials, type ClientTls } from '../client.js';
 import { FencedError } from '../stages/commit/writer-term.js';
+import { TransportSecurity } from '../services/security/security.js';
+import { clusterClientTls, clusterTlsDir, type ClusterFile } from './cluster-file.js';
 
 const { Kafka, logLevel } = kafkajs;
-
-/** The cluster file (infra/cluster-up.sh writes it): the same for all four validators. */
-export interface ClusterFile {
-  name: string;
-  etcd: string[];
-  brokers: string[];
-  blocksTopic: string;
-  attestationsTopic: string;
-  replicationFactor: number;
-  keysFile: string; // txe keygen: the issuer and the trusted batch signer
-  tlsDir?: string; // txe certs: ca.crt, node.crt/key (leader engines), client.validator.crt/key (fronts); absent: plaintext on loopback
-  // engineVia: where the other validators' fronts reach this one's engine (a proxy that adds
-  // network delay, infra/cluster-up.sh with TXE_CLUSTER_DELAY_MS); default `engine`.
-  validators: Array<{ id: number; publicKey: string; front: string; engine: string; engineVia?: string; metrics: string }>;
-}
 
 export interface ValidatorOptions { clusterFile: string; id: number; dataDir: string; seedFile: string; engineConfig?: Partial<Record<keyof EngineConfig, unknown>> }
 type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -78,12 +65,6 @@ const FETCH_WAIT_MS = 20;
 const TOPIC_READY_WAIT_MS_MAX = 30_000;
 const STARTUP_CATCH_UP_WAIT_MS_MAX = 120_000; // then it campaigns anyway (an aborted tail can hide the last offsets)
 const SEQUENCED_AT_KEPT = 65_536;
-
-export function readClusterFile(file: string): ClusterFile {
-  const c = JSON.parse(fs.readFileSync(file, 'utf8')) as ClusterFile;
-  if (!Array.isArray(c.validators) || c.validators.length !== VALIDATORS) throw new Error(`${file}: a cluster has exactly ${VALIDATORS} validators, found ${c.validators?.length ?? 0}`);
-  return c;
-}
 
 export class Validator {
   private readonly replica: Replica;
@@ -116,6 +97,7 @@ export class Validator {
   private readonly self: ClusterFile['validators'][number];
   private leaderPoll: NodeJS.Timeout | null = null;
   private readonly forwardTls: ClientTls | null;
+  private readonly frontSecurity: TransportSecurity;
   private readonly trustedSigners: () => KeySet; // the keys file's signer; rotation (SIGHUP) is not wired for validators yet
   private closed = false;
 
@@ -124,10 +106,17 @@ export class Validator {
     if (!self) throw new Error(`validator ${options.id} is not in the cluster file`);
     this.self = self;
     const [host, port] = splitAddress(self.engine);
-    const tls = cluster.tlsDir ? path.resolve(path.dirname(path.resolve(options.clusterFile)), cluster.tlsDir) : null;
-    this.forwardTls = tls ? { caFile: path.join(tls, CA_CERT_FILE), certFile: path.join(tls, clientFiles('validator').cert), keyFile: path.join(tls, clientFiles('validator').key) } : null;
+    const tls = clusterTlsDir(cluster, options.clusterFile);
+    this.forwardTls = clusterClientTls(options.clusterFile, 'validator');
     const engineTls = tls ? { tlsCertFile: path.join(tls, NODE_CERT_FILE), tlsKeyFile: path.join(tls, NODE_KEY_FILE), tlsClientCaFile: path.join(tls, CA_CERT_FILE) } : {};
     this.engineConfig = loadConfig({ ...options.engineConfig, ...engineTls, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
+    // The front and metrics ports: the same TLS 1.3 identity as the engine, the callers' roles
+    // checked at the front (a plaintext cluster keeps them on loopback: refused elsewhere).
+    for (const address of [self.front, self.metrics]) {
+      if (!tls && !isLoopbackHost(splitAddress(address)[0])) throw new Error(`validator ${options.id}: ${address} is not a loopback address, and the cluster has no TLS (tlsDir): clients there could not be authenticated`);
+    }
+    this.frontSecurity = new TransportSecurity(this.engineConfig, (level, message, fields) => log(level, `front: ${message}`, fields));
+    this.frontSecurity.register(this.registry);
     const signers = new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex')));
     this.trustedSigners = () => signers;
     this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: this.trustedSigners });
@@ -144,16 +133,17 @@ export class Validator {
     await this.producer.connect();
     await this.followAttestations();
     await this.followBlocks();
-    this.front = await ValidatorFront.start(...splitAddress(this.self.front), {
+    const [fhost, fport] = splitAddress(this.self.front);
+    this.front = await ValidatorFront.start(fhost, fport, {
       leaderEngine: () => this.leader?.engine ?? null,
       trustedSigners: this.trustedSigners,
       waitFinal: (height, firstSeq, timeoutMs) => this.waitFinal(height, firstSeq, timeoutMs),
       status: () => this.status(),
       forwardCredentials: () => clientCredentials(this.forwardTls),
-    });
+    }, this.engineConfig, this.frontSecurity);
     this.registerGauges();
     const [mhost, mport] = splitAddress(this.self.metrics);
-    this.metrics = await startMetricsServer(this.registry, mhost, mport);
+    this.metrics = await startMetricsServer(this.registry, mhost, mport, this.frontSecurity);
     this.election = new LeaderElection(this.cluster.etcd, this.cluster.name, { id: this.options.id, engine: this.self.engineVia ?? this.self.engine, front: this.self.front }, {
       elected: (term) => void this.lead(term).catch((e: Error) => { this.log('error', 'could not take the lead', { term, error: e.message }); this.election.resign(`lead failed: ${e.message}`); }),
       deposed: (why) => void this.stepDown(why),
@@ -182,6 +172,7 @@ export class Validator {
     await this.election?.close();
     await this.front?.close();
     await this.metrics?.close();
+    this.frontSecurity.close();
     await Promise.allSettled([this.blocksConsumer?.disconnect(), this.attestationsConsumer?.disconnect(), this.producer?.disconnect()]);
   }
 

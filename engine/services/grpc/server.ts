@@ -40,18 +40,7 @@ export interface IngressServer {
 }
 
 export async function startIngress(pipeline: Pipeline, config: EngineConfig, approvals: Approvals, webhooks: Webhooks | null, durable: PgReads | null, security: TransportSecurity): Promise<IngressServer> {
-  // Every call is authorized by role before its handler runs (security/authorize.ts); with no way
-  // for callers to prove who they are (loopback, dev), no interceptor is installed at all.
-  const interceptors = security.proof.kind === 'none' ? [] : [authorizer(security.proof, (_path, d) => security.countDenied(d))];
-  const server = new grpc.Server({
-    interceptors,
-    'grpc.max_receive_message_length': messageBytesMax(config),
-    'grpc.max_send_message_length': messageBytesMax(config),
-    'grpc.max_concurrent_streams': config.grpcConcurrentStreamsMax,
-    'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
-    'grpc.keepalive_timeout_ms': config.grpcKeepaliveTimeoutMs,
-    'grpc.max_connection_idle_ms': config.grpcConnectionIdleMsMax,
-  });
+  const server = guardedServer(config, security);
   const service = new TransactionService(pipeline, config, durable);
   server.addService(TransactionServiceDefinition, service.handlers());
   const stats = new StatsService(pipeline, config);
@@ -68,11 +57,40 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
   // Reflection describes exactly the files it is given, so grpc.health.v1 must be among them:
   // without its descriptor grpcurl cannot resolve grpc.health.v1.Health/Check.
   new ReflectionService(protoLoader.loadSync([...PROTO_FILES, HEALTH_PROTO], { keepCase: false })).addToServer(server);
-  const port = await new Promise<number>((resolve, reject) => {
+  const port = await listenGuarded(server, config.grpcHost, config.grpcPort, config, security);
+  return { server, port, service, stats, health, approvals: approvalService, webhooks: webhookService };
+}
+
+/**
+ * A gRPC server with the engine's guards, for every public port (the engine's and a cluster
+ * validator's front): each call authorized by role before its handler runs
+ * (security/authorize.ts; with no way for callers to prove who they are, on loopback in dev, no
+ * interceptor at all), message sizes, concurrent streams, keepalive and idle limits from config.
+ */
+export function guardedServer(config: EngineConfig, security: TransportSecurity): grpc.Server {
+  const interceptors = security.proof.kind === 'none' ? [] : [authorizer(security.proof, (_path, d) => security.countDenied(d))];
+  return new grpc.Server({
+    interceptors,
+    'grpc.max_receive_message_length': messageBytesMax(config),
+    'grpc.max_send_message_length': messageBytesMax(config),
+    'grpc.max_concurrent_streams': config.grpcConcurrentStreamsMax,
+    'grpc.keepalive_time_ms': config.grpcKeepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.grpcKeepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': config.grpcConnectionIdleMsMax,
+  });
+}
+
+/**
+ * Binds a guardedServer with TLS 1.3 (and client certificates) when security has TLS files, and
+ * puts on the transport's guards: wide flow-control windows, the connection caps (all, and per
+ * client certificate) and the budget of unfinished messages. Resolves with the bound port.
+ */
+export async function listenGuarded(server: grpc.Server, host: string, port: number, config: EngineConfig, security: TransportSecurity): Promise<number> {
+  const bound = await new Promise<number>((resolve, reject) => {
     const credentials = security.tls === null ? grpc.ServerCredentials.createInsecure() : new TlsServerCredentials(security.tls);
-    server.bindAsync(`${config.grpcHost}:${config.grpcPort}`, credentials, (error, bound) => {
-      if (error) reject(new Error(`cannot listen on ${config.grpcHost}:${config.grpcPort}: ${error.message}`));
-      else resolve(bound);
+    server.bindAsync(`${host}:${port}`, credentials, (error, p) => {
+      if (error) reject(new Error(`cannot listen on ${host}:${port}: ${error.message}`));
+      else resolve(p);
     });
   });
   widenFlowControlWindows(server, config.flowControlWindowBytes, config.grpcFrameBytesMax);
@@ -80,7 +98,7 @@ export async function startIngress(pipeline: Pipeline, config: EngineConfig, app
   if (security.tls?.requireClientCertificate) capConnectionsPerClient(server, config.grpcConnectionsPerClientMax);
   const partialMessages = new PartialMessageBudget({ perConnectionBytesMax: config.grpcPartialMessageBytesPerConnectionMax, totalBytesMax: config.grpcPartialMessageBytesMax });
   partialMessages.watch(http2ServersOf(server));
-  return { server, port, service, stats, health, approvals: approvalService, webhooks: webhookService };
+  return bound;
 }
 
 /*

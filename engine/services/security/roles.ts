@@ -4,7 +4,8 @@
  *   role        may call                                           why
  *   submitter   txe.v1.TransactionService/*                        submit batches, read transactions, accounts, commits
  *   approver    txe.v1.ApprovalService/*                           read approvals and vote
- *   operator    txe.v1.WebhookService/*, txe.v1.StatsService/*     manage webhooks, read stats (and GET /metrics)
+ *   operator    txe.v1.WebhookService/*, txe.v1.StatsService/*,    manage webhooks, read stats (and GET /metrics),
+ *               txe.v1.ClusterService/*                            ask a cluster validator for its status
  *   (none)      grpc.health.v1.Health/*, grpc.reflection.*         load balancers and grpcurl
  *
  * A caller's roles come from its client certificate (mTLS: each SAN URI txe:role/<role>; the TLS
@@ -30,6 +31,7 @@ const SERVICE_ROLES: Record<string, Role | null> = {
   'txe.v1.ApprovalService': 'approver',
   'txe.v1.WebhookService': 'operator',
   'txe.v1.StatsService': 'operator',
+  'txe.v1.ClusterService': 'operator',
   'grpc.health.v1.Health': null,
   'grpc.reflection.v1.ServerReflection': null,
   'grpc.reflection.v1alpha.ServerReflection': null,

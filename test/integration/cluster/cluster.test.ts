@@ -6,15 +6,17 @@
 
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TxeClient } from '../../../engine/client.js';
+import * as grpc from '@grpc/grpc-js';
+import { TxeClient, clientCredentials, clientOptions, mintBatch as mintsOf, type ClientTls } from '../../../engine/client.js';
 import { repoRoot } from '../../../engine/paths.js';
 import { Result } from '../../../engine/core/result.js';
-import { KIND_MINT } from '../../../engine/core/record.js';
-import { packBodies, signBatch } from '../../../engine/core/batch.js';
 import { readKeysFile, type KeysFile } from '../../../engine/keys-file.js';
 import { clusterStatus, type ValidatorStatusJson } from '../../../cli/cluster.js';
+import { clusterClientTls } from '../../../engine/cluster/cluster-file.js';
 import { until, withTimeout } from '../../support/async.js';
 
 const BATCH = 50;
@@ -35,14 +37,13 @@ const node = (...args: string[]) => execFileSync(process.execPath, [path.join(re
 let front: string;
 let keys: KeysFile;
 let nonce = 0; // the issuer's last nonce used: mints are numbered across the whole file
+// Every port of the cluster is mTLS: clients present the cluster's submitter certificate, status
+// is asked as its operator.
+let submitterTls: ClientTls | null;
+let operatorTls: ClientTls | null;
 const clients = new Map<string, TxeClient>();
-const client = (t: string) => clients.get(t) ?? clients.set(t, new TxeClient(t)).get(t)!;
-
-function mintBatch(firstNonce: number) {
-  const records = Array.from({ length: BATCH }, (_, i) => ({ kind: KIND_MINT, sender: keys.issuer.publicKey, recipient: crypto.randomBytes(32), nonce: BigInt(firstNonce + i), amount: 1n, timestampMs: BigInt(Date.now()) }));
-  const txs = packBodies(records);
-  return { auth: 'batch-signed' as const, txs, signer: keys.signer.publicKey, signature: signBatch(txs, keys.signer.privateKey), ack: 'final' as const };
-}
+const client = (t: string) => clients.get(t) ?? clients.set(t, new TxeClient(t, clientOptions(), clientCredentials(submitterTls))).get(t)!;
+const mintBatch = (firstNonce: number) => mintsOf(keys, BigInt(firstNonce), BATCH, 'final');
 
 /** Submits the next batch of mints (ack FINAL) to `target`; retried while no leader answers. Returns whether it landed. */
 async function submitNext(target: string): Promise<void> {
@@ -63,7 +64,7 @@ async function submitNext(target: string): Promise<void> {
   nonce += BATCH;
 }
 
-const statuses = async (of = targets): Promise<ValidatorStatusJson[]> => Promise.all(of.map((t) => clusterStatus(t)));
+const statuses = async (of = targets): Promise<ValidatorStatusJson[]> => Promise.all(of.map((t) => clusterStatus(t, operatorTls)));
 const agreed = async (of = targets) => {
   const s = await statuses(of);
   const same = s.every((v) => v.height === s[0].height && v.state_hash === s[0].state_hash && v.final_height === v.height);
@@ -81,6 +82,8 @@ describe('a four-validator cluster', () => {
     const dir = /TXE_CLUSTER_DIR=(\S+)/.exec(printed)![1];
     keys = readKeysFile(path.join(dir, 'keys.json'));
     clusterFile = path.join(dir, 'cluster.json');
+    submitterTls = clusterClientTls(clusterFile, 'submitter');
+    operatorTls = clusterClientTls(clusterFile, 'operator');
   }, 300_000);
   afterAll(() => {
     for (const c of clients.values()) c.close();
@@ -99,6 +102,48 @@ describe('a four-validator cluster', () => {
     expect(r.results.every((c) => c === Result.bad_signature)).toBe(true);
     expect((await agreed())?.[0].height).toBe(s[0].height);
   }, 120_000);
+
+  it('authorizes every caller at every port by its own certificate: fronts, NGINX and metrics', async () => {
+    expect(submitterTls).not.toBeNull();
+    const tls = submitterTls!;
+    const refusal = async (target: string, credentials: grpc.ChannelCredentials) => {
+      const c = new TxeClient(target, clientOptions(), credentials);
+      try {
+        await c.submitBatch(mintBatch(nonce + 1));
+        return null;
+      } catch (error) {
+        return error as grpc.ServiceError;
+      } finally {
+        c.close();
+      }
+    };
+    const operator = clientCredentials(operatorTls);
+    for (const target of [targets[2], front]) {
+      // No client certificate, or plaintext: the TLS handshake refuses the connection.
+      expect((await refusal(target, clientCredentials({ caFile: tls.caFile })))?.code).toBe(grpc.status.UNAVAILABLE);
+      expect((await refusal(target, grpc.credentials.createInsecure()))?.code).toBe(grpc.status.UNAVAILABLE);
+      // An operator may not submit, through NGINX either: NGINX passes the caller's own TLS through.
+      const denied = await refusal(target, operator);
+      expect(denied?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(denied?.details).toMatch(/needs role submitter/);
+    }
+    // A submitter may not ask for a validator's status (operator).
+    await expect(clusterStatus(targets[0], submitterTls)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    // The metrics port: TLS, and the operator role.
+    const cluster = JSON.parse(fs.readFileSync(clusterFile, 'utf8')) as { validators: { metrics: string }[] };
+    const [host, port] = cluster.validators[0].metrics.split(':');
+    const scrape = (files: ClientTls) => new Promise<number>((resolve, reject) => {
+      const request = https.get({ host, port: Number(port), path: '/metrics', ca: fs.readFileSync(files.caFile), cert: files.certFile ? fs.readFileSync(files.certFile) : undefined, key: files.keyFile ? fs.readFileSync(files.keyFile) : undefined }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('error', reject);
+    });
+    expect(await scrape(operatorTls!)).toBe(200);
+    expect(await scrape(tls)).toBe(403);
+    // Nothing of the refused calls moved the history.
+    expect(await issuerNonce(targets[0])).toBe(BigInt(nonce));
+  }, 60_000);
 
   it('catches a validator that attests wrong state hashes, and finality goes on without it', async () => {
     const leader = (await statuses()).find((v) => v.role === 'leader')!.id;
@@ -122,7 +167,7 @@ describe('a four-validator cluster', () => {
     const liar = leader === 2 ? 1 : 2;
     infra('cluster-kill.sh', [String(liar)]);
     infra('cluster-start.sh', [String(liar)], { ...process.env, TXE_TEST_BYZANTINE: 'bad-block' });
-    await until('the liar back at the same height', async () => ((await clusterStatus(targets[liar - 1])).height === start[0].height ? true : null), 30_000);
+    await until('the liar back at the same height', async () => ((await clusterStatus(targets[liar - 1], operatorTls)).height === start[0].height ? true : null), 30_000);
     // The liar campaigned last: the others step down (each goes back in line behind it) until it leads.
     let term = 0;
     const liarLeads = await until('the liar leads', async () => {
