@@ -287,13 +287,15 @@ certs.command('create-client')
   .requiredOption('--roles <list>', `comma-separated: ${ROLES.join(', ')}`)
   .addOption(certsDir())
   .option('--days <n>', 'validity', positive('--days'), LEAF_DAYS_DEFAULT)
-  .action(async (name: string, flags: { roles: string; dir: string; days: number }) => {
+  .option('--accounts <list>', 'the accounts it acts for: comma-separated public keys in hex (senders, batch signers, accounts it may read), or * for all', '*')
+  .action(async (name: string, flags: { roles: string; dir: string; days: number; accounts: string }) => {
     const roles = flags.roles.split(',').map((r) => r.trim()).filter(Boolean);
     const unknown = roles.filter((r) => !isRole(r));
     if (unknown.length > 0) fail(`--roles: unknown ${unknown.join(', ')}; roles are ${ROLES.join(', ')}`);
-    await createClient(flags.dir, name, roles.filter(isRole), { days: flags.days });
+    const accounts = flags.accounts.split(',').map((a) => a.trim()).filter(Boolean);
+    await createClient(flags.dir, name, roles.filter(isRole), { days: flags.days, accounts }).catch((e: Error) => fail(e.message));
     const files = clientFiles(name);
-    console.log(JSON.stringify({ cert: path.join(flags.dir, files.cert), key: path.join(flags.dir, files.key), roles }));
+    console.log(JSON.stringify({ cert: path.join(flags.dir, files.cert), key: path.join(flags.dir, files.key), roles, accounts }));
   });
 
 function printSummary(r: Record<string, unknown>): void {

@@ -34,6 +34,7 @@ import { ClusterTypes } from './attestation.js';
 import type { EngineConfig } from '../config.js';
 import { guardedServer, listenGuarded } from '../services/grpc/server.js';
 import type { TransportSecurity } from '../services/security/security.js';
+import { CallerScopes, type AccountScope } from '../services/security/scope.js';
 
 const TransactionClient = grpc.makeGenericClientConstructor(TransactionServiceDefinition, 'TransactionService');
 type RawClient = grpc.Client & Record<string, Function>;
@@ -62,11 +63,11 @@ export class ValidatorFront {
   private readonly keys = new PublicKeyCache(KEY_CACHE_ENTRIES);
   readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
 
-  private constructor(private readonly server: grpc.Server, public port: number, private readonly parts: FrontParts) {}
+  private constructor(private readonly server: grpc.Server, public port: number, private readonly parts: FrontParts, private readonly scopes: CallerScopes, private readonly security: TransportSecurity) {}
 
   static async start(host: string, port: number, parts: FrontParts, config: EngineConfig, security: TransportSecurity): Promise<ValidatorFront> {
     const server = guardedServer(config, security);
-    const front = new ValidatorFront(server, 0, parts);
+    const front = new ValidatorFront(server, 0, parts, new CallerScopes(security.proof), security);
     front.register();
     front.health.addToServer(server);
     front.port = await listenGuarded(server, host, port, config, security);
@@ -90,11 +91,11 @@ export class ValidatorFront {
   private register(): void {
     this.server.addService(TransactionServiceDefinition, {
       SubmitBatch: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        this.handle(call.request).then((r) => callback(null, r), (e: grpc.ServiceError) => callback(e));
+        this.handle(call.request, this.scopes.of(call)).then((r) => callback(null, r), (e: grpc.ServiceError) => callback(e));
       },
       SubmitStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.stream(call),
-      GetTransaction: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => this.forwardRead('GetTransaction', call.request, callback),
-      GetAccount: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => this.forwardRead('GetAccount', call.request, callback),
+      GetTransaction: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => this.forwardRead('GetTransaction', call.request, this.scopes.of(call), callback),
+      GetAccount: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => this.forwardRead('GetAccount', call.request, this.scopes.of(call), callback),
       StreamCommits: (call: grpc.ServerWritableStream<unknown, unknown>) => call.destroy(Object.assign(new Error('StreamCommits is answered by the leader\'s engine'), { code: grpc.status.UNIMPLEMENTED })),
     });
     const serialize = (t: typeof ClusterTypes.ValidatorStatus) => (v: unknown) => Buffer.from(t.encode(v as object).finish());
@@ -108,20 +109,24 @@ export class ValidatorFront {
   }
 
   /** One batch within the front's bound; RESOURCE_EXHAUSTED beyond it. */
-  private async handle(raw: unknown): Promise<SubmitBatchResponseWire | object> {
+  private async handle(raw: unknown, scope: AccountScope): Promise<SubmitBatchResponseWire | object> {
     if (this.inFlight >= BATCHES_IN_FLIGHT_MAX) throw status(grpc.status.RESOURCE_EXHAUSTED, `this validator holds ${this.inFlight} batches (max ${BATCHES_IN_FLIGHT_MAX}); retry with backoff`);
     this.inFlight++;
     try {
-      return await this.handleOne(raw);
+      return await this.handleOne(raw, scope);
     } finally {
       this.inFlight--;
     }
   }
 
   /** One batch: checked here, forwarded, and (ack FINAL) held until final. Rejects with a grpc status. */
-  private async handleOne(raw: unknown): Promise<SubmitBatchResponseWire | object> {
+  private async handleOne(raw: unknown, scope: AccountScope): Promise<SubmitBatchResponseWire | object> {
     if (raw instanceof DecodeError) throw status(grpc.status.INVALID_ARGUMENT, raw.message);
     const req = raw as SubmitBatchRequestWire;
+    // The caller's accounts are checked here: the leader sees only the validator's certificate.
+    const mode = req.auth === AuthModeWire.PER_TX ? 'per-tx' : 'batch-signed';
+    const denied = scope.submitDenial(mode, req.txs ?? Buffer.alloc(0), req.signer?.length ? req.signer : null);
+    if (denied !== null) throw this.deny(denied);
     const shed = this.shed(req);
     if (shed !== null) return shed;
     const final = req.ack === AckWire.ACK_FINAL;
@@ -158,12 +163,30 @@ export class ValidatorFront {
     });
   }
 
-  /** Reads (GetAccount, GetTransaction) are the leader engine's answers, passed through. */
-  private forwardRead(method: 'GetAccount' | 'GetTransaction', request: unknown, callback: grpc.sendUnaryData<unknown>): void {
+  /**
+   * Reads (GetAccount, GetTransaction) are the leader engine's answers, passed through to a caller
+   * whose accounts they concern (the engine answers the validator, which has all of them).
+   */
+  private forwardRead(method: 'GetAccount' | 'GetTransaction', request: unknown, scope: AccountScope, callback: grpc.sendUnaryData<unknown>): void {
     if (request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: request.message });
+    const asked = method === 'GetAccount' ? (request as { account?: Buffer }).account : (request as { senderNonce?: { sender?: Buffer } }).senderNonce?.sender;
+    const denied = asked?.length === 32 ? scope.readDenial(asked) : null;
+    if (denied !== null) return callback(this.deny(denied));
     const client = this.leaderClient();
     if (client === null) return callback(status(grpc.status.UNAVAILABLE, 'no leader is elected right now; retry shortly'));
-    client[method](request, (error: grpc.ServiceError | null, res: unknown) => callback(error ? status(error.code, `leader: ${error.details}`) : null, res));
+    client[method](request, (error: grpc.ServiceError | null, res: unknown) => {
+      if (error) return callback(status(error.code, `leader: ${error.details}`));
+      const t = res as { sender?: Uint8Array; recipient?: Uint8Array };
+      if (method === 'GetTransaction' && !scope.all && !(t.sender?.length === 32 && scope.has(t.sender)) && !(t.recipient?.length === 32 && scope.has(t.recipient))) {
+        return callback(this.deny(`the transaction is neither from nor to an account of this caller (${scope.describe()})`));
+      }
+      callback(null, res);
+    });
+  }
+
+  private deny(details: string): grpc.ServiceError {
+    this.security.countDenied({ code: grpc.status.PERMISSION_DENIED, details });
+    return status(grpc.status.PERMISSION_DENIED, details);
   }
 
   /**
@@ -172,6 +195,7 @@ export class ValidatorFront {
    * not read from either (pause until drain), so its batches wait in its own socket, not here.
    */
   private stream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
+    const scope = this.scopes.of(call);
     let open = 0;
     let ended = false;
     let gone = false;
@@ -188,7 +212,7 @@ export class ValidatorFront {
         return;
       }
       open++;
-      this.handle(raw).then((r) => write(r), (e: grpc.ServiceError) => write({ batchId, statusCode: e.code, statusMessage: e.details ?? e.message }))
+      this.handle(raw, scope).then((r) => write(r), (e: grpc.ServiceError) => write({ batchId, statusCode: e.code, statusMessage: e.details ?? e.message }))
         .finally(() => { open--; done(); });
     });
     call.on('end', () => { ended = true; done(); });

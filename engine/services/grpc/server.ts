@@ -28,6 +28,7 @@ import { PartialMessageBudget } from './partial-messages.js';
 import type { TransportSecurity } from '../security/security.js';
 import { TlsServerCredentials } from '../security/grpc-credentials.js';
 import { authorizer } from '../security/authorize.js';
+import { CallerScopes } from '../security/scope.js';
 
 export interface IngressServer {
   server: grpc.Server;
@@ -41,7 +42,7 @@ export interface IngressServer {
 
 export async function startIngress(pipeline: Pipeline, config: EngineConfig, approvals: Approvals, webhooks: Webhooks | null, durable: PgReads | null, security: TransportSecurity): Promise<IngressServer> {
   const server = guardedServer(config, security);
-  const service = new TransactionService(pipeline, config, durable);
+  const service = new TransactionService(pipeline, config, durable, new CallerScopes(security.proof), () => security.countDenied({ code: grpc.status.PERMISSION_DENIED, details: '' }));
   server.addService(TransactionServiceDefinition, service.handlers());
   const stats = new StatsService(pipeline, config);
   server.addService(StatsServiceDefinition, stats.handlers());

@@ -10,6 +10,7 @@ import type { BatchAnswer, BatchSubmission, Pipeline } from '../../pipeline.js';
 import { CommitStream } from './commit-stream.js';
 import type { PgReads, StoredTransaction } from '../../stages/commit/pg/pg-reads.js';
 import { readBody } from '../../core/record.js';
+import { ACCOUNT_URI_PREFIX, ALL_ACCOUNTS, CallerScopes, type AccountScope } from '../security/scope.js';
 import { Result } from '../../core/result.js';
 import {
   AckWire, AuthModeWire, DecodeError, u64ToBigInt, u64ToSafe,
@@ -25,7 +26,9 @@ export class TransactionService {
   private readonly subscribers = new Set<CommitStream>();
   private shuttingDown = false;
 
-  constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly durable: PgReads | null = null) {
+  /** `scopes`: which accounts each caller acts for (security/scope.ts); `onDenied` counts a refusal. */
+  constructor(private readonly pipeline: Pipeline, private readonly config: EngineConfig, private readonly durable: PgReads | null = null,
+    private readonly scopes: CallerScopes = new CallerScopes({ kind: 'none' }), private readonly onDenied: () => void = () => undefined) {
     pipeline.onBlock(() => { for (const reader of this.subscribers) reader.pump(); });
   }
 
@@ -49,15 +52,22 @@ export class TransactionService {
     return { mode, txs: req.txs ?? Buffer.alloc(0), signer: req.signer?.length ? req.signer : null, signature: req.signature?.length ? req.signature : null, ack };
   }
 
-  private submit(raw: unknown): Promise<BatchAnswer> | Failure {
+  private submit(raw: unknown, scope: AccountScope): Promise<BatchAnswer> | Failure {
     if (this.shuttingDown) return { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down; resubmit to another instance' };
     const submission = this.toSubmission(raw);
-    return 'code' in submission ? submission : this.pipeline.submit(submission);
+    if ('code' in submission) return submission;
+    const denied = scope.submitDenial(submission.mode, submission.txs, submission.signer);
+    return denied === null ? this.pipeline.submit(submission) : this.deny(denied);
+  }
+
+  private deny(details: string): Failure {
+    this.onDenied();
+    return { code: grpc.status.PERMISSION_DENIED, details };
   }
 
   private submitBatch(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void {
     const batchId = (call.request as SubmitBatchRequestWire).batchId ?? 0;
-    const pending = this.submit(call.request);
+    const pending = this.submit(call.request, this.scopes.of(call));
     if ('code' in pending) return callback(pending);
     pending.then((answer) => {
       if (!answer.ok) callback({ code: STATUS_OF[answer.code], details: answer.message });
@@ -66,6 +76,7 @@ export class TransactionService {
   }
 
   private submitStream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
+    const scope = this.scopes.of(call);
     let inFlight = 0;
     let ended = false; // the client half-closed, or the engine is shutting down
     let endedByShutdown = false; // rather than by the client
@@ -92,7 +103,7 @@ export class TransactionService {
       if (inFlight >= this.config.streamBatchesInFlightMax) {
         return write(failed(batchId, grpc.status.RESOURCE_EXHAUSTED, `stream has ${inFlight} batches in flight (max ${this.config.streamBatchesInFlightMax}); wait for responses`));
       }
-      const pending = this.submit(raw);
+      const pending = this.submit(raw, scope);
       if ('code' in pending) return write(failed(batchId, pending.code, pending.details));
       inFlight++;
       pending.then((answer) => {
@@ -110,6 +121,8 @@ export class TransactionService {
     if (call.request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
     const req = call.request as { seq?: U64; senderNonce?: { sender?: Buffer; nonce?: U64 }; key?: string };
     const history = this.pipeline.history;
+    const scope = this.scopes.of(call);
+    callback = this.readableOnly(scope, callback);
     if (req.key === 'seq') {
       const seq = u64ToSafe(req.seq);
       if (seq === null || seq === 0) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `seq must be in [1, 2^53), got ${String(req.seq)}` });
@@ -122,6 +135,8 @@ export class TransactionService {
     if (req.key === 'senderNonce') {
       const sender = req.senderNonce?.sender;
       if (sender?.length !== 32) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `sender must be 32 bytes, got ${sender?.length ?? 0}` });
+      const denied = scope.readDenial(sender);
+      if (denied !== null) return callback(this.deny(denied));
       const nonce = u64ToBigInt(req.senderNonce?.nonce);
       const entry = history.findBySenderNonce(sender, nonce);
       if (entry) return callback(null, transaction(entry));
@@ -131,6 +146,16 @@ export class TransactionService {
       return this.answerFromStore(this.durable.transactionBySenderNonce(sender, nonce), `no accepted transaction from ${sender.toString('hex')} with nonce ${nonce} in the history`, callback);
     }
     callback({ code: grpc.status.INVALID_ARGUMENT, details: 'set either seq or sender_nonce' });
+  }
+
+  /** A transaction is answered only to a caller whose accounts sent or received it. */
+  private readableOnly(scope: AccountScope, callback: grpc.sendUnaryData<unknown>): grpc.sendUnaryData<unknown> {
+    if (scope.all) return callback;
+    return (error, found) => {
+      const t = found as { sender: Uint8Array; recipient: Uint8Array } | undefined;
+      if (error || !t || scope.has(t.sender) || scope.has(t.recipient)) return callback(error, found);
+      callback(this.deny(`the transaction is neither from nor to an account of this caller (${scope.describe()})`));
+    };
   }
 
   private answerFromStore(lookup: Promise<StoredTransaction | null>, notFound: string, callback: grpc.sendUnaryData<unknown>): void {
@@ -144,6 +169,8 @@ export class TransactionService {
     if (call.request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
     const key = (call.request as { account?: Buffer }).account;
     if (key?.length !== 32) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `account must be 32 bytes, got ${key?.length ?? 0}` });
+    const denied = this.scopes.of(call).readDenial(key);
+    if (denied !== null) return callback(this.deny(denied));
     this.pipeline.account(key).then((state) => {
       if (state === null) return callback(null, { account: key, exists: false, balance: 0, held: 0, nonce: 0 });
       callback(null, { account: key, exists: true, balance: state.balance.toString(), held: state.held.toString(), nonce: state.nonce.toString() });
@@ -153,6 +180,8 @@ export class TransactionService {
   private streamCommits(call: grpc.ServerWritableStream<unknown, unknown>): void {
     if (call.request instanceof DecodeError) return void call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: call.request.message });
     if (this.shuttingDown) return void call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'engine is shutting down' });
+    const scope = this.scopes.of(call);
+    if (!scope.all) return void call.emit('error', this.deny(`StreamCommits carries every account's transactions: it needs a certificate with SAN URI ${ACCOUNT_URI_PREFIX}${ALL_ACCOUNTS} (${scope.describe()})`));
     if (this.subscribers.size >= this.config.subscribersMax) {
       return void call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `${this.subscribers.size} StreamCommits readers already (max ${this.config.subscribersMax})` });
     }

@@ -15,6 +15,7 @@ import path from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { ROLE_URI_PREFIX, type Role } from './roles.js';
+import { ACCOUNT_URI_PREFIX, ALL_ACCOUNTS } from './scope.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -58,13 +59,22 @@ export async function createNode(dir: string, hosts: string[], validity: Validit
   await createLeaf(dir, NODE_CERT_FILE, NODE_KEY_FILE, `CN=${hosts[0]}`, names, x509.ExtendedKeyUsage.serverAuth, validity, ca);
 }
 
-/** client.<name>.crt / .key: a client certificate whose SAN URIs name its roles. */
-export async function createClient(dir: string, name: string, roles: Role[], validity: Validity = {}, ca?: Issuer): Promise<void> {
+/** A client certificate's validity and the accounts it acts for: 64-hex keys, or ['*'] (the default) for all. */
+export interface ClientGrant extends Validity { accounts?: string[] }
+
+/** client.<name>.crt / .key: a client certificate whose SAN URIs name its roles and its accounts (scope.ts). */
+export async function createClient(dir: string, name: string, roles: Role[], grant: ClientGrant = {}, ca?: Issuer): Promise<void> {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`client name ${JSON.stringify(name)}: use letters, digits, . _ -`);
   if (roles.length === 0) throw new Error('a client certificate needs at least one role');
+  const accounts = grant.accounts ?? [ALL_ACCOUNTS];
+  const bad = accounts.filter((a) => a !== ALL_ACCOUNTS && !/^[0-9a-f]{64}$/i.test(a));
+  if (bad.length > 0) throw new Error(`accounts must be 32-byte public keys in hex (64 digits) or ${ALL_ACCOUNTS}, got ${bad.join(', ')}`);
   const files = clientFiles(name);
-  const names = roles.map((r) => ({ type: 'url', value: `${ROLE_URI_PREFIX}${r}` }) as x509.JsonGeneralName);
-  await createLeaf(dir, files.cert, files.key, `CN=${name}`, names, x509.ExtendedKeyUsage.clientAuth, validity, ca);
+  const names = [
+    ...roles.map((r) => ({ type: 'url', value: `${ROLE_URI_PREFIX}${r}` }) as x509.JsonGeneralName),
+    ...accounts.map((a) => ({ type: 'url', value: `${ACCOUNT_URI_PREFIX}${a.toLowerCase()}` }) as x509.JsonGeneralName),
+  ];
+  await createLeaf(dir, files.cert, files.key, `CN=${name}`, names, x509.ExtendedKeyUsage.clientAuth, grant, ca);
 }
 
 /** The CA of `dir` (ca.crt, ca.key), to sign with. */

@@ -17,6 +17,7 @@ import { Result } from '../../../engine/core/result.js';
 import { readKeysFile, type KeysFile } from '../../../engine/keys-file.js';
 import { clusterStatus, type ValidatorStatusJson } from '../../../cli/cluster.js';
 import { clusterClientTls } from '../../../engine/cluster/cluster-file.js';
+import { clientFiles, createClient } from '../../../engine/services/security/certs.js';
 import { until, withTimeout } from '../../support/async.js';
 
 const BATCH = 50;
@@ -127,6 +128,15 @@ describe('a four-validator cluster', () => {
       expect(denied?.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(denied?.details).toMatch(/needs role submitter/);
     }
+    // A submitter scoped to one account (scope.ts) is held to it at the front, which forwards
+    // with the validator's own certificate: not the leader's engine's job to know the caller.
+    const own = crypto.randomBytes(32);
+    await createClient(path.dirname(tls.caFile), 'scoped', ['submitter'], { accounts: [own.toString('hex')] });
+    const scoped = new TxeClient(targets[1], clientOptions(), clientCredentials({ ...tls, certFile: path.join(path.dirname(tls.caFile), clientFiles('scoped').cert), keyFile: path.join(path.dirname(tls.caFile), clientFiles('scoped').key) }));
+    await expect(scoped.submitBatch(mintBatch(nonce + 1))).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/batch signer .* is not one of this caller's keys/) });
+    await expect(scoped.getAccount(keys.issuer.publicKey)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    expect((await scoped.getAccount(own)).exists).toBe(false);
+    scoped.close();
     // A submitter may not ask for a validator's status (operator).
     await expect(clusterStatus(targets[0], submitterTls)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     // The metrics port: TLS, and the operator role.

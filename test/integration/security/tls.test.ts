@@ -23,7 +23,7 @@ import { validateConfig } from '../../../engine/config.js';
 import { TxeClient, clientCredentials, clientOptions, type ClientTls } from '../../../engine/client.js';
 import { clientFiles, createCa, createClient, createNode, CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../../../engine/services/security/certs.js';
 import { Result } from '../../../engine/core/result.js';
-import { mint, signedBatch, testConfig } from '../../support/fixtures.js';
+import { mint, perTxBatch, signedBatch, signer, testConfig, transfer, user } from '../../support/fixtures.js';
 import { TLS_RELOAD_POLL_MS } from '../../../engine/services/security/tls-files.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-tls-'));
@@ -38,6 +38,8 @@ const connect = (address: string, t: ClientTls | null): TxeClient => {
 };
 const statusOf = (p: Promise<unknown>) => p.then(() => 'OK', (e: grpc.ServiceError) => `${grpc.status[e.code]}: ${e.details}`);
 let nonce = 0n;
+const alice = user('alice');
+const bob = user('bob');
 const oneMint = () => signedBatch([mint(crypto.randomBytes(32), ++nonce, 1n)]); // for a call that is let through
 const probe = () => signedBatch([mint(crypto.randomBytes(32), nonce + 1n, 1n)]); // for one that is refused before the engine
 
@@ -47,6 +49,11 @@ beforeAll(async () => {
   await createCa(dir);
   await createNode(dir, ['127.0.0.1', 'localhost']);
   for (const [name, roles] of [['sub', ['submitter']], ['appr', ['approver']], ['op', ['operator']]] as const) await createClient(dir, name, [...roles]);
+  // Account scopes (scope.ts): alice acts for her own account only, svc for the test batch signer,
+  // none for no account at all.
+  await createClient(dir, 'alice', ['submitter'], { accounts: [alice.publicKey.toString('hex')] });
+  await createClient(dir, 'svc', ['submitter'], { accounts: [signer.publicKey.toString('hex')] });
+  await createClient(dir, 'none', ['submitter'], { accounts: [] });
   await createClient(dir, 'expired', ['submitter'], { notBefore: new Date(Date.now() - 2 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
   await createCa(otherCa);
   await createClient(otherCa, 'sub', ['submitter']);
@@ -85,6 +92,36 @@ describe('TLS 1.3 with client certificates', () => {
       appr.raw.makeUnaryRequest('/grpc.health.v1.Health/Check', () => Buffer.from([]), (b: Buffer) => b, {}, (e: grpc.ServiceError | null, v?: Buffer) => resolve(e ? `error ${e.code}` : `serving ${v?.toString('hex')}`));
     });
     expect(health).toBe('serving 0801'); // status: SERVING
+  });
+
+  it('lets a submitter act only for the accounts its certificate names, and admits nothing of a refused batch', async () => {
+    const sub = connect(engine.address, tlsOf('sub')); // txe:account/*
+    const funded = await sub.submitBatch(signedBatch([mint(alice.publicKey, ++nonce, 100n), mint(bob.publicKey, ++nonce, 100n)]));
+    expect([...funded.results]).toEqual([Result.committed, Result.committed]);
+    const mine = connect(engine.address, tlsOf('alice'));
+    const sent = await mine.submitBatch(perTxBatch([transfer(alice, bob.publicKey, 1n, 5n)], [alice]));
+    expect(sent.results[0]).toBe(Result.committed);
+    // One transaction of another sender refuses the whole batch, before admission.
+    const mixed = perTxBatch([transfer(alice, bob.publicKey, 2n, 1n), transfer(bob, alice.publicKey, 1n, 1n)], [alice, bob]);
+    expect(await statusOf(mine.submitBatch(mixed))).toBe(`PERMISSION_DENIED: transaction 1: sender ${bob.publicKey.toString('hex')} is not one of this caller's accounts (its certificate names 1 account); nothing of the batch was admitted`);
+    expect(String((await mine.getAccount(alice.publicKey)).nonce)).toBe('1'); // alice's nonce 2 was not taken
+    expect(await statusOf(mine.submitBatch(signedBatch([mint(alice.publicKey, nonce + 1n, 1n)])))).toMatch(/^PERMISSION_DENIED: the batch signer [0-9a-f]{64} is not one of this caller's keys/);
+    // Reads: its own account and the transactions it sent or received, nothing else.
+    expect(await statusOf(mine.getAccount(bob.publicKey))).toMatch(new RegExp(`^PERMISSION_DENIED: account ${bob.publicKey.toString('hex')} is not one of this caller's`));
+    expect(await statusOf(mine.getTransaction({ seq: sent.firstSeq }))).toBe('OK');
+    expect(await statusOf(mine.getTransaction({ seq: funded.firstSeq + 1 }))).toMatch(/^PERMISSION_DENIED: the transaction is neither from nor to an account of this caller/);
+    expect(await statusOf(mine.getTransaction({ sender: bob.publicKey, nonce: 1n }))).toMatch(/^PERMISSION_DENIED: account/);
+    const commits = await new Promise<string>((resolve) => {
+      const stream = mine.streamCommits(1);
+      stream.on('data', () => undefined);
+      stream.on('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]}: ${e.details}`));
+      stream.on('end', () => resolve('ended'));
+    });
+    expect(commits).toMatch(/^PERMISSION_DENIED: StreamCommits carries every account's transactions: it needs a certificate with SAN URI txe:account\/\*/);
+    // A service holding the batch signer's key submits batch-signed batches for any sender.
+    expect((await connect(engine.address, tlsOf('svc')).submitBatch(oneMint())).results[0]).toBe(Result.committed);
+    // A submitter certificate that names no account can do nothing, and is told why.
+    expect(await statusOf(connect(engine.address, tlsOf('none')).submitBatch(probe()))).toMatch(/its certificate names no accounts: add SAN URIs txe:account\/<key hex>/);
   });
 
   it('refuses in the handshake: no certificate, another CA, an expired one, plaintext, TLS 1.2', async () => {
