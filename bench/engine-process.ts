@@ -9,7 +9,7 @@ import readline from 'node:readline';
 import { distFile } from '../engine/paths.js';
 import { ENGINE_NODE_FLAGS } from '../engine/engine.js';
 
-export interface ListeningProcess { child: ChildProcess; address: string; exited: Promise<number | null>; stop(): Promise<number | null> }
+export interface ListeningProcess { child: ChildProcess; address: string; metricsAddress: string | null; exited: Promise<number | null>; stop(): Promise<number | null> }
 export type EngineProcess = ListeningProcess;
 
 export interface EngineProcessOptions {
@@ -33,13 +33,14 @@ export async function startListeningProcess(what: string, argv: string[], option
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   child.stderr!.on('data', (d: Buffer) => { stderr.push(d.toString()); if (stderr.length > STDERR_CHUNKS_MAX) stderr.shift(); });
+  let metricsAddress: string | null = null;
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${what} did not start within ${startTimeoutMs} ms: ${stderr.join('')}`)); }, startTimeoutMs);
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       options.onLogLine?.(line);
       try {
-        const event = JSON.parse(line) as { msg?: string; address?: string };
-        if (event.msg === 'listening' && event.address) { clearTimeout(timer); resolve(event.address); }
+        const event = JSON.parse(line) as { msg?: string; address?: string; metrics?: string };
+        if (event.msg === 'listening' && event.address) { clearTimeout(timer); metricsAddress = event.metrics ?? null; resolve(event.address); }
       } catch { /* not a log line */ }
     });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what} exited with ${code} before listening: ${stderr.join('')}`)); });
@@ -51,7 +52,7 @@ export async function startListeningProcess(what: string, argv: string[], option
     resolve(code);
   }));
   return {
-    child, address, exited,
+    child, address, metricsAddress, exited,
     async stop() {
       stopping = true;
       child.kill('SIGTERM');

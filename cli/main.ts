@@ -62,7 +62,7 @@ program.command('serve')
   .action(async (flags: Record<string, string | number | undefined>) => {
     // One line per event worth knowing, never per transaction; run_id ties the lines of one run.
     const log = pino({ base: { service: 'txe', pid: process.pid, run_id: crypto.randomBytes(6).toString('hex') } });
-    // Read again on SIGHUP: a new keys file (or config file) rotates the trusted batch signers.
+    // Read again on SIGHUP: a new keys file (or config file) rotates the trusted batch signers and the issuers.
     const configNow = () => {
       const keys = flags.keys ? readKeysFile(String(flags.keys)) : null;
       return loadConfig({
@@ -108,10 +108,10 @@ program.command('serve')
       if (config.tlsCertFile !== '' && !engine.reloadTls()) log.warn('SIGHUP: the TLS certificate was not reloaded (see the line before)');
       try {
         const now = configNow();
+        engine.rotateIssuers(now.issuers, (level, message, fields) => log[level](fields ?? {}, message));
         engine.rotateTrustedSigners(now.trustedSigners, (level, message, fields) => log[level](fields ?? {}, message));
-        if (now.issuers.join() !== config.issuers.join()) log.warn('SIGHUP: the issuers changed in the keys or config file and are left as they were: they are rules of the history (old mints replay under them), not rotated');
       } catch (error) {
-        log.warn({ error: (error as Error).message }, 'SIGHUP: the keys or config file could not be read again; the trusted signers are unchanged');
+        log.warn({ error: (error as Error).message }, 'SIGHUP: the keys or config file could not be read again, or name keys that cannot be used; the trusted signers and issuers are unchanged');
       }
     });
     process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { parseApprovalPolicies, type ApprovalPolicy } from './core/policy.js';
 import { parseCidr } from './core/cidr.js';
 import type { SequencerOptions } from './core/sequencer.js';
+import { ISSUERS_MAX } from './core/rotating-keys.js';
 
 export type AckMode = 'ordered' | 'durable';
 
@@ -66,6 +67,8 @@ export interface EngineConfig {
   // After a rotation (SIGHUP re-reads the keys and config files), a signer no longer listed stays
   // trusted this long, so clients can move to the new key. Default 3600000 (1 h).
   trustedSignerGraceMs: number;
+  // The same for an issuer no longer listed: it may still mint this long. Default 3600000 (1 h).
+  issuerGraceMs: number;
   approvalPolicies: ApprovalPolicy[]; // approvals/policy.ts; [] = no transfer is held (default)
   approvalsPendingMax: number; // holds waiting at once, default 65536
   approvalsDecidedKeptMax: number; // decided approvals kept in memory for Get/List/Watch, default 65536
@@ -203,6 +206,7 @@ export const defaultConfig = (): EngineConfig => ({
   issuers: [],
   trustedSigners: [],
   trustedSignerGraceMs: 3_600_000,
+  issuerGraceMs: 3_600_000,
   approvalPolicies: [],
   approvalsPendingMax: 65536,
   approvalsDecidedKeptMax: 65536,
@@ -344,10 +348,11 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
   }
-  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks', 'snapshotEveryTxs', 'snapshotEveryMs', 'trustedSignerGraceMs']);
+  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks', 'snapshotEveryTxs', 'snapshotEveryMs', 'trustedSignerGraceMs', 'issuerGraceMs']);
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }
+  if (config.issuers.length > ISSUERS_MAX) throw new Error(`config issuers: ${config.issuers.length} keys, at most ${ISSUERS_MAX}`);
   if (config.accountsMax <= config.issuers.length) throw new Error(`config accountsMax (${config.accountsMax}) must exceed the number of issuers (${config.issuers.length})`);
   const clientSlotsMax = config.ringSlotsMax - entrySlotsReserved(config);
   if (config.batchTxsMax < 1 || config.batchTxsMax > clientSlotsMax) throw new Error(`config batchTxsMax must be in [1, ${clientSlotsMax}] (ringSlotsMax ${config.ringSlotsMax} less ${entrySlotsReserved(config)} kept for approval decisions), got ${config.batchTxsMax}`);

@@ -128,6 +128,14 @@ export class Engine {
     log?.('info', 'batch signers rotated: the added ones are trusted now, the retiring ones until retiredAt', { added: r.added, retiring: r.retiring, retiredAt: new Date(r.retiredAtMs).toISOString() });
   }
 
+  /** Issuers that may mint from now on (SIGHUP); dropped ones may for issuerGraceMs more. Logged and counted. */
+  rotateIssuers(hexes: string[], log: PipelineHooks['log'] = () => undefined): void {
+    const r = this.pipeline.rotateIssuers(hexes, this.config.issuerGraceMs);
+    if (r.added.length === 0 && r.retiring.length === 0) return;
+    this.security.countRotation('issuer');
+    log?.('info', 'issuers rotated: the added ones may mint now, the retiring ones until retiredAt', { added: r.added, retiring: r.retiring, retiredAt: new Date(r.retiredAtMs).toISOString() });
+  }
+
   /** Reads the TLS certificate files again (SIGHUP); false when there is no TLS or they are not valid. */
   reloadTls(): boolean {
     return this.security.reload();

@@ -16,7 +16,7 @@ import { entrySlotsReserved, sequencerOptions, type AckMode, type EngineConfig }
 import type { CommittedBlock } from './core/block.js';
 import type { AccountState } from './core/accounts.js';
 import { Sequencer, type SequencerState } from './core/sequencer.js';
-import { TrustedSigners, type SignerRotation } from './stages/admit/trusted-signers.js';
+import { RotatingKeys, type KeyRotation } from './core/rotating-keys.js';
 import { InputRing } from './ring/input-ring.js';
 import { BatchRing } from './ring/batch-ring.js';
 import { BlockRing } from './ring/block-ring.js';
@@ -62,12 +62,12 @@ export class Pipeline {
   private readonly admit: AdmitStage;
   private closing = false;
   private readonly snapshots: SnapshotWriter | null;
-  private readonly trustedSigners: TrustedSigners;
+  private readonly trustedSigners: RotatingKeys;
 
   constructor(private readonly config: EngineConfig, private readonly sinks: Sink[] = [], private readonly hooks: PipelineHooks = {}, start: PipelineStart = { state: null, history: null }) {
     const buffers = createPipelineBuffers({ ringSlotsMax: config.ringSlotsMax, batchesInFlightMax: config.batchesInFlightMax, blockRingSlotsMax: config.blockRingSlotsMax });
     this.ring = new InputRing(buffers.input);
-    this.trustedSigners = new TrustedSigners(config.trustedSigners);
+    this.trustedSigners = new RotatingKeys(config.trustedSigners, 'trusted signer');
     this.batches = new BatchRing(buffers.batches);
     this.cursors = pipelineCursors(buffers);
     const startBlock = start.state?.block ?? 0;
@@ -147,8 +147,10 @@ export class Pipeline {
     else setImmediate(() => { throw error; });
   }
 
-  /** Batch signers from now on; the ones dropped stay trusted for `graceMs` (stages/admit/trusted-signers.ts). */
-  rotateTrustedSigners(hexes: string[], graceMs: number): SignerRotation { return this.trustedSigners.rotate(hexes, graceMs); }
+  /** Batch signers from now on; the ones dropped stay trusted for `graceMs` (core/rotating-keys.ts). */
+  rotateTrustedSigners(hexes: string[], graceMs: number): KeyRotation { return this.trustedSigners.rotate(hexes, graceMs); }
+  /** Issuers from now on; the ones dropped may mint for `graceMs` more (stages/verify/issuer-table.ts). */
+  rotateIssuers(hexes: string[], graceMs: number): KeyRotation { return this.verifyStage.rotateIssuers(hexes, graceMs); }
 
   /** Admits a batch or answers at once (stages/admit/admit-stage.ts); never throws for bad input. */
   submit(batch: BatchSubmission): Promise<BatchAnswer> { return this.admit.submit(batch); }

@@ -12,7 +12,8 @@ import { workerData } from 'node:worker_threads';
 import { BODY_BYTES, OFFSET_SENDER, SIGNATURE_BYTES } from '../engine/core/record.js';
 import { Result } from '../engine/core/result.js';
 import { PublicKeyCache } from '../engine/core/keys.js';
-import { CHECK_VALID, KeySet, checkBody } from '../engine/core/checks.js';
+import { CHECK_VALID, checkBody, type KeySet } from '../engine/core/checks.js';
+import { IssuerTable } from '../engine/stages/verify/issuer-table.js';
 import { VERDICT_REJECTED_FLAG, VERDICT_UNVERIFIED, VERDICT_VALID } from '../engine/core/verdict.js';
 import { bodiesDigest } from '../engine/ring/input-ring.js';
 import { BatchRing } from '../engine/ring/batch-ring.js';
@@ -24,13 +25,14 @@ const bodies = Buffer.from(data.ring.bodies);
 const words = new Uint32Array(data.ring.bodies);
 const signatures = Buffer.from(data.ring.signatures);
 const verdicts = new Uint8Array(data.ring.verdicts);
-const issuers = new KeySet(data.issuers.map((hex) => Buffer.from(hex, 'hex')));
+const issuerTable = new IssuerTable(data.issuers);
 const keyCache = new PublicKeyCache(data.keyCacheEntriesMax);
 const batches = new BatchRing(data.batches);
 
 export default function verify(task: VerifyTask): void {
   batches.checkTask(task.batchSlot, task.start, task.count);
-  const digest = task.mode === 'batch-signed' ? verifyBatchSigned(task) : verifyPerTx(task);
+  const issuers = issuerTable.current(); // rotated on SIGHUP: the table as it is at this task
+  const digest = task.mode === 'batch-signed' ? verifyBatchSigned(task, issuers) : verifyPerTx(task, issuers);
   batches.finishTask(task.batchSlot, digest);
 }
 
@@ -40,7 +42,7 @@ function storeVerdict(slot: number, code: number): void {
   Atomics.store(verdicts, slot, code === CHECK_VALID ? VERDICT_VALID : VERDICT_REJECTED_FLAG | code);
 }
 
-function verifyPerTx(task: VerifyTask): null {
+function verifyPerTx(task: VerifyTask, issuers: KeySet): null {
   for (let i = 0; i < task.count; i++) {
     const slot = (task.start + i) & (slotsCount - 1);
     const at = slot * BODY_BYTES;
@@ -58,7 +60,7 @@ function signatureValid(at: number, slot: number): boolean {
   return crypto.verify(null, bodies.subarray(at, at + BODY_BYTES), key, signature);
 }
 
-function verifyBatchSigned(task: VerifyTask): Buffer {
+function verifyBatchSigned(task: VerifyTask, issuers: KeySet): Buffer {
   const digest = bodiesDigest(bodies, task.start, task.count, slotsCount);
   const signer = keyCache.get(task.signer!);
   const signatureOk = signer !== null && crypto.verify(null, digest, signer, task.signature!);

@@ -110,7 +110,7 @@ export class Sequencer {
     const results = new Uint8Array(count);
     const firstSeq = this.nextSeqValue;
     const words = ring.words;
-    this.accounts.reserve(count); // a record opens at most one account (its recipient)
+    this.accounts.reserve(2 * count); // a record opens at most two accounts (a mint: an issuer not met yet, and its recipient)
     const homes = this.homeSlots(ring, start, count);
     this.bodies = ring.bodies;
     for (let i = 0; i < count; i++) {
@@ -168,15 +168,30 @@ export class Sequencer {
     if (words[at + W_NONCE] !== expectedLo || words[at + W_NONCE + 1] !== expectedHi) return Result.bad_nonce;
     const amountLo = words[at + W_AMOUNT];
     const amountHi = words[at + W_AMOUNT + 1];
-    if (kind === KIND_MINT) return this.mint(words, at, s, amountHi, amountLo, recipientHome);
+    if (kind === KIND_MINT) return this.mint(words, at, s, senderHome, amountHi, amountLo, recipientHome);
     if (sender < 0) return Result.insufficient_funds; // never credited: balance 0
     return this.transfer(words, at, s, amountHi, amountLo, recipientHome);
   }
 
-  /** `issuer` and the other account arguments below are word offsets of account slots. */
-  private mint(words: Uint32Array, at: number, issuer: number, amountHi: number, amountLo: number, recipientHome: number): number {
-    if (issuer < 0) throw new Error('mint passed verification from an issuer with no account');
+  /**
+   * The account of an issuer this sequencer has not met: one added by a rotation (SIGHUP) since it
+   * started, or one retired since the mints it replays were written. Whether a key may mint is the
+   * verify stage's rule (its verdict, or the stored result on replay); here only its nonce is kept.
+   * Returns a word offset, or -1 when the account table is full.
+   */
+  private issuerAccount(words: Uint32Array, at: number, home: number): number {
+    const slot = this.accounts.findOrInsert(words, at + W_SENDER, home);
+    return slot < 0 ? -1 : slot * SLOT_WORDS;
+  }
+
+  /**
+   * `found` and the other account arguments below are word offsets of account slots (`found` < 0:
+   * an issuer not met yet, given an account here, issuerAccount).
+   */
+  private mint(words: Uint32Array, at: number, found: number, issuerHome: number, amountHi: number, amountLo: number, recipientHome: number): number {
     if (addHi(this.supplyHi, this.supplyLo, amountHi, amountLo) >= TWO_32) return Result.invalid_amount;
+    const issuer = found >= 0 ? found : this.issuerAccount(words, at, issuerHome);
+    if (issuer < 0) return Result.capacity_exceeded;
     const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome);
     if (recipient < 0) return Result.capacity_exceeded;
     this.credit(recipient * SLOT_WORDS, amountHi, amountLo);

@@ -53,6 +53,23 @@ describe('Sequencer rules', () => {
     expect(balance(carol)?.balance).toBe(70n);
   });
 
+  it('applies a verified mint from an issuer it was not configured with (rotated in, or retired since), tracking its nonce', () => {
+    // Whether a key may mint is the verify stage's rule; replay takes it from the stored results.
+    // So the sequencer must not depend on the issuer list it started with.
+    const { seq, run, balance } = setup();
+    const rotatedIn = user('new-issuer').publicKey;
+    const from = (key: Buffer, nonce: bigint, amount: bigint) => ({ ...mint(alice, nonce, amount), sender: key });
+    const b = run([from(rotatedIn, 1n, 7n), from(rotatedIn, 1n, 1n), from(rotatedIn, 2n, 3n)]);
+    expect(Array.from(b.results)).toEqual([Result.committed, Result.bad_nonce, Result.committed]);
+    expect(balance(rotatedIn)).toEqual({ balance: 0n, held: 0n, nonce: 2n });
+    expect(balance(alice)?.balance).toBe(10n);
+    expect(seq.supply).toBe(10n);
+    // A mint over the u64 supply is refused and opens no account for an issuer not met yet.
+    const other = user('other-issuer').publicKey;
+    run([from(other, 1n, (1n << 64n) - 10n)]);
+    expect(balance(other)).toBeNull();
+  });
+
   it('rejects gaps, replays and duplicates as bad_nonce without consuming the nonce', () => {
     const { run, balance } = setup();
     run([mint(alice, 1n, 10n)]);

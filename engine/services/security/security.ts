@@ -35,11 +35,11 @@ export class TransportSecurity {
   /** Counts refusals on the engine's registry: txe_rpc_denied_total{code}. */
   register(registry: Registry): void {
     this.denied = new Counter({ name: 'txe_rpc_denied_total', help: 'Calls refused before their handler: UNAUTHENTICATED (no identity) or PERMISSION_DENIED (no role)', labelNames: ['code'], registers: [registry] });
-    this.rotations = new Counter({ name: 'txe_key_rotations_total', help: 'Keys and certificates taken into service without a restart: tls_certificate, batch_signer', labelNames: ['key'], registers: [registry] });
+    this.rotations = new Counter({ name: 'txe_key_rotations_total', help: 'Keys and certificates taken into service without a restart: tls_certificate, batch_signer, issuer', labelNames: ['key'], registers: [registry] });
     this.tls?.onChange(() => this.countRotation('tls_certificate'));
   }
 
-  countRotation(key: 'tls_certificate' | 'batch_signer'): void {
+  countRotation(key: 'tls_certificate' | 'batch_signer' | 'issuer'): void {
     this.rotations?.inc({ key });
   }
 

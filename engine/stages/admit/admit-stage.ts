@@ -11,7 +11,7 @@
 import { entrySlotsReserved, type AckMode, type EngineConfig } from '../../config.js';
 import { BODY_BYTES } from '../../core/record.js';
 import { VERDICT_VALID } from '../../core/verdict.js';
-import type { TrustedSigners } from './trusted-signers.js';
+import type { RotatingKeys } from '../../core/rotating-keys.js';
 import type { InputRing } from '../../ring/input-ring.js';
 import type { BatchRing } from '../../ring/batch-ring.js';
 import type { PipelineCursors } from '../../ring/shared-memory.js';
@@ -29,7 +29,7 @@ export interface AdmitStageParts {
   cursors: PipelineCursors;
   answers: Answers;
   verifyStage: VerifyStage;
-  trusted: TrustedSigners;
+  trusted: RotatingKeys;
   closing: () => boolean;
   fatal: (error: Error) => void;
 }

@@ -8,7 +8,7 @@ export type AuthMode = 'per-tx' | 'batch-signed';
 export interface VerifyWorkerData {
   ring: RingBuffers;
   batches: BatchRingBuffers;
-  issuers: string[]; // hex public keys allowed to mint
+  issuers: SharedArrayBuffer; // the issuer table (issuer-table.ts): the keys allowed to mint now
   keyCacheEntriesMax: number;
 }
 

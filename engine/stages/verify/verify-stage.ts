@@ -10,6 +10,8 @@ import type { InputRing } from '../../ring/input-ring.js';
 import type { BatchRing } from '../../ring/batch-ring.js';
 import { distFile } from '../../paths.js';
 import type { AuthMode, VerifyTask, VerifyWorkerData } from './task.js';
+import { IssuerTable } from './issuer-table.js';
+import { ISSUERS_MAX, RotatingKeys, type KeyRotation } from '../../core/rotating-keys.js';
 
 const HEAP_SIZE_FLAG = /^--(initial|max)-(old|semi)-space-size=/; // process-wide: a Worker refuses them
 
@@ -27,13 +29,18 @@ export interface VerifyStageOptions {
 export class VerifyStage {
   private readonly pool: Piscina;
   readonly workers: number;
+  private readonly issuers: RotatingKeys;
+  private readonly issuerTable: IssuerTable;
+  private retireTimer: NodeJS.Timeout | null = null;
 
   constructor(ring: InputRing, batches: BatchRing, private readonly options: VerifyStageOptions) {
     this.workers = options.workers;
+    this.issuers = new RotatingKeys(options.issuers, 'issuer');
+    this.issuerTable = IssuerTable.create(this.issuers.validAt());
     const workerData: VerifyWorkerData = {
       ring: ring.buffers,
       batches: batches.buffers,
-      issuers: options.issuers,
+      issuers: this.issuerTable.shared,
       keyCacheEntriesMax: options.keyCacheEntriesMax,
     };
     this.pool = new Piscina({
@@ -85,7 +92,27 @@ export class VerifyStage {
 
   get utilization(): number { return this.pool.utilization; }
 
+  /**
+   * Issuers from now on: the listed ones may mint at the workers' next task, the dropped ones until
+   * `graceMs` has passed (a timer publishes the table without them then).
+   */
+  rotateIssuers(hexes: string[], graceMs: number): KeyRotation {
+    const valid = new Set([...hexes.map((h) => h.toLowerCase()), ...this.issuers.validAt().map((k) => k.toString('hex'))]);
+    if (valid.size > ISSUERS_MAX) throw new Error(`${valid.size} issuers would be valid at once (listed and retiring): at most ${ISSUERS_MAX}`);
+    const rotation = this.issuers.rotate(hexes, graceMs);
+    this.issuerTable.publish(this.issuers.validAt());
+    if (this.retireTimer) clearTimeout(this.retireTimer);
+    this.retireTimer = null;
+    const until = this.issuers.retiringUntil;
+    if (until > 0) {
+      this.retireTimer = setTimeout(() => { this.retireTimer = null; this.issuerTable.publish(this.issuers.validAt()); }, Math.max(0, until - Date.now()));
+      this.retireTimer.unref();
+    }
+    return rotation;
+  }
+
   async close(): Promise<void> {
+    if (this.retireTimer) clearTimeout(this.retireTimer);
     await this.pool.destroy();
   }
 }

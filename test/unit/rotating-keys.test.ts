@@ -1,14 +1,14 @@
-// TrustedSigners: a rotation trusts the new keys at once and the dropped ones for the grace
+// RotatingKeys (batch signers, issuers): a rotation trusts the new keys at once and the dropped ones for the grace
 // period only; a second rotation within it never trusts a dropped key again for longer.
 import { describe, expect, it } from 'vitest';
-import { TrustedSigners } from '../../engine/stages/admit/trusted-signers.js';
+import { RotatingKeys } from '../../engine/core/rotating-keys.js';
 
 const key = (byte: number) => Buffer.alloc(32, byte);
 const hex = (byte: number) => key(byte).toString('hex');
 
-describe('TrustedSigners', () => {
+describe('RotatingKeys', () => {
   it('trusts the listed keys, and a dropped key until its grace period ends', () => {
-    const s = new TrustedSigners([hex(1)]);
+    const s = new RotatingKeys([hex(1)], 'trusted signer');
     expect(s.has(key(1), 0, 0)).toBe(true);
     expect(s.has(key(2), 0, 0)).toBe(false);
     expect(s.rotate([hex(2)], 1000, 10)).toEqual({ added: [hex(2)], retiring: [hex(1)], retiredAtMs: 1010 });
@@ -19,7 +19,7 @@ describe('TrustedSigners', () => {
   });
 
   it('retires at once with no grace, and counts no rotation when nothing changed', () => {
-    const s = new TrustedSigners([hex(1)]);
+    const s = new RotatingKeys([hex(1)], 'trusted signer');
     s.rotate([hex(1)], 1000, 0);
     expect(s.rotations).toBe(0);
     s.rotate([hex(3)], 0, 5);
@@ -28,7 +28,7 @@ describe('TrustedSigners', () => {
   });
 
   it('a second rotation inside the grace period keeps the older key on the newer deadline only if it is still dropped', () => {
-    const s = new TrustedSigners([hex(1)]);
+    const s = new RotatingKeys([hex(1)], 'trusted signer');
     s.rotate([hex(2)], 1000, 0); // 1 retiring until 1000
     s.rotate([hex(3)], 1000, 500); // 2 and 1 retiring until 1500
     expect(s.has(key(1), 0, 1200)).toBe(true);
@@ -40,7 +40,7 @@ describe('TrustedSigners', () => {
   });
 
   it('refuses a key that is not 32 bytes of hex', () => {
-    expect(() => new TrustedSigners(['abc'])).toThrow(/is not a 32-byte hex public key/);
-    expect(() => new TrustedSigners([hex(1)]).rotate(['zz'.repeat(32)], 0)).toThrow(/is not a 32-byte hex public key/);
+    expect(() => new RotatingKeys(['abc'], 'trusted signer')).toThrow(/is not a 32-byte hex public key/);
+    expect(() => new RotatingKeys([hex(1)], 'trusted signer').rotate(['zz'.repeat(32)], 0)).toThrow(/is not a 32-byte hex public key/);
   });
 });
