@@ -55,6 +55,7 @@ export interface FrontParts {
   waitFinal(height: number, firstSeq: number, timeoutMs: number): Promise<void>;
   status(): object;
   forwardCredentials(): grpc.ChannelCredentials; // mTLS to the leader's engine (the cluster's CA), or plaintext on loopback
+  observe(phase: 'forward' | 'final_wait', seconds: number): void; // an ack-FINAL batch's time here
 }
 
 export class ValidatorFront {
@@ -131,11 +132,15 @@ export class ValidatorFront {
     if (shed !== null) return shed;
     const final = req.ack === AckWire.ACK_FINAL;
     const forwarded = { ...req, ack: final ? AckWire.ACK_DURABLE : req.ack };
+    const startedMs = performance.now();
     const answer = await this.forward(forwarded);
     if (!final || answer.statusCode !== 0 || u64ToNumber(answer.block) === 0) return answer;
+    const durableMs = performance.now();
+    this.parts.observe('forward', (durableMs - startedMs) / 1000);
     await this.parts.waitFinal(u64ToNumber(answer.block), u64ToNumber(answer.firstSeq), FINAL_WAIT_MS_MAX).catch((e: Error) => {
       throw status(grpc.status.UNAVAILABLE, `block ${u64ToNumber(answer.block)} was written but is not final: ${e.message}; look the batch up before resubmitting`);
     });
+    this.parts.observe('final_wait', (performance.now() - durableMs) / 1000);
     return answer;
   }
 

@@ -65,6 +65,8 @@ const FETCH_WAIT_MS = 20;
 const TOPIC_READY_WAIT_MS_MAX = 30_000;
 const STARTUP_CATCH_UP_WAIT_MS_MAX = 120_000; // then it campaigns anyway (an aborted tail can hide the last offsets)
 const SEQUENCED_AT_KEPT = 65_536;
+// Fine below 300 ms, where the finality target (p95 < 100 ms) and its tail are read.
+const HOP_BUCKETS_S = [0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1, 2, 5];
 
 export class Validator {
   private readonly replica: Replica;
@@ -90,7 +92,10 @@ export class Validator {
   private readonly faultsCounter = new Counter({ name: 'txe_cluster_faults_total', help: 'faults this validator detected: invalid blocks, two blocks at one height, wrong or double attestations', labelNames: ['kind'], registers: [this.registry] });
   // Where finality's time goes, by hop: from the leader sequencing a block (its sequenced_at_ms) to
   // this validator applying it, to its attestation sent, and to the block being final here.
-  private readonly hops = new Histogram({ name: 'txe_cluster_block_hop_seconds', help: 'from the leader sequencing a block to: applied here (applied), attested by this validator (attested), final here (final)', labelNames: ['hop'], buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5], registers: [this.registry] });
+  private readonly hops = new Histogram({ name: 'txe_cluster_block_hop_seconds', help: 'from the leader sequencing a block to: applied here (applied), attested by this validator (attested), final here (final)', labelNames: ['hop'], buckets: HOP_BUCKETS_S, registers: [this.registry] });
+  // Where an ack-FINAL batch's time goes at the front that took it: forwarded until the leader's
+  // engine answered it durable (forward), then until its block was final here (final_wait).
+  private readonly frontPhases = new Histogram({ name: 'txe_cluster_front_seconds', help: "an ack-FINAL batch at this validator's front: until the leader's engine answered it (forward), then until its block was final here (final_wait)", labelNames: ['phase'], buckets: HOP_BUCKETS_S, registers: [this.registry] });
   private readonly sequencedAt = new Map<number, number>(); // height -> sequenced_at_ms, until final
   private readonly byzantine = process.env.TXE_TEST_BYZANTINE ?? '';
   private readonly engineConfig: EngineConfig;
@@ -140,6 +145,7 @@ export class Validator {
       waitFinal: (height, firstSeq, timeoutMs) => this.waitFinal(height, firstSeq, timeoutMs),
       status: () => this.status(),
       forwardCredentials: () => clientCredentials(this.forwardTls),
+      observe: (phase, seconds) => this.frontPhases.observe({ phase }, seconds),
     }, this.engineConfig, this.frontSecurity);
     this.registerGauges();
     const [mhost, mport] = splitAddress(this.self.metrics);

@@ -84,6 +84,9 @@ export class Sequencer {
   private nextBlockNumber = 1;
   private lastHash: Buffer = GENESIS_HASH;
   private homes = new Int32Array(0);
+  // The account of each record's sender and recipient in the last batch ([2i], [2i+1]; -1 where
+  // not looked up), so a replica hashes the touched accounts without looking them up again.
+  private touchedAccounts = new Int32Array(0);
   private touchedSink = 0;
 
   constructor(private readonly options: SequencerOptions) {
@@ -99,6 +102,8 @@ export class Sequencer {
   get lastBlockHash(): Buffer { return this.lastHash; }
   get blocksCount(): number { return this.nextBlockNumber - 1; }
   get supply(): bigint { return toBigInt(this.supplyHi, this.supplyLo); }
+  /** The last batch's record i: its sender's account at [2i], its recipient's at [2i+1]; -1 where not looked up. Valid until the next batch. */
+  get lastTouchedAccounts(): Int32Array { return this.touchedAccounts; }
 
   /**
    * Applies the verified batch at ring [start, start+count) and returns its block. `replayed` is
@@ -112,6 +117,8 @@ export class Sequencer {
     const words = ring.words;
     this.accounts.reserve(2 * count); // a record opens at most two accounts (a mint: an issuer not met yet, and its recipient)
     const homes = this.homeSlots(ring, start, count);
+    if (this.touchedAccounts.length < count * 2) this.touchedAccounts = new Int32Array(count * 2);
+    this.touchedAccounts.fill(-1, 0, count * 2);
     this.bodies = ring.bodies;
     for (let i = 0; i < count; i++) {
       const cursor = start + i;
@@ -162,6 +169,7 @@ export class Sequencer {
     const kind = (words[at + W_KIND] >>> 8) & 0xff;
     if (kind >= KIND_APPROVE) return this.decide(words, at, kind, senderHome, recipientHome);
     const sender = this.accounts.find(words, at + W_SENDER, senderHome);
+    this.touchedAccounts[2 * this.position] = sender;
     const s = sender * SLOT_WORDS;
     const expectedLo = sender < 0 ? 1 : addLo(a[s + W_NONCE_LO], 1);
     const expectedHi = sender < 0 ? 0 : addHi(a[s + W_NONCE_HI], a[s + W_NONCE_LO], 0, 1);
@@ -192,8 +200,10 @@ export class Sequencer {
     if (addHi(this.supplyHi, this.supplyLo, amountHi, amountLo) >= TWO_32) return Result.invalid_amount;
     const issuer = found >= 0 ? found : this.issuerAccount(words, at, issuerHome);
     if (issuer < 0) return Result.capacity_exceeded;
+    this.touchedAccounts[2 * this.position] = issuer / SLOT_WORDS;
     const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome);
     if (recipient < 0) return Result.capacity_exceeded;
+    this.touchedAccounts[2 * this.position + 1] = recipient;
     this.credit(recipient * SLOT_WORDS, amountHi, amountLo);
     this.supplyHi = addHi(this.supplyHi, this.supplyLo, amountHi, amountLo);
     this.supplyLo = addLo(this.supplyLo, amountLo);
@@ -214,6 +224,7 @@ export class Sequencer {
     }
     const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome);
     if (recipient < 0) return Result.capacity_exceeded;
+    this.touchedAccounts[2 * this.position + 1] = recipient;
     const balanceHi = a[s + W_BALANCE_HI];
     const balanceLo = a[s + W_BALANCE_LO];
     a[s + W_BALANCE_HI] = subHi(balanceHi, balanceLo, amountHi, amountLo);
@@ -237,7 +248,9 @@ export class Sequencer {
   private hold(words: Uint32Array, at: number, s: number, policy: ApprovalPolicy, recipientHome: number, heldHi: number, heldLo: number): number {
     // A replayed hold was admitted under the limit of its day: a lower limit today does not undo it.
     if (this.pending.size >= this.options.approvalsPendingMax && this.replayed === null) return Result.capacity_exceeded;
-    if (this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome) < 0) return Result.capacity_exceeded;
+    const recipient = this.accounts.findOrInsert(words, at + W_RECIPIENT, recipientHome);
+    if (recipient < 0) return Result.capacity_exceeded;
+    this.touchedAccounts[2 * this.position + 1] = recipient;
     const body = this.bodies.subarray(at * 4, at * 4 + BODY_BYTES);
     const r = readBody(body);
     const id = approvalId(body);

@@ -70,6 +70,18 @@ describe('Sequencer rules', () => {
     expect(balance(other)).toBeNull();
   });
 
+  it('reports the accounts each accepted record touched, as a lookup would find them', () => {
+    const { seq, run } = setup();
+    const b = run([mint(alice, 1n, 50n), transfer(alice, bob, 1n, 20n), transfer(bob, carol, 5n, 1n), transfer(alice, carol, 2n, 5n)]);
+    expect(Array.from(b.results)).toEqual([Result.committed, Result.committed, Result.bad_nonce, Result.committed]);
+    const touched = seq.lastTouchedAccounts;
+    const pairs = [[issuer.publicKey, alice], [alice, bob], null, [alice, carol]] as const;
+    pairs.forEach((pair, i) => {
+      if (pair === null) return;
+      expect([touched[2 * i], touched[2 * i + 1]]).toEqual([seq.accounts.findKey(pair[0]), seq.accounts.findKey(pair[1])]);
+    });
+  });
+
   it('rejects gaps, replays and duplicates as bad_nonce without consuming the nonce', () => {
     const { run, balance } = setup();
     run([mint(alice, 1n, 10n)]);
