@@ -41,8 +41,9 @@ export interface EngineConfig {
   tlsKeyFile: string;
   tlsClientCaFile: string;
   // Without mTLS: bearer tokens by role, for example {"submitter": ["<32+ characters>"]}; needs TLS.
+  // A token may name its accounts: {"token": "...", "accounts": ["<key hex>", ...]} (else all).
   // With neither, on loopback, every caller has every role. Default {}.
-  authTokens: Record<string, string[]>;
+  authTokens: Record<string, AuthTokenEntry[]>;
   metricsHost: string; // Prometheus endpoint, default 127.0.0.1
   metricsPort: number; // default 9464; 0 picks a free port
   workers: number; // verify threads, default = cores
@@ -466,16 +467,36 @@ function coerce(key: string, value: unknown, like: unknown): unknown {
 }
 
 /** authTokens as config takes them: known roles, lists of tokens of AUTH_TOKEN_CHARS_MIN or more, no spaces. */
-export function parseAuthTokens(value: unknown): Record<string, string[]> {
+/**
+ * A bearer token as config gives it: the token alone (it acts for every account), or the token
+ * with the accounts it acts for, as a submitter certificate names them (security/scope.ts):
+ * `{"token": "...", "accounts": ["<64 hex>", ...]}`, `["*"]` for all.
+ */
+export type AuthTokenEntry = string | { token: string; accounts: string[] };
+
+export function authTokenOf(entry: AuthTokenEntry): string {
+  return typeof entry === 'string' ? entry : entry.token;
+}
+
+export function parseAuthTokens(value: unknown): Record<string, AuthTokenEntry[]> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('config authTokens must be an object of role: [token, ...]');
-  const out: Record<string, string[]> = {};
+  const out: Record<string, AuthTokenEntry[]> = {};
   for (const [role, tokens] of Object.entries(value)) {
     if (!(AUTH_ROLES as readonly string[]).includes(role)) throw new Error(`config authTokens: unknown role ${role}; roles are ${AUTH_ROLES.join(', ')}`);
-    if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== 'string')) throw new Error(`config authTokens.${role} must be a list of strings`);
-    for (const t of tokens as string[]) {
-      if (t.length < AUTH_TOKEN_CHARS_MIN || /\s/.test(t)) throw new Error(`config authTokens.${role}: a token must be at least ${AUTH_TOKEN_CHARS_MIN} characters without spaces (got ${t.length})`);
-    }
-    out[role] = tokens as string[];
+    if (!Array.isArray(tokens)) throw new Error(`config authTokens.${role} must be a list of tokens`);
+    out[role] = tokens.map((t: unknown) => parseAuthToken(role, t));
   }
   return out;
+}
+
+function parseAuthToken(role: string, entry: unknown): AuthTokenEntry {
+  const token = typeof entry === 'string' ? entry : (entry as { token?: unknown } | null)?.token;
+  if (typeof token !== 'string') throw new Error(`config authTokens.${role}: each entry is a token string or {"token": "...", "accounts": [...]}`);
+  if (token.length < AUTH_TOKEN_CHARS_MIN || /\s/.test(token)) throw new Error(`config authTokens.${role}: a token must be at least ${AUTH_TOKEN_CHARS_MIN} characters without spaces (got ${token.length})`);
+  if (typeof entry === 'string') return entry;
+  const accounts = (entry as { accounts?: unknown }).accounts;
+  if (!Array.isArray(accounts) || accounts.some((a) => typeof a !== 'string' || (a !== '*' && !/^[0-9a-f]{64}$/i.test(a)))) {
+    throw new Error(`config authTokens.${role}: "accounts" must list 32-byte public keys in hex (64 digits), or "*" for all`);
+  }
+  return { token, accounts: accounts.map((a: string) => a.toLowerCase()) };
 }

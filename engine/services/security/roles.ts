@@ -19,7 +19,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { AUTH_ROLES, parseAuthTokens } from '../../config.js';
+import { AUTH_ROLES, authTokenOf, parseAuthTokens, type AuthTokenEntry } from '../../config.js';
 
 export const ROLES = AUTH_ROLES;
 export type Role = (typeof ROLES)[number];
@@ -60,15 +60,18 @@ export function certificateRoles(cert: PeerCertificate | undefined): Role[] {
   return roles;
 }
 
-/** Bearer tokens, one role each, kept as SHA-256 digests and compared in constant time. */
+/**
+ * Bearer tokens, one role each, kept as SHA-256 digests and compared in constant time, with the
+ * accounts each acts for (hex keys, ['*'] for all: a token given alone acts for every account).
+ */
 export class TokenRoles {
-  private readonly digests: { digest: Buffer; role: Role }[];
+  private readonly digests: { digest: Buffer; role: Role; accounts: string[] }[];
 
   /** `tokens` as config has them; checked again here (parseAuthTokens), for a config built without loadConfig. */
-  constructor(tokens: Record<string, string[]>) {
+  constructor(tokens: Record<string, AuthTokenEntry[]>) {
     this.digests = [];
     for (const [role, list] of Object.entries(parseAuthTokens(tokens))) {
-      for (const token of list) this.digests.push({ digest: sha256(token), role: role as Role });
+      for (const entry of list) this.digests.push({ digest: sha256(authTokenOf(entry)), role: role as Role, accounts: typeof entry === 'string' ? ['*'] : entry.accounts });
     }
   }
 
@@ -76,12 +79,22 @@ export class TokenRoles {
 
   /** The roles of the token in an `authorization: Bearer …` value; every digest is compared, match or not. */
   rolesOf(authorization: string | undefined): Role[] {
+    const roles: Role[] = [];
+    for (const d of this.matching(authorization)) if (!roles.includes(d.role)) roles.push(d.role);
+    return roles;
+  }
+
+  /** The accounts the token acts for (the submitter entry's, else the first match's); [] for no token. */
+  accountsOf(authorization: string | undefined): string[] {
+    const matches = this.matching(authorization);
+    return (matches.find((d) => d.role === 'submitter') ?? matches[0])?.accounts ?? [];
+  }
+
+  private matching(authorization: string | undefined): { role: Role; accounts: string[] }[] {
     const match = /^Bearer (\S+)$/.exec(authorization ?? '');
     if (match === null) return [];
     const digest = sha256(match[1]);
-    const roles: Role[] = [];
-    for (const d of this.digests) if (timingSafeEqual(d.digest, digest) && !roles.includes(d.role)) roles.push(d.role);
-    return roles;
+    return this.digests.filter((d) => timingSafeEqual(d.digest, digest));
   }
 }
 

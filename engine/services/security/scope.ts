@@ -10,12 +10,13 @@
  *                                  StreamCommits (which carries every account's transactions)
  *   neither                        nothing: a submitter certificate must name its accounts
  *
- * Bearer tokens (config authTokens) carry a role and no accounts: a token's caller has every
- * account. So does every caller of an engine without caller authentication (loopback, dev).
+ * A bearer token (config authTokens) names its accounts the same way in config
+ * ({"token": "...", "accounts": [...]}); a token given alone acts for every account. So does
+ * every caller of an engine without caller authentication (loopback, dev).
  *
  * Cost: BATCH_SIGNED, one set lookup a batch; PER_TX, one lookup a transaction (~0.1 µs: a 32-byte
- * latin1 key) for a scoped caller, nothing for `*`. A certificate's scope is parsed once and kept
- * by its fingerprint (SCOPES_CACHED_MAX).
+ * latin1 key) for a scoped caller, nothing for `*`. A certificate's or token's scope is parsed once
+ * and kept by its fingerprint or token (SCOPES_CACHED_MAX).
  */
 
 import type { PeerCertificate } from 'node:tls';
@@ -38,15 +39,18 @@ export class AccountScope {
 
   /** The scope a client certificate names in its SAN URIs; malformed entries name nothing. */
   static ofCertificate(cert: PeerCertificate | undefined): AccountScope {
-    const keys: Uint8Array[] = [];
+    const values: string[] = [];
     for (const entry of (cert?.subjectaltname ?? '').split(',')) {
       const trimmed = entry.trim();
-      if (!trimmed.startsWith(`URI:${ACCOUNT_URI_PREFIX}`)) continue;
-      const value = trimmed.slice(`URI:${ACCOUNT_URI_PREFIX}`.length);
-      if (value === ALL_ACCOUNTS) return AccountScope.ALL;
-      if (/^[0-9a-f]{64}$/i.test(value)) keys.push(Buffer.from(value, 'hex'));
+      if (trimmed.startsWith(`URI:${ACCOUNT_URI_PREFIX}`)) values.push(trimmed.slice(`URI:${ACCOUNT_URI_PREFIX}`.length));
     }
-    return new AccountScope(false, keys);
+    return AccountScope.ofKeys(values);
+  }
+
+  /** The scope of a list of hex keys, where * is every account; malformed entries name nothing. */
+  static ofKeys(values: string[]): AccountScope {
+    if (values.includes(ALL_ACCOUNTS)) return AccountScope.ALL;
+    return new AccountScope(false, values.filter((v) => /^[0-9a-f]{64}$/i.test(v)).map((v) => Buffer.from(v, 'hex')));
   }
 
   get size(): number { return this.keys.size; }
@@ -79,8 +83,8 @@ export class AccountScope {
 
   describe(): string {
     if (this.all) return 'all accounts';
-    if (this.keys.size === 0) return `its certificate names no accounts: add SAN URIs ${ACCOUNT_URI_PREFIX}<key hex>, or ${ACCOUNT_URI_PREFIX}${ALL_ACCOUNTS}`;
-    return `its certificate names ${this.keys.size} account${this.keys.size === 1 ? '' : 's'}`;
+    if (this.keys.size === 0) return `its certificate or token names no accounts: add SAN URIs ${ACCOUNT_URI_PREFIX}<key hex>, or ${ACCOUNT_URI_PREFIX}${ALL_ACCOUNTS}`;
+    return `its certificate or token names ${this.keys.size} account${this.keys.size === 1 ? '' : 's'}`;
   }
 }
 
@@ -90,16 +94,27 @@ export class CallerScopes {
 
   constructor(private readonly proof: CallerProof) {}
 
-  of(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null | undefined }): AccountScope {
-    if (this.proof.kind !== 'certificate') return AccountScope.ALL;
+  of(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null | undefined; metadata?: { get(key: string): unknown[] } }): AccountScope {
+    if (this.proof.kind === 'none') return AccountScope.ALL;
+    if (this.proof.kind === 'token') {
+      const tokens = this.proof.tokens;
+      const header = call.metadata?.get('authorization')[0];
+      const authorization = typeof header === 'string' ? header : undefined;
+      // Only callers the interceptor let through get here, so only configured tokens are kept.
+      return this.cachedAs(`token ${authorization}`, () => AccountScope.ofKeys(tokens.accountsOf(authorization)));
+    }
     const cert = call.getAuthContext()?.sslPeerCertificate;
     const fingerprint = cert?.fingerprint256;
     if (!fingerprint) return AccountScope.ofCertificate(cert);
-    let scope = this.cached.get(fingerprint);
+    return this.cachedAs(fingerprint, () => AccountScope.ofCertificate(cert));
+  }
+
+  private cachedAs(key: string, make: () => AccountScope): AccountScope {
+    let scope = this.cached.get(key);
     if (scope === undefined) {
       if (this.cached.size >= SCOPES_CACHED_MAX) this.cached.delete(this.cached.keys().next().value!);
-      scope = AccountScope.ofCertificate(cert);
-      this.cached.set(fingerprint, scope);
+      scope = make();
+      this.cached.set(key, scope);
     }
     return scope;
   }

@@ -103,7 +103,7 @@ describe('TLS 1.3 with client certificates', () => {
     expect(sent.results[0]).toBe(Result.committed);
     // One transaction of another sender refuses the whole batch, before admission.
     const mixed = perTxBatch([transfer(alice, bob.publicKey, 2n, 1n), transfer(bob, alice.publicKey, 1n, 1n)], [alice, bob]);
-    expect(await statusOf(mine.submitBatch(mixed))).toBe(`PERMISSION_DENIED: transaction 1: sender ${bob.publicKey.toString('hex')} is not one of this caller's accounts (its certificate names 1 account); nothing of the batch was admitted`);
+    expect(await statusOf(mine.submitBatch(mixed))).toBe(`PERMISSION_DENIED: transaction 1: sender ${bob.publicKey.toString('hex')} is not one of this caller's accounts (its certificate or token names 1 account); nothing of the batch was admitted`);
     expect(String((await mine.getAccount(alice.publicKey)).nonce)).toBe('1'); // alice's nonce 2 was not taken
     expect(await statusOf(mine.submitBatch(signedBatch([mint(alice.publicKey, nonce + 1n, 1n)])))).toMatch(/^PERMISSION_DENIED: the batch signer [0-9a-f]{64} is not one of this caller's keys/);
     // Reads: its own account and the transactions it sent or received, nothing else.
@@ -121,7 +121,7 @@ describe('TLS 1.3 with client certificates', () => {
     // A service holding the batch signer's key submits batch-signed batches for any sender.
     expect((await connect(engine.address, tlsOf('svc')).submitBatch(oneMint())).results[0]).toBe(Result.committed);
     // A submitter certificate that names no account can do nothing, and is told why.
-    expect(await statusOf(connect(engine.address, tlsOf('none')).submitBatch(probe()))).toMatch(/its certificate names no accounts: add SAN URIs txe:account\/<key hex>/);
+    expect(await statusOf(connect(engine.address, tlsOf('none')).submitBatch(probe()))).toMatch(/its certificate or token names no accounts: add SAN URIs txe:account\/<key hex>/);
   });
 
   it('refuses in the handshake: no certificate, another CA, an expired one, plaintext, TLS 1.2', async () => {
@@ -242,11 +242,13 @@ describe('connections per client certificate', () => {
 describe('TLS 1.3 with bearer tokens', () => {
   const submitterToken = crypto.randomBytes(24).toString('base64url');
   const operatorToken = crypto.randomBytes(24).toString('base64url');
+  const aliceToken = crypto.randomBytes(24).toString('base64url'); // acts for alice's account only
   let engine: Engine;
   beforeAll(async () => {
     nonce = 0n; // a new engine: the issuer starts again
     engine = await Engine.start(testConfig({
-      tlsCertFile: path.join(dir, NODE_CERT_FILE), tlsKeyFile: path.join(dir, NODE_KEY_FILE), authTokens: { submitter: [submitterToken], operator: [operatorToken] },
+      tlsCertFile: path.join(dir, NODE_CERT_FILE), tlsKeyFile: path.join(dir, NODE_KEY_FILE),
+      authTokens: { submitter: [submitterToken, { token: aliceToken, accounts: [alice.publicKey.toString('hex')] }], operator: [operatorToken] },
     }));
   });
   afterAll(async () => { await engine.stop(); });
@@ -259,6 +261,17 @@ describe('TLS 1.3 with bearer tokens', () => {
     expect((await sub.submitBatch(oneMint())).results[0]).toBe(Result.committed);
     expect(await statusOf(sub.getStats())).toMatch(/^PERMISSION_DENIED: .*needs role operator; this caller has submitter/);
     expect(await statusOf(connect(engine.address, { caFile: ca, token: operatorToken }).getStats())).toBe('OK');
+  });
+
+  it('holds a token that names its accounts to them, as a certificate would be', async () => {
+    const ca = path.join(dir, CA_CERT_FILE);
+    const mine = connect(engine.address, { caFile: ca, token: aliceToken });
+    expect(String((await mine.getAccount(alice.publicKey)).exists)).toBe('false');
+    expect(await statusOf(mine.getAccount(bob.publicKey))).toMatch(/^PERMISSION_DENIED: account [0-9a-f]{64} is not one of this caller's \(its certificate or token names 1 account\)/);
+    expect(await statusOf(mine.submitBatch(probe()))).toMatch(/^PERMISSION_DENIED: the batch signer/);
+    expect(await statusOf(connect(engine.address, { caFile: ca, token: submitterToken }).getAccount(bob.publicKey))).toBe('OK'); // a token alone: every account
+    expect(() => validateConfig(testConfig({ tlsCertFile: 'a', tlsKeyFile: 'b', authTokens: { submitter: [{ token: 'q'.repeat(40), accounts: ['nope'] }] } }) as unknown as Record<string, unknown>))
+      .toThrow(/"accounts" must list 32-byte public keys in hex/);
   });
 });
 
