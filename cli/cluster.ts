@@ -13,11 +13,15 @@ import { LeaderElection } from '../engine/cluster/election.js';
 import { ClusterTypes } from '../engine/cluster/attestation.js';
 import { CLUSTER_SERVICE_NAME } from '../engine/cluster/front.js';
 import { u64ToNumber } from '../engine/core/proto.js';
-import { CA_CERT_FILE, createCa, createClient, createNode } from '../engine/services/security/certs.js';
+import { CA_CERT_FILE, clientFiles, createCa, createClient, createNode } from '../engine/services/security/certs.js';
+import type { Role } from '../engine/services/security/roles.js';
 import { clientCredentials, type ClientTls } from '../engine/client.js';
 import { fail, targetTlsOf, withTlsOptions } from './client-flags.js';
 
 const STATUS_TIMEOUT_MS = 3_000;
+// validator: a front forwarding any caller's batches (every account); submitter: clients' batches
+// (txe bench --cluster); operator: status and metrics.
+const CLUSTER_CLIENTS: ReadonlyArray<readonly [string, Role[]]> = [['validator', ['submitter', 'operator']], ['submitter', ['submitter']], ['operator', ['operator']]];
 
 export function registerClusterCommands(program: Command): void {
   program.command('validator')
@@ -72,9 +76,10 @@ export function registerClusterCommands(program: Command): void {
         fs.mkdirSync(tlsDir, { recursive: true });
         await createCa(tlsDir);
         await createNode(tlsDir, ['127.0.0.1', 'localhost']);
-        await createClient(tlsDir, 'validator', ['submitter', 'operator']);
-        await createClient(tlsDir, 'submitter', ['submitter']);
-        await createClient(tlsDir, 'operator', ['operator']);
+      }
+      // Each client certificate a cluster needs, made if missing (a folder from before has the CA).
+      for (const [name, roles] of CLUSTER_CLIENTS) {
+        if (tls && !fs.existsSync(path.join(tlsDir, clientFiles(name).cert))) await createClient(tlsDir, name, roles);
       }
       const file: ClusterFile = {
         ...(tls ? { tlsDir: 'tls' } : {}),
@@ -91,8 +96,8 @@ export function registerClusterCommands(program: Command): void {
     .action(async (flags: { cluster: string }) => {
       const members = await withElection(flags.cluster, (election) => election.members());
       if (members.length === 0) throw new Error('no validator is campaigning in etcd: start them first');
-      // Passive health checks (open-source NGINX has no active ones): a validator that fails a
-      // request is left out for fail_timeout.
+      // Passive health checks (open-source NGINX has no active ones): a validator that refuses a
+      // connection is left out for fail_timeout.
       console.log(`upstream txe_validators {\n${members.map((m) => `  server ${m.front} max_fails=1 fail_timeout=2s;`).join('\n')}\n}`);
     });
   cluster.command('step-down')
@@ -113,7 +118,7 @@ export function registerClusterCommands(program: Command): void {
     .action(async (flags: { targets?: string; cluster?: string } & Record<string, unknown>) => {
       if (!flags.targets && !flags.cluster) fail('status needs --targets LIST or --cluster FILE');
       const targets = flags.targets ?? clusterTargets(flags.cluster!);
-      const tls = flags.tlsCa ? targetTlsOf(flags) ?? null : flags.cluster ? clusterClientTls(flags.cluster, 'operator') : null;
+      const tls = targetTlsOf(flags) ?? (flags.cluster ? clusterClientTls(flags.cluster, 'operator') : null);
       for (const target of targets.split(',')) console.log(JSON.stringify(await clusterStatus(target, tls).catch((e: Error) => ({ target, error: e.message }))));
     });
 }

@@ -146,7 +146,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
       return;
     }
     if (flags.cluster) {
-      if (flags.target || flags.keys || flags.tlsCa) fail('--cluster gives the targets, keys and TLS files itself: leave out --target, --keys and --tls-*');
+      if (flags.target || flags.keys || flags.tlsCa || flags.tlsCert || flags.tlsKey || flags.token) fail('--cluster gives the targets, keys and TLS files itself: leave out --target, --keys, --tls-* and --token');
       const file = String(flags.cluster);
       Object.assign(flags, { target: clusterTargets(file), keys: clusterKeysFile(file), ack: flags.ack ?? 'final' });
     }

@@ -4,10 +4,13 @@
  * and its TLS files (tls/client.<name>.crt and .key, from the cluster's own development CA).
  */
 
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ClientTls } from '../client.js';
 import { CA_CERT_FILE, clientFiles } from '../services/security/certs.js';
+import { ROLE_URI_PREFIX } from '../services/security/roles.js';
+import { ACCOUNT_URI_PREFIX, ALL_ACCOUNTS } from '../services/security/scope.js';
 import { VALIDATORS } from './finality.js';
 
 /** The cluster file (infra/cluster-up.sh writes it): the same for all four validators. */
@@ -45,6 +48,18 @@ export function clusterClientTls(clusterFile: string, name: string): ClientTls |
   const tls = { caFile: path.join(dir, CA_CERT_FILE), certFile: path.join(dir, files.cert), keyFile: path.join(dir, files.key) };
   if (!fs.existsSync(tls.certFile)) throw new Error(`${clusterFile}: no client certificate ${tls.certFile}; make one with txe certs create-client ${name} --dir ${dir} --roles ...`);
   return tls;
+}
+
+/**
+ * Refuses a validator's own client certificate unless it may forward any caller's batches: role
+ * submitter and every account (txe:account/*). A certificate made before accounts were scoped
+ * names none, and the leader would refuse every forwarded batch.
+ */
+export function checkForwardingCertificate(tls: ClientTls): void {
+  const san = new X509Certificate(fs.readFileSync(tls.certFile!)).subjectAltName ?? '';
+  const uris = san.split(',').map((s) => s.trim());
+  if (uris.includes(`URI:${ROLE_URI_PREFIX}submitter`) && uris.includes(`URI:${ACCOUNT_URI_PREFIX}${ALL_ACCOUNTS}`)) return;
+  throw new Error(`${tls.certFile} must carry role submitter and every account (SAN URIs ${ROLE_URI_PREFIX}submitter, ${ACCOUNT_URI_PREFIX}${ALL_ACCOUNTS}) to forward clients' batches; it has: ${san || 'no SAN'}. Make it again: txe certs create-client validator --dir ${path.dirname(tls.certFile!)} --roles submitter,operator --accounts '*'`);
 }
 
 /** The validators' fronts, host:port,... (what TXE_CLUSTER_TARGETS lists). */

@@ -46,6 +46,10 @@ const FINAL_WAIT_MS_MAX = 30_000; // an answer not final by then is answered UNA
 const STREAM_BATCHES_IN_FLIGHT_MAX = 64;
 const BATCHES_IN_FLIGHT_MAX = 1_024;
 export const CLUSTER_SERVICE_NAME = 'txe.v1.ClusterService';
+// The leader's refusals a client must see as they are; anything else is UNAVAILABLE (retry). A
+// PERMISSION_DENIED or UNAUTHENTICATED from the leader means this validator's own certificate
+// lacks a role or accounts: retrying would never help.
+const PASSED_THROUGH = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED, grpc.status.INVALID_ARGUMENT, grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED]);
 
 /** What the front needs of its validator. */
 export interface FrontParts {
@@ -162,7 +166,7 @@ export class ValidatorFront {
     if (client === null) return Promise.reject(status(grpc.status.UNAVAILABLE, 'no leader is elected right now; retry shortly'));
     return new Promise((resolve, reject) => {
       client.SubmitBatch(req, (error: grpc.ServiceError | null, res: SubmitBatchResponseWire) => {
-        if (error) reject(status(error.code === grpc.status.UNAVAILABLE || error.code === grpc.status.RESOURCE_EXHAUSTED || error.code === grpc.status.INVALID_ARGUMENT ? error.code : grpc.status.UNAVAILABLE, `leader: ${error.details}`));
+        if (error) reject(status(PASSED_THROUGH.has(error.code) ? error.code : grpc.status.UNAVAILABLE, `leader: ${error.details}`));
         else resolve(res);
       });
     });
@@ -174,8 +178,9 @@ export class ValidatorFront {
    */
   private forwardRead(method: 'GetAccount' | 'GetTransaction', request: unknown, scope: AccountScope, callback: grpc.sendUnaryData<unknown>): void {
     if (request instanceof DecodeError) return callback({ code: grpc.status.INVALID_ARGUMENT, details: request.message });
-    const asked = method === 'GetAccount' ? (request as { account?: Buffer }).account : (request as { senderNonce?: { sender?: Buffer } }).senderNonce?.sender;
-    const denied = asked?.length === 32 ? scope.readDenial(asked) : null;
+    // An account is checked before the lookup, a transaction after it (one it received counts too).
+    const account = method === 'GetAccount' ? (request as { account?: Buffer }).account : undefined;
+    const denied = account?.length === 32 ? scope.readDenial(account) : null;
     if (denied !== null) return callback(this.deny(denied));
     const client = this.leaderClient();
     if (client === null) return callback(status(grpc.status.UNAVAILABLE, 'no leader is elected right now; retry shortly'));

@@ -51,7 +51,7 @@ import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../services/securit
 import { clientCredentials, type ClientTls } from '../client.js';
 import { FencedError } from '../stages/commit/writer-term.js';
 import { TransportSecurity } from '../services/security/security.js';
-import { clusterClientTls, clusterTlsDir, type ClusterFile } from './cluster-file.js';
+import { checkForwardingCertificate, clusterClientTls, clusterTlsDir, type ClusterFile } from './cluster-file.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -113,6 +113,7 @@ export class Validator {
     const [host, port] = splitAddress(self.engine);
     const tls = clusterTlsDir(cluster, options.clusterFile);
     this.forwardTls = clusterClientTls(options.clusterFile, 'validator');
+    if (this.forwardTls) checkForwardingCertificate(this.forwardTls);
     const engineTls = tls ? { tlsCertFile: path.join(tls, NODE_CERT_FILE), tlsKeyFile: path.join(tls, NODE_KEY_FILE), tlsClientCaFile: path.join(tls, CA_CERT_FILE) } : {};
     this.engineConfig = loadConfig({ ...options.engineConfig, ...engineTls, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
     // The front and metrics ports: the same TLS 1.3 identity as the engine, the callers' roles

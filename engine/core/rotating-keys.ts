@@ -49,6 +49,9 @@ export class RotatingKeys {
     const next = parseHexes(hexes, this.what);
     const added = [...next].filter((h) => !this.currentHex.has(h));
     const retiring = [...this.currentHex].filter((h) => !next.has(h));
+    // The same list again (a SIGHUP for another reason, a TLS certificate): nothing changes, and
+    // keys still retiring keep their deadline; re-reading the files must never extend a grace.
+    if (added.length === 0 && retiring.length === 0) return { added, retiring, retiredAtMs: this.retiringUntilMs };
     const stillRetiring = nowMs < this.retiringUntilMs ? this.retiringHex.filter((h) => !next.has(h)) : [];
     this.retiringHex = graceMs > 0 ? [...new Set([...retiring, ...stillRetiring])] : [];
     this.retiring = this.retiringHex.length > 0 ? keySetOf(new Set(this.retiringHex)) : null;

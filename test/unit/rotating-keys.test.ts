@@ -39,6 +39,16 @@ describe('RotatingKeys', () => {
     expect(s.has(key(2), 0, 1700)).toBe(false);
   });
 
+  it('never extends a grace period when the same list is read again (a SIGHUP for a TLS certificate)', () => {
+    const s = new RotatingKeys([hex(1)], 'issuer');
+    s.rotate([hex(2)], 1000, 0); // 1 retiring until 1000
+    expect(s.rotate([hex(2)], 1000, 900)).toEqual({ added: [], retiring: [], retiredAtMs: 1000 });
+    expect(s.has(key(1), 0, 999)).toBe(true);
+    expect(s.has(key(1), 0, 1000)).toBe(false);
+    expect(s.validAt(999).map((k) => k[0])).toEqual([2, 1]);
+    expect(s.validAt(1000).map((k) => k[0])).toEqual([2]);
+  });
+
   it('refuses a key that is not 32 bytes of hex', () => {
     expect(() => new RotatingKeys(['abc'], 'trusted signer')).toThrow(/is not a 32-byte hex public key/);
     expect(() => new RotatingKeys([hex(1)], 'trusted signer').rotate(['zz'.repeat(32)], 0)).toThrow(/is not a 32-byte hex public key/);

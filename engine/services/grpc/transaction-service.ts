@@ -135,8 +135,6 @@ export class TransactionService {
     if (req.key === 'senderNonce') {
       const sender = req.senderNonce?.sender;
       if (sender?.length !== 32) return callback({ code: grpc.status.INVALID_ARGUMENT, details: `sender must be 32 bytes, got ${sender?.length ?? 0}` });
-      const denied = scope.readDenial(sender);
-      if (denied !== null) return callback(this.deny(denied));
       const nonce = u64ToBigInt(req.senderNonce?.nonce);
       const entry = history.findBySenderNonce(sender, nonce);
       if (entry) return callback(null, transaction(entry));

@@ -17,7 +17,8 @@ import { PUBLIC_KEY_BYTES } from '../../core/record.js';
 import { ISSUERS_MAX } from '../../core/rotating-keys.js';
 
 const HEADER_BYTES = 8;
-const COPY_ATTEMPTS_MAX = 1_000; // the writer holds the table for a few µs; more means a bug
+const COPY_ATTEMPTS_MAX = 1_000; // the writer holds the table for a few µs; a second of it means a bug
+const WRITE_WAIT_MS = 1;
 
 export class IssuerTable {
   private readonly header: Int32Array;
@@ -39,23 +40,29 @@ export class IssuerTable {
   /** Main thread only: these keys may mint from the next task on. */
   publish(keys: Uint8Array[]): void {
     if (keys.length > ISSUERS_MAX) throw new Error(`${keys.length} issuers: at most ${ISSUERS_MAX}`);
+    for (const k of keys) if (k.length !== PUBLIC_KEY_BYTES) throw new Error(`an issuer key is ${k.length} bytes, not ${PUBLIC_KEY_BYTES}`);
     const version = Atomics.load(this.header, 0);
     if (version % 2 !== 0) throw new Error('issuer table: a second writer');
     Atomics.store(this.header, 0, version + 1);
-    keys.forEach((k, i) => {
-      if (k.length !== PUBLIC_KEY_BYTES) throw new Error(`an issuer key is ${k.length} bytes, not ${PUBLIC_KEY_BYTES}`);
-      this.keys.set(k, i * PUBLIC_KEY_BYTES);
-    });
+    keys.forEach((k, i) => this.keys.set(k, i * PUBLIC_KEY_BYTES));
     Atomics.store(this.header, 1, keys.length);
     Atomics.store(this.header, 0, version + 2);
   }
 
-  /** The issuers now (a worker's copy, rebuilt only when the table changed). */
+  /**
+   * The issuers now (a worker's copy, rebuilt only when the table changed). While the main thread
+   * is writing (it may be descheduled mid-write), the copy from before the rotation is used: the
+   * rotation reaches this worker at its next task instead.
+   */
   current(): KeySet {
     for (let attempt = 0; attempt < COPY_ATTEMPTS_MAX; attempt++) {
       const version = Atomics.load(this.header, 0);
       if (version === this.seenVersion) return this.local;
-      if (version % 2 !== 0) continue;
+      if (version % 2 !== 0) {
+        if (this.seenVersion >= 0) return this.local;
+        Atomics.wait(this.header, 0, version, WRITE_WAIT_MS); // a worker's first copy: wait for the writer
+        continue;
+      }
       const count = Atomics.load(this.header, 1);
       const copy = Array.from({ length: count }, (_, i) => this.keys.slice(i * PUBLIC_KEY_BYTES, (i + 1) * PUBLIC_KEY_BYTES));
       if (Atomics.load(this.header, 0) !== version) continue;

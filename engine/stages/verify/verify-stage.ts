@@ -17,6 +17,7 @@ const HEAP_SIZE_FLAG = /^--(initial|max)-(old|semi)-space-size=/; // process-wid
 
 // Below this a per-tx task's ~47 µs piscina round trip starts to cost more than 1% of its verifies.
 const PER_TX_TASK_TXS_MIN = 64;
+const TIMER_MS_MAX = 2 ** 31 - 1; // Node fires a longer setTimeout after 1 ms
 
 export interface VerifyStageOptions {
   workers: number;
@@ -103,12 +104,24 @@ export class VerifyStage {
     this.issuerTable.publish(this.issuers.validAt());
     if (this.retireTimer) clearTimeout(this.retireTimer);
     this.retireTimer = null;
-    const until = this.issuers.retiringUntil;
-    if (until > 0) {
-      this.retireTimer = setTimeout(() => { this.retireTimer = null; this.issuerTable.publish(this.issuers.validAt()); }, Math.max(0, until - Date.now()));
-      this.retireTimer.unref();
-    }
+    this.retireAt(this.issuers.retiringUntil);
     return rotation;
+  }
+
+  /**
+   * Publishes the table without the retiring issuers once `untilMs` has passed. A timer may fire a
+   * millisecond early by Date.now(), and one longer than TIMER_MS_MAX would fire at once, so it
+   * is armed again until the deadline has really passed: a retired issuer never stays valid.
+   */
+  private retireAt(untilMs: number): void {
+    if (untilMs === 0) return;
+    const leftMs = untilMs - Date.now();
+    if (leftMs < 0) {
+      this.issuerTable.publish(this.issuers.validAt());
+      return;
+    }
+    this.retireTimer = setTimeout(() => { this.retireTimer = null; this.retireAt(untilMs); }, Math.min(leftMs + 1, TIMER_MS_MAX));
+    this.retireTimer.unref();
   }
 
   async close(): Promise<void> {

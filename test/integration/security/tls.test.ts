@@ -23,7 +23,7 @@ import { validateConfig } from '../../../engine/config.js';
 import { TxeClient, clientCredentials, clientOptions, type ClientTls } from '../../../engine/client.js';
 import { clientFiles, createCa, createClient, createNode, CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../../../engine/services/security/certs.js';
 import { Result } from '../../../engine/core/result.js';
-import { mint, perTxBatch, signedBatch, signer, testConfig, transfer, user } from '../../support/fixtures.js';
+import { issuer, mint, perTxBatch, signedBatch, signer, testConfig, transfer, user } from '../../support/fixtures.js';
 import { TLS_RELOAD_POLL_MS } from '../../../engine/services/security/tls-files.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-tls-'));
@@ -96,6 +96,7 @@ describe('TLS 1.3 with client certificates', () => {
 
   it('lets a submitter act only for the accounts its certificate names, and admits nothing of a refused batch', async () => {
     const sub = connect(engine.address, tlsOf('sub')); // txe:account/*
+    const aliceMintNonce = nonce + 1n;
     const funded = await sub.submitBatch(signedBatch([mint(alice.publicKey, ++nonce, 100n), mint(bob.publicKey, ++nonce, 100n)]));
     expect([...funded.results]).toEqual([Result.committed, Result.committed]);
     const mine = connect(engine.address, tlsOf('alice'));
@@ -110,7 +111,9 @@ describe('TLS 1.3 with client certificates', () => {
     expect(await statusOf(mine.getAccount(bob.publicKey))).toMatch(new RegExp(`^PERMISSION_DENIED: account ${bob.publicKey.toString('hex')} is not one of this caller's`));
     expect(await statusOf(mine.getTransaction({ seq: sent.firstSeq }))).toBe('OK');
     expect(await statusOf(mine.getTransaction({ seq: funded.firstSeq + 1 }))).toMatch(/^PERMISSION_DENIED: the transaction is neither from nor to an account of this caller/);
-    expect(await statusOf(mine.getTransaction({ sender: bob.publicKey, nonce: 1n }))).toMatch(/^PERMISSION_DENIED: account/);
+    // By sender and nonce too: the issuer's mint to alice is hers (received), its mint to bob is not.
+    expect(await statusOf(mine.getTransaction({ sender: issuer.publicKey, nonce: aliceMintNonce }))).toBe('OK');
+    expect(await statusOf(mine.getTransaction({ sender: issuer.publicKey, nonce: aliceMintNonce + 1n }))).toMatch(/^PERMISSION_DENIED: the transaction is neither from nor to an account of this caller/);
     const commits = await new Promise<string>((resolve) => {
       const stream = mine.streamCommits(1);
       stream.on('data', () => undefined);
