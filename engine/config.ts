@@ -29,9 +29,11 @@ export interface EngineConfig {
   // calls and grpcPartialMessageBytesPerConnectionMax). Default 64.
   grpcConnectionsPerClientMax: number;
   grpcConnectionIdleMsMax: number; // a connection with no call open this long is closed (GOAWAY), default 300000
-  // Bytes of gRPC messages begun and not finished that one connection, and all of them, may hold;
-  // the stream that would pass either is reset (services/grpc/partial-messages.ts). Defaults 64 MiB, 512 MiB.
+  // Bytes of gRPC messages begun and not finished that one connection, one client (its certificate,
+  // else its IP address, on all its connections), and all of them, may hold; the stream that would
+  // pass any is reset (services/grpc/partial-messages.ts). Defaults 64 MiB, 128 MiB, 512 MiB.
   grpcPartialMessageBytesPerConnectionMax: number;
+  grpcPartialMessageBytesPerClientMax: number;
   grpcPartialMessageBytesMax: number;
   // TLS 1.3 on the gRPC and metrics ports (services/security/): a certificate and key file ('' =
   // plaintext, allowed only on loopback). The files are re-read when they change, so certificates
@@ -183,6 +185,7 @@ export const defaultConfig = (): EngineConfig => ({
   grpcConnectionsPerClientMax: 64,
   grpcConnectionIdleMsMax: 300_000,
   grpcPartialMessageBytesPerConnectionMax: 64 * 1024 * 1024,
+  grpcPartialMessageBytesPerClientMax: 128 * 1024 * 1024,
   grpcPartialMessageBytesMax: 512 * 1024 * 1024,
   grpcFrameBytesMax: HTTP2_FRAME_BYTES_MAX,
   grpcKeepaliveTimeMs: 7_200_000,
@@ -399,7 +402,7 @@ function validateTransportLimits(config: EngineConfig): void {
   if (config.grpcFrameBytesMax < HTTP2_FRAME_BYTES_MIN || config.grpcFrameBytesMax > HTTP2_FRAME_BYTES_MAX) {
     throw new Error(`config grpcFrameBytesMax must be in [${HTTP2_FRAME_BYTES_MIN}, ${HTTP2_FRAME_BYTES_MAX}] (HTTP/2 frame sizes), got ${config.grpcFrameBytesMax}`);
   }
-  for (const key of ['grpcPartialMessageBytesPerConnectionMax', 'grpcPartialMessageBytesMax'] as const) {
+  for (const key of ['grpcPartialMessageBytesPerConnectionMax', 'grpcPartialMessageBytesPerClientMax', 'grpcPartialMessageBytesMax'] as const) {
     if (config[key] < messageBytesMax(config)) throw new Error(`config ${key} must be at least one whole message, ${messageBytesMax(config)} bytes (batchTxsMax ${config.batchTxsMax}), got ${config[key]}`);
   }
   if (config.grpcConcurrentStreamsMax > 2 ** 31 - 1) throw new Error(`config grpcConcurrentStreamsMax must be at most ${2 ** 31 - 1}, got ${config.grpcConcurrentStreamsMax}`);

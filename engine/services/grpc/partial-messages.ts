@@ -5,23 +5,29 @@
  * 1,000 such calls took ~1.6 GB (issue 12). Here every HTTP/2 stream's bytes are followed through
  * the gRPC framing (a 5-byte prefix with the length, then the message), reading only the prefixes,
  * so the engine knows how many bytes each connection and all of them hold in unfinished messages.
- * A stream whose data would take its connection past perConnectionBytesMax, or all connections
- * past totalBytesMax, is reset with ENHANCE_YOUR_CALM (RESOURCE_EXHAUSTED to a gRPC client), which
- * frees what grpc-js held for it. Complete messages are not counted: they are the pipeline's to
+ * A stream whose data would take its connection past perConnectionBytesMax, its client past
+ * perClientBytesMax, or all connections past totalBytesMax, is reset with ENHANCE_YOUR_CALM
+ * (RESOURCE_EXHAUSTED to a gRPC client), which frees what grpc-js held for it. A client is its
+ * certificate's SHA-256 fingerprint under mTLS, else its IP address: without the per-client
+ * bound, one client on several connections could fill the total and get other clients' messages
+ * reset. Complete messages are not counted: they are the pipeline's to
  * bound (rings, in-flight queues).
  * Cost: a few comparisons per DATA chunk; no copy of the data.
  */
 
 import http2 from 'node:http2';
 import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 const PREFIX_BYTES = 5; // compressed flag u8, message length u32 big-endian
 
-export interface PartialMessageLimits { perConnectionBytesMax: number; totalBytesMax: number }
+export interface PartialMessageLimits { perConnectionBytesMax: number; perClientBytesMax: number; totalBytesMax: number }
 
 export class PartialMessageBudget {
   private totalBytes = 0;
   private resetsCount = 0;
+  private readonly clients = new Map<string, { key: string; bytes: number; sessions: number }>(); // at most one per open connection's client
 
   constructor(private readonly limits: PartialMessageLimits) {}
 
@@ -35,20 +41,26 @@ export class PartialMessageBudget {
 
   private watchSession(session: http2.ServerHttp2Session): void {
     const connection = { bytes: 0 };
+    const client = this.clientOf(session.socket as Socket);
+    client.sessions++;
+    session.once('close', () => { if (--client.sessions === 0 && client.bytes === 0) this.clients.delete(client.key); });
     session.on('stream', (stream: http2.ServerHttp2Stream) => {
       const framing = { prefix: Buffer.alloc(PREFIX_BYTES), prefixHave: 0, messageLeft: 0, held: 0 };
+      const add = (delta: number) => {
+        connection.bytes += delta;
+        client.bytes += delta;
+        this.totalBytes += delta;
+        framing.held += delta;
+      };
       const release = () => {
-        connection.bytes -= framing.held;
-        this.totalBytes -= framing.held;
-        framing.held = 0;
+        add(-framing.held);
+        if (client.sessions === 0 && client.bytes === 0) this.clients.delete(client.key);
       };
       stream.on('data', (chunk: Buffer) => {
         const delta = this.follow(framing, chunk);
         if (delta === 0) return;
-        connection.bytes += delta;
-        this.totalBytes += delta;
-        framing.held += delta;
-        if (connection.bytes > this.limits.perConnectionBytesMax || this.totalBytes > this.limits.totalBytesMax) {
+        add(delta);
+        if (connection.bytes > this.limits.perConnectionBytesMax || client.bytes > this.limits.perClientBytesMax || this.totalBytes > this.limits.totalBytesMax) {
           release();
           this.resetsCount++;
           stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
@@ -56,6 +68,18 @@ export class PartialMessageBudget {
       });
       stream.once('close', release);
     });
+  }
+
+  /** A client's share: by certificate fingerprint (mTLS), else by IP address. */
+  private clientOf(socket: Socket): { key: string; bytes: number; sessions: number } {
+    const cert = typeof (socket as TLSSocket).getPeerCertificate === 'function' ? (socket as TLSSocket).getPeerCertificate() : undefined;
+    const key = cert?.fingerprint256 ? `cert ${cert.fingerprint256}` : `ip ${socket.remoteAddress ?? '?'}`;
+    let client = this.clients.get(key);
+    if (client === undefined) {
+      client = { key, bytes: 0, sessions: 0 };
+      this.clients.set(key, client);
+    }
+    return client;
   }
 
   /**

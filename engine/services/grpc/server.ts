@@ -97,7 +97,7 @@ export async function listenGuarded(server: grpc.Server, host: string, port: num
   widenFlowControlWindows(server, config.flowControlWindowBytes, config.grpcFrameBytesMax);
   capConnections(server, config.grpcConnectionsMax);
   if (security.tls?.requireClientCertificate) capConnectionsPerClient(server, config.grpcConnectionsPerClientMax);
-  const partialMessages = new PartialMessageBudget({ perConnectionBytesMax: config.grpcPartialMessageBytesPerConnectionMax, totalBytesMax: config.grpcPartialMessageBytesMax });
+  const partialMessages = new PartialMessageBudget({ perConnectionBytesMax: config.grpcPartialMessageBytesPerConnectionMax, perClientBytesMax: config.grpcPartialMessageBytesPerClientMax, totalBytesMax: config.grpcPartialMessageBytesMax });
   partialMessages.watch(http2ServersOf(server));
   return bound;
 }
