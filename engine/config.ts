@@ -28,6 +28,9 @@ export interface EngineConfig {
   // others' share of grpcConnectionsMax (each connection carries up to grpcConcurrentStreamsMax
   // calls and grpcPartialMessageBytesPerConnectionMax). Default 64.
   grpcConnectionsPerClientMax: number;
+  // Calls one client may have open at once on all its connections (its certificate, else its IP
+  // address); one more is refused (REFUSED_STREAM). Default 4096.
+  grpcStreamsPerClientMax: number;
   grpcConnectionIdleMsMax: number; // a connection with no call open this long is closed (GOAWAY), default 300000
   // Bytes of gRPC messages begun and not finished that one connection, one client (its certificate,
   // else its IP address, on all its connections), and all of them, may hold; the stream that would
@@ -183,6 +186,7 @@ export const defaultConfig = (): EngineConfig => ({
   grpcConcurrentStreamsMax: 1024,
   grpcConnectionsMax: 1024,
   grpcConnectionsPerClientMax: 64,
+  grpcStreamsPerClientMax: 4096,
   grpcConnectionIdleMsMax: 300_000,
   grpcPartialMessageBytesPerConnectionMax: 64 * 1024 * 1024,
   grpcPartialMessageBytesPerClientMax: 128 * 1024 * 1024,

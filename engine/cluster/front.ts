@@ -44,7 +44,7 @@ const FINAL_WAIT_MS_MAX = 30_000; // an answer not final by then is answered UNA
 // stream, and all clients together. Beyond them: RESOURCE_EXHAUSTED, at once. ~1 MB a full batch
 // while it is forwarded; an answer waiting to be final holds only its ~8 KB of results.
 const STREAM_BATCHES_IN_FLIGHT_MAX = 64;
-const BATCHES_IN_FLIGHT_MAX = 1_024;
+export const FRONT_BATCHES_IN_FLIGHT_MAX = 1_024;
 export const CLUSTER_SERVICE_NAME = 'txe.v1.ClusterService';
 // The leader's refusals a client must see as they are; anything else is UNAVAILABLE (retry). A
 // PERMISSION_DENIED or UNAUTHENTICATED from the leader means this validator's own certificate
@@ -115,7 +115,7 @@ export class ValidatorFront {
 
   /** One batch within the front's bound; RESOURCE_EXHAUSTED beyond it. */
   private async handle(raw: unknown, scope: AccountScope): Promise<SubmitBatchResponseWire | object> {
-    if (this.inFlight >= BATCHES_IN_FLIGHT_MAX) throw status(grpc.status.RESOURCE_EXHAUSTED, `this validator holds ${this.inFlight} batches (max ${BATCHES_IN_FLIGHT_MAX}); retry with backoff`);
+    if (this.inFlight >= FRONT_BATCHES_IN_FLIGHT_MAX) throw status(grpc.status.RESOURCE_EXHAUSTED, `this validator holds ${this.inFlight} batches (max ${FRONT_BATCHES_IN_FLIGHT_MAX}); retry with backoff`);
     this.inFlight++;
     try {
       return await this.handleOne(raw, scope);

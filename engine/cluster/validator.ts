@@ -39,12 +39,12 @@ import { KafkaSink } from '../stages/commit/kafka/kafka-sink.js';
 import { serialWrites } from '../stages/commit/kafka/open.js';
 import { blockKey, decodeBlockRecord } from '../stages/commit/kafka/block-record.js';
 import { Replica, type AppliedBlock } from './replica.js';
-import { Finality } from './finality.js';
+import { Finality, VALIDATORS } from './finality.js';
 import { SignedHeightFile } from './signed-height.js';
 import { HeightWaiters } from './height-waiters.js';
 import { attestationValid, decodeAttestation, encodeAttestation, signAttestation, type Attestation } from './attestation.js';
 import { LeaderElection, type LeaderView } from './election.js';
-import { ValidatorFront } from './front.js';
+import { FRONT_BATCHES_IN_FLIGHT_MAX, ValidatorFront } from './front.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
 import type { WriterTerm } from '../stages/commit/writer-term.js';
 import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../services/security/certs.js';
@@ -115,7 +115,10 @@ export class Validator {
     this.forwardTls = clusterClientTls(options.clusterFile, 'validator');
     if (this.forwardTls) checkForwardingCertificate(this.forwardTls);
     const engineTls = tls ? { tlsCertFile: path.join(tls, NODE_CERT_FILE), tlsKeyFile: path.join(tls, NODE_KEY_FILE), tlsClientCaFile: path.join(tls, CA_CERT_FILE) } : {};
-    this.engineConfig = loadConfig({ ...options.engineConfig, ...engineTls, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
+    // The four fronts forward as one client (the validators' certificate): the leader's engine lets
+    // that client have all of their batches in flight at once, and one more front's worth.
+    const streamsPerClientMax = (VALIDATORS + 1) * FRONT_BATCHES_IN_FLIGHT_MAX;
+    this.engineConfig = loadConfig({ grpcStreamsPerClientMax: streamsPerClientMax, ...options.engineConfig, ...engineTls, grpcHost: host, grpcPort: port, metricsPort: 0, sinks: [], kafkaBrokers: cluster.brokers, kafkaTopic: cluster.blocksTopic, kafkaReplicationFactor: cluster.replicationFactor, ack: 'durable' });
     // The front and metrics ports: the same TLS 1.3 identity as the engine, the callers' roles
     // checked at the front (a plaintext cluster keeps them on loopback: refused elsewhere).
     for (const address of [self.front, self.metrics]) {

@@ -18,7 +18,6 @@
 import http2 from 'node:http2';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 
 const PREFIX_BYTES = 5; // compressed flag u8, message length u32 big-endian
 
@@ -29,7 +28,7 @@ export class PartialMessageBudget {
   private resetsCount = 0;
   private readonly clients = new Map<string, { key: string; bytes: number; sessions: number }>(); // at most one per open connection's client
 
-  constructor(private readonly limits: PartialMessageLimits) {}
+  constructor(private readonly limits: PartialMessageLimits, private readonly clientKeyOf: (socket: Socket) => string) {}
 
   get bytesHeld(): number { return this.totalBytes; }
   get resets(): number { return this.resetsCount; }
@@ -70,10 +69,9 @@ export class PartialMessageBudget {
     });
   }
 
-  /** A client's share: by certificate fingerprint (mTLS), else by IP address. */
+  /** A client's share: by certificate fingerprint (mTLS), else by IP address (clientKeyOf). */
   private clientOf(socket: Socket): { key: string; bytes: number; sessions: number } {
-    const cert = typeof (socket as TLSSocket).getPeerCertificate === 'function' ? (socket as TLSSocket).getPeerCertificate() : undefined;
-    const key = cert?.fingerprint256 ? `cert ${cert.fingerprint256}` : `ip ${socket.remoteAddress ?? '?'}`;
+    const key = this.clientKeyOf(socket);
     let client = this.clients.get(key);
     if (client === undefined) {
       client = { key, bytes: 0, sessions: 0 };

@@ -5,6 +5,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
+import { constants as http2constants } from 'node:http2';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -97,7 +98,8 @@ export async function listenGuarded(server: grpc.Server, host: string, port: num
   widenFlowControlWindows(server, config.flowControlWindowBytes, config.grpcFrameBytesMax);
   capConnections(server, config.grpcConnectionsMax);
   if (security.tls?.requireClientCertificate) capConnectionsPerClient(server, config.grpcConnectionsPerClientMax);
-  const partialMessages = new PartialMessageBudget({ perConnectionBytesMax: config.grpcPartialMessageBytesPerConnectionMax, perClientBytesMax: config.grpcPartialMessageBytesPerClientMax, totalBytesMax: config.grpcPartialMessageBytesMax });
+  capStreamsPerClient(server, config.grpcStreamsPerClientMax);
+  const partialMessages = new PartialMessageBudget({ perConnectionBytesMax: config.grpcPartialMessageBytesPerConnectionMax, perClientBytesMax: config.grpcPartialMessageBytesPerClientMax, totalBytesMax: config.grpcPartialMessageBytesMax }, clientKeyOf);
   partialMessages.watch(http2ServersOf(server));
   return bound;
 }
@@ -155,6 +157,38 @@ function capConnectionsPerClient(server: grpc.Server, perClientMax: number): voi
       });
     });
   }
+}
+
+/**
+ * At most `perClientMax` calls open at once for one client on all its connections (a client is its
+ * certificate under mTLS, else its IP address): one more is refused (REFUSED_STREAM, which a gRPC
+ * client sees as UNAVAILABLE and may retry) before it costs a call. Without it one client could
+ * hold grpcConnectionsPerClientMax × grpcConcurrentStreamsMax calls (65,536 by default).
+ */
+function capStreamsPerClient(server: grpc.Server, perClientMax: number): void {
+  const open = new Map<string, number>();
+  for (const http2Server of http2ServersOf(server)) {
+    http2Server.on('stream', (stream: http2.ServerHttp2Stream) => {
+      const client = clientKeyOf(stream.session?.socket);
+      const held = open.get(client) ?? 0;
+      if (held >= perClientMax) {
+        stream.close(http2constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      open.set(client, held + 1);
+      stream.once('close', () => {
+        const left = (open.get(client) ?? 1) - 1;
+        if (left === 0) open.delete(client);
+        else open.set(client, left);
+      });
+    });
+  }
+}
+
+/** Who a connection's client is, for per-client limits: its certificate's fingerprint (mTLS), else its IP address. */
+export function clientKeyOf(socket: net.Socket | tls.TLSSocket | undefined): string {
+  const cert = socket && typeof (socket as tls.TLSSocket).getPeerCertificate === 'function' ? (socket as tls.TLSSocket).getPeerCertificate() : undefined;
+  return cert?.fingerprint256 ? `cert ${cert.fingerprint256}` : `ip ${socket?.remoteAddress ?? '?'}`;
 }
 
 function http2ServersOf(server: grpc.Server): EventEmitter[] {

@@ -14,7 +14,7 @@ import type { TxeClient } from '../../../engine/client.js';
 import type { Engine } from '../../../engine/engine.js';
 import { mint, signedBatch, user } from '../../support/fixtures.js';
 import { startTestEngine } from '../../support/engine.js';
-import { withTimeout } from '../../support/async.js';
+import { until, withTimeout } from '../../support/async.js';
 import { toWireRequest } from '../../../engine/client.js';
 import { TransactionServiceDefinition } from '../../../engine/services/grpc/codec.js';
 
@@ -27,6 +27,7 @@ const PER_CONNECTION_MAX = 8 * MIB; // five unfinished messages fit, the sixth d
 const CALLS = 40; // ~60 MB of unfinished messages offered on one connection
 const PER_CLIENT_MAX = 12 * MIB; // eight unfinished messages fit, on any number of connections
 const TOTAL_MAX = 16 * MIB; // without the per-client bound, one client could fill it alone
+const STREAMS_PER_CLIENT_MAX = 48; // above what the tests before open at once
 
 let engine: Engine;
 let client: TxeClient;
@@ -34,7 +35,7 @@ let stop: () => Promise<void>;
 
 beforeAll(async () => ({ engine, client, stop } = await startTestEngine({
   batchTxsMax: 8190, ringSlotsMax: 1 << 14, grpcPartialMessageBytesPerConnectionMax: PER_CONNECTION_MAX,
-  grpcPartialMessageBytesPerClientMax: PER_CLIENT_MAX, grpcPartialMessageBytesMax: TOTAL_MAX,
+  grpcPartialMessageBytesPerClientMax: PER_CLIENT_MAX, grpcPartialMessageBytesMax: TOTAL_MAX, grpcStreamsPerClientMax: STREAMS_PER_CLIENT_MAX,
 })));
 afterAll(async () => stop());
 
@@ -108,6 +109,35 @@ describe('unfinished messages', () => {
     for (const s of sessions) s.destroy();
     await Promise.all(calls);
   }, 60_000);
+});
+
+describe('calls open at once', () => {
+  it('refuses a client\'s call past grpcStreamsPerClientMax on all its connections, and not another client\'s', async () => {
+    const [host, port] = [engine.address.slice(0, engine.address.lastIndexOf(':')), Number(engine.address.slice(engine.address.lastIndexOf(':') + 1))];
+    const sessions = [0, 1].map(() => http2.connect(`http://${engine.address}`));
+    for (const s of sessions) s.on('error', () => undefined);
+    const open = (session: http2.ClientHttp2Session) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/txe.v1.TransactionService/SubmitBatch', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('error', () => undefined);
+      stream.write(Buffer.from([0, 0, 0, 0, 9])); // a prefix, and never the message: the call stays open
+      return new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode ?? 0)));
+    };
+    const calls = Array.from({ length: STREAMS_PER_CLIENT_MAX + 2 }, (_, i) => open(sessions[i % 2]));
+    let refused = 0;
+    for (const c of calls) void c.then((code) => { if (code === http2.constants.NGHTTP2_REFUSED_STREAM) refused++; });
+    await withTimeout(until('two calls refused', () => (refused >= 2 ? true : null)), 10_000, 'the calls past the cap refused');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(refused).toBe(2); // the cap, not one more
+    const other = http2.connect(`http://${engine.address}`, { createConnection: () => net.connect({ host, port, localAddress: '127.0.0.2' }) });
+    other.on('error', () => undefined);
+    let otherClosed = false;
+    void open(other).then(() => { otherClosed = true; });
+    await new Promise((r) => setTimeout(r, 300)); // a refusal comes at once; this call stays open
+    expect(otherClosed).toBe(false);
+    other.destroy();
+    for (const s of sessions) s.destroy();
+    await Promise.all(calls);
+  }, 30_000);
 });
 
 /** A SubmitBatch request as gRPC frames it: the 5-byte prefix, then the message. */
