@@ -65,6 +65,50 @@ describe('a validator replica', () => {
     expect(r.judge(honest).kind).toBe('applied'); // the honest block at that height is still taken
   });
 
+  it('rolls back through checkpoints kept up to date in place, to exactly the state of the blocks it accepted', () => {
+    const cut = leader();
+    const people = Array.from({ length: 6 }, (_, i) => user(`ckpt-${i}`));
+    const nonces = new Map<string, bigint>();
+    const next = (k: { publicKey: Buffer }) => { const h = k.publicKey.toString('hex'); const n = (nonces.get(h) ?? 0n) + 1n; nonces.set(h, n); return n; };
+    let minted = 0n;
+    const block = (i: number) => cut([
+      mint(people[i % 6].publicKey, ++minted, 50n), // a new account in the first blocks, an old one later
+      mint(user(`ckpt-new-${i}`).publicKey, ++minted, 1n), // a new account in every block
+      transfer(people[(i + 1) % 6], people[(i + 2) % 6].publicKey, next(people[(i + 1) % 6]), 3n),
+    ]);
+    const checkpointed = new Replica({ sequencer: options, trustedSigners: () => new KeySet([signer.publicKey]), checkpointEveryBlocks: 4 });
+    const plain = replica();
+    const applyBoth = (r: StoredBlock) => {
+      expect(checkpointed.judge(r).kind).toBe('applied');
+      expect(plain.judge(r).kind).toBe('applied');
+    };
+    const same = () => {
+      expect(checkpointed.head).toEqual(plain.head);
+      const [a, b] = [checkpointed.exportState(), plain.exportState()];
+      expect(Buffer.from(a.accounts.buffer, a.accounts.byteOffset, a.accounts.byteLength).equals(Buffer.from(b.accounts.buffer, b.accounts.byteOffset, b.accounts.byteLength))).toBe(true);
+      expect({ ...a, accounts: null }).toEqual({ ...b, accounts: null });
+    };
+    for (let i = 0; i < 10; i++) applyBoth(block(i)); // checkpoints at 4 and 8, two blocks since
+    // A forged block after one more honest one: a transfer of more than the sender has, its
+    // results saying committed.
+    const sender = people[0];
+    const forgedRecords = [transfer(sender, people[1].publicKey, (nonces.get(sender.publicKey.toString('hex')) ?? 0n) + 1n, 1_000_000n)];
+    const honestNext = block(10);
+    applyBoth(honestNext);
+    const bodies = packBodies(forgedRecords);
+    const results = Buffer.from([Result.committed]);
+    const digest = crypto.createHash('sha256').update(bodies).digest();
+    const forged: StoredBlock = {
+      ...honestNext, number: honestNext.number + 1, prevHash: honestNext.hash, firstSeq: honestNext.firstSeq + honestNext.entries, entries: 1, txs: 1,
+      bodies, bodiesDigest: digest, results, hash: blockHash(honestNext.hash, honestNext.number + 1, honestNext.firstSeq + honestNext.entries, 1, results, digest),
+      auth: { mode: 'batch-signed', signer: signer.publicKey, signature: signBatch(bodies, signer.privateKey) },
+    };
+    expect(checkpointed.judge(forged)).toMatchObject({ kind: 'fault', fault: 'bad_block' });
+    same(); // rolled back to checkpoint 8, then blocks 9-11 replayed
+    for (let i = 11; i < 18; i++) applyBoth(block(i)); // and on, past two more checkpoints
+    same();
+  });
+
   it('refuses a bad batch signature, an untrusted signer, an unsigned batch and a broken chain', () => {
     const cut = leader();
     const r = replica();
