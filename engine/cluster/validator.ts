@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto, { type KeyObject } from 'node:crypto';
 import kafkajs, { type Consumer, type Kafka as KafkaClient, type Producer } from 'kafkajs';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isLoopbackHost, loadConfig, sequencerOptions, type EngineConfig } from '../config.js';
 import { KeySet } from '../core/checks.js';
 import { privateKeyFromSeed, publicKeyObject } from '../core/keys.js';
@@ -126,6 +126,9 @@ export class Validator {
     }
     this.frontSecurity = new TransportSecurity(this.engineConfig, (level, message, fields) => log(level, `front: ${message}`, fields));
     this.frontSecurity.register(this.registry);
+    // The process's own figures (txe_process_*: event-loop delay, GC, heap), as the engine has them:
+    // a validator whose event loop stalls past its etcd lease's TTL loses the lead.
+    collectDefaultMetrics({ register: this.registry, prefix: 'txe_process_', eventLoopMonitoringPrecision: 10 });
     const signers = new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex')));
     this.trustedSigners = () => signers;
     this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: this.trustedSigners });
@@ -209,6 +212,10 @@ export class Validator {
             this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
           }
           else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
+          // A fetch can bring many blocks (up to 16 MB), and judging one takes ~10-30 ms: judged
+          // back to back they held the event loop for up to ~1 s under load, past a third of the
+          // etcd lease's TTL, so a leader lost its lead. Other work runs between blocks.
+          await yieldToEventLoop();
         }
         await this.attest(attest);
       },
@@ -220,7 +227,7 @@ export class Validator {
     for (const b of blocks) this.checkOthers(b);
     if (fresh.length === 0) return;
     const last = fresh[fresh.length - 1];
-    this.signed.advance({ height: last.height, blockHash: last.hash.toString('hex') });
+    await this.signed.advance({ height: last.height, blockHash: last.hash.toString('hex') });
     const messages = fresh.map((b) => {
       const stateHash = this.byzantine === 'wrong-state-hash' ? crypto.createHash('sha256').update(b.stateHash).digest() : b.stateHash;
       const a = signAttestation({ validator: this.options.id, height: b.height, blockHash: b.hash, stateHash, term: b.term }, this.key);
@@ -439,4 +446,8 @@ export class Validator {
 function splitAddress(address: string): [string, number] {
   const i = address.lastIndexOf(':');
   return [address.slice(0, i), Number(address.slice(i + 1))];
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
