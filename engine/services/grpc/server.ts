@@ -139,22 +139,13 @@ function capConnections(server: grpc.Server, connectionsMax: number): void {
  * SHA-256 fingerprint, so two certificates are two clients even with the same name.
  */
 function capConnectionsPerClient(server: grpc.Server, perClientMax: number): void {
-  const open = new Map<string, number>();
+  const shares = new ClientShares(perClientMax);
   for (const http2Server of http2ServersOf(server)) {
     http2Server.on('secureConnection', (socket: tls.TLSSocket) => {
       const client = socket.getPeerCertificate()?.fingerprint256;
       if (!client) return; // no certificate: the handshake refused it already
-      const held = open.get(client) ?? 0;
-      if (held >= perClientMax) {
-        socket.destroy();
-        return;
-      }
-      open.set(client, held + 1);
-      socket.once('close', () => {
-        const left = (open.get(client) ?? 1) - 1;
-        if (left === 0) open.delete(client);
-        else open.set(client, left);
-      });
+      if (!shares.take(client)) return void socket.destroy();
+      socket.once('close', () => shares.give(client));
     });
   }
 }
@@ -166,22 +157,33 @@ function capConnectionsPerClient(server: grpc.Server, perClientMax: number): voi
  * hold grpcConnectionsPerClientMax × grpcConcurrentStreamsMax calls (65,536 by default).
  */
 function capStreamsPerClient(server: grpc.Server, perClientMax: number): void {
-  const open = new Map<string, number>();
+  const shares = new ClientShares(perClientMax);
   for (const http2Server of http2ServersOf(server)) {
     http2Server.on('stream', (stream: http2.ServerHttp2Stream) => {
       const client = clientKeyOf(stream.session?.socket);
-      const held = open.get(client) ?? 0;
-      if (held >= perClientMax) {
-        stream.close(http2constants.NGHTTP2_REFUSED_STREAM);
-        return;
-      }
-      open.set(client, held + 1);
-      stream.once('close', () => {
-        const left = (open.get(client) ?? 1) - 1;
-        if (left === 0) open.delete(client);
-        else open.set(client, left);
-      });
+      if (!shares.take(client)) return void stream.close(http2constants.NGHTTP2_REFUSED_STREAM);
+      stream.once('close', () => shares.give(client));
     });
+  }
+}
+
+/** How many of a bounded thing (connections, calls) each client holds; a client at its max gets no more. */
+class ClientShares {
+  private readonly held = new Map<string, number>(); // clients holding at least one
+
+  constructor(private readonly perClientMax: number) {}
+
+  take(client: string): boolean {
+    const held = this.held.get(client) ?? 0;
+    if (held >= this.perClientMax) return false;
+    this.held.set(client, held + 1);
+    return true;
+  }
+
+  give(client: string): void {
+    const left = (this.held.get(client) ?? 1) - 1;
+    if (left <= 0) this.held.delete(client);
+    else this.held.set(client, left);
   }
 }
 
