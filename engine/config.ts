@@ -10,6 +10,7 @@ import { parseApprovalPolicies, type ApprovalPolicy } from './core/policy.js';
 import { parseCidr } from './core/cidr.js';
 import type { SequencerOptions } from './core/sequencer.js';
 import { ISSUERS_MAX } from './core/rotating-keys.js';
+import { isPublicKeyHex } from './core/keys.js';
 
 export type AckMode = 'ordered' | 'durable';
 
@@ -371,7 +372,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   if (config.sinks.includes('kafka') && !config.sinks.includes('pg')) throw new Error('config sinks: kafka needs pg too (recovery rebuilds state from PostgreSQL)');
   if (webhookTopicPrefix(config) === config.kafkaTopic || !/^[A-Za-z0-9._-]+$/.test(webhookTopicPrefix(config))) throw new Error(`config webhookTopicPrefix must be a Kafka topic name prefix (letters, digits, . _ -), got ${config.webhookTopicPrefix}`);
   for (const key of ['issuers', 'trustedSigners'] as const) {
-    for (const hex of config[key]) if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`config ${key}: ${hex} is not a 32-byte hex public key`);
+    for (const hex of config[key]) if (!isPublicKeyHex(hex)) throw new Error(`config ${key}: ${hex} is not a 32-byte hex public key`);
   }
   validateTransportLimits(config);
   validateWebhookLimits(config);
@@ -502,7 +503,7 @@ function parseAuthToken(role: string, entry: unknown): AuthTokenEntry {
   if (token.length < AUTH_TOKEN_CHARS_MIN || /\s/.test(token)) throw new Error(`config authTokens.${role}: a token must be at least ${AUTH_TOKEN_CHARS_MIN} characters without spaces (got ${token.length})`);
   if (typeof entry === 'string') return entry;
   const accounts = (entry as { accounts?: unknown }).accounts;
-  if (!Array.isArray(accounts) || accounts.some((a) => typeof a !== 'string' || (a !== '*' && !/^[0-9a-f]{64}$/i.test(a)))) {
+  if (!Array.isArray(accounts) || accounts.some((a) => typeof a !== 'string' || (a !== '*' && !isPublicKeyHex(a)))) {
     throw new Error(`config authTokens.${role}: "accounts" must list 32-byte public keys in hex (64 digits), or "*" for all`);
   }
   return { token, accounts: accounts.map((a: string) => a.toLowerCase()) };

@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ClientTls } from '../client.js';
 import { CA_CERT_FILE, clientFiles } from '../services/security/certs.js';
-import { ROLE_URI_PREFIX } from '../services/security/roles.js';
-import { ACCOUNT_URI_PREFIX, ALL_ACCOUNTS } from '../services/security/scope.js';
+import type { PeerCertificate } from 'node:tls';
+import { ROLE_URI_PREFIX, certificateRoles } from '../services/security/roles.js';
+import { ACCOUNT_URI_PREFIX, ALL_ACCOUNTS, AccountScope } from '../services/security/scope.js';
 import { VALIDATORS } from './finality.js';
 
 /** The cluster file (infra/cluster-up.sh writes it): the same for all four validators. */
@@ -57,8 +58,9 @@ export function clusterClientTls(clusterFile: string, name: string): ClientTls |
  */
 export function checkForwardingCertificate(tls: ClientTls): void {
   const san = new X509Certificate(fs.readFileSync(tls.certFile!)).subjectAltName ?? '';
-  const uris = san.split(',').map((s) => s.trim());
-  if (uris.includes(`URI:${ROLE_URI_PREFIX}submitter`) && uris.includes(`URI:${ACCOUNT_URI_PREFIX}${ALL_ACCOUNTS}`)) return;
+  // Read as the servers read a peer's certificate: the same SAN string, the same parsers.
+  const cert = { subjectaltname: san } as PeerCertificate;
+  if (certificateRoles(cert).includes('submitter') && AccountScope.ofCertificate(cert).all) return;
   throw new Error(`${tls.certFile} must carry role submitter and every account (SAN URIs ${ROLE_URI_PREFIX}submitter, ${ACCOUNT_URI_PREFIX}${ALL_ACCOUNTS}) to forward clients' batches; it has: ${san || 'no SAN'}. Make it again: txe certs create-client validator --dir ${path.dirname(tls.certFile!)} --roles submitter,operator --accounts '*'`);
 }
 

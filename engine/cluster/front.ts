@@ -186,10 +186,8 @@ export class ValidatorFront {
     if (client === null) return callback(status(grpc.status.UNAVAILABLE, 'no leader is elected right now; retry shortly'));
     client[method](request, (error: grpc.ServiceError | null, res: unknown) => {
       if (error) return callback(status(error.code, `leader: ${error.details}`));
-      const t = res as { sender?: Uint8Array; recipient?: Uint8Array };
-      if (method === 'GetTransaction' && !scope.all && !(t.sender?.length === 32 && scope.has(t.sender)) && !(t.recipient?.length === 32 && scope.has(t.recipient))) {
-        return callback(this.deny(`the transaction is neither from nor to an account of this caller (${scope.describe()})`));
-      }
+      const denied = method === 'GetTransaction' ? scope.transactionDenial(res as { sender?: Uint8Array; recipient?: Uint8Array }) : null;
+      if (denied !== null) return callback(this.deny(denied));
       callback(null, res);
     });
   }

@@ -26,6 +26,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto, { type KeyObject } from 'node:crypto';
+import { setImmediate } from 'node:timers/promises';
 import kafkajs, { type Consumer, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isLoopbackHost, loadConfig, sequencerOptions, type EngineConfig } from '../config.js';
@@ -215,7 +216,7 @@ export class Validator {
           // A fetch can bring many blocks (up to 16 MB), and judging one takes ~10-30 ms: judged
           // back to back they held the event loop for up to ~1 s under load, past a third of the
           // etcd lease's TTL, so a leader lost its lead. Other work runs between blocks.
-          await yieldToEventLoop();
+          await setImmediate();
         }
         await this.attest(attest);
       },
@@ -446,8 +447,4 @@ export class Validator {
 function splitAddress(address: string): [string, number] {
   const i = address.lastIndexOf(':');
   return [address.slice(0, i), Number(address.slice(i + 1))];
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

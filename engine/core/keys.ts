@@ -9,6 +9,11 @@ import { PUBLIC_KEY_BYTES } from './record.js';
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 export const SEED_BYTES = 32;
 
+/** Whether `value` is a 32-byte public key written as 64 hex digits (config, keys files, certificates). */
+export function isPublicKeyHex(value: string): boolean {
+  return /^[0-9a-f]{64}$/i.test(value);
+}
+
 /**
  * A verifying KeyObject from a raw 32-byte public key. Imported as a JWK, which OpenSSL 3 builds
  * straight from the raw bytes: ~5 µs here, against ~62 µs for the same key as SPKI DER, whose

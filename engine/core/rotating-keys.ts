@@ -14,6 +14,7 @@
  */
 
 import { KeySet } from './checks.js';
+import { isPublicKeyHex } from './keys.js';
 
 /** Issuers at once, listed and retiring: the size of the verify workers' shared table (stages/verify/issuer-table.ts). */
 export const ISSUERS_MAX = 256;
@@ -34,7 +35,7 @@ export class RotatingKeys {
     this.current = keySetOf(this.currentHex);
   }
 
-  /** Whether the 32 bytes at `offset` of `source` are a signer trusted now. */
+  /** Whether the 32 bytes at `offset` of `source` are a key valid now. */
   has(source: Buffer, offset: number, nowMs = Date.now()): boolean {
     if (this.current.has(source, offset)) return true;
     return this.retiring !== null && nowMs < this.retiringUntilMs && this.retiring.has(source, offset);
@@ -58,7 +59,7 @@ export class RotatingKeys {
     this.retiringUntilMs = nowMs + graceMs;
     this.currentHex = next;
     this.current = keySetOf(next);
-    if (added.length > 0 || retiring.length > 0) this.rotations++;
+    this.rotations++;
     return { added, retiring, retiredAtMs: nowMs + graceMs };
   }
 
@@ -75,7 +76,7 @@ export class RotatingKeys {
 }
 
 function parseHexes(hexes: string[], what: string): Set<string> {
-  for (const h of hexes) if (!/^[0-9a-f]{64}$/i.test(h)) throw new Error(`${what} ${h} is not a 32-byte hex public key`);
+  for (const h of hexes) if (!isPublicKeyHex(h)) throw new Error(`${what} ${h} is not a 32-byte hex public key`);
   return new Set(hexes.map((h) => h.toLowerCase()));
 }
 

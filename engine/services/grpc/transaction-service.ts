@@ -150,9 +150,9 @@ export class TransactionService {
   private readableOnly(scope: AccountScope, callback: grpc.sendUnaryData<unknown>): grpc.sendUnaryData<unknown> {
     if (scope.all) return callback;
     return (error, found) => {
-      const t = found as { sender: Uint8Array; recipient: Uint8Array } | undefined;
-      if (error || !t || scope.has(t.sender) || scope.has(t.recipient)) return callback(error, found);
-      callback(this.deny(`the transaction is neither from nor to an account of this caller (${scope.describe()})`));
+      const denied = error || !found ? null : scope.transactionDenial(found as { sender: Uint8Array; recipient: Uint8Array });
+      if (denied === null) return callback(error, found);
+      callback(this.deny(denied));
     };
   }
 

@@ -20,21 +20,22 @@
  */
 
 import type { PeerCertificate } from 'node:tls';
+import { KeySet } from '../../core/checks.js';
+import { isPublicKeyHex } from '../../core/keys.js';
 import { OFFSET_SENDER, PUBLIC_KEY_BYTES, SIGNED_RECORD_BYTES } from '../../core/record.js';
 import type { CallerProof } from './authorize.js';
 
 export const ACCOUNT_URI_PREFIX = 'txe:account/';
 export const ALL_ACCOUNTS = '*';
 const SCOPES_CACHED_MAX = 1_024;
-const KEY_BYTES = PUBLIC_KEY_BYTES;
 
 export class AccountScope {
   static readonly ALL = new AccountScope(true, []);
 
-  private readonly keys: Set<string>;
+  private readonly keys: KeySet;
 
   private constructor(readonly all: boolean, keys: Uint8Array[]) {
-    this.keys = new Set(keys.map((k) => latin1(k, 0)));
+    this.keys = new KeySet(keys);
   }
 
   /** The scope a client certificate names in its SAN URIs; malformed entries name nothing. */
@@ -50,28 +51,28 @@ export class AccountScope {
   /** The scope of a list of hex keys, where * is every account; malformed entries name nothing. */
   static ofKeys(values: string[]): AccountScope {
     if (values.includes(ALL_ACCOUNTS)) return AccountScope.ALL;
-    return new AccountScope(false, values.filter((v) => /^[0-9a-f]{64}$/i.test(v)).map((v) => Buffer.from(v, 'hex')));
+    return new AccountScope(false, values.filter(isPublicKeyHex).map((v) => Buffer.from(v, 'hex')));
   }
 
   get size(): number { return this.keys.size; }
 
   /** Whether the 32-byte key at `bytes[offset..]` is one of this caller's. */
   has(bytes: Uint8Array, offset = 0): boolean {
-    return this.all || this.keys.has(latin1(bytes, offset));
+    return this.all || this.keys.has(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset);
   }
 
   /** Why this caller may not submit the batch, or null. Runs before anything is admitted. */
   submitDenial(mode: 'per-tx' | 'batch-signed', txs: Uint8Array, signer: Uint8Array | null): string | null {
     if (this.all) return null;
     if (mode === 'batch-signed') {
-      if (signer !== null && signer.length === KEY_BYTES && this.has(signer)) return null;
+      if (signer !== null && signer.length === PUBLIC_KEY_BYTES && this.has(signer)) return null;
       return `the batch signer ${hex(signer)} is not one of this caller's keys (${this.describe()})`;
     }
     // PER_TX records are signed: each a body and its signature (SIGNED_RECORD_BYTES).
     const count = Math.floor(txs.length / SIGNED_RECORD_BYTES);
     for (let i = 0; i < count; i++) {
       const at = i * SIGNED_RECORD_BYTES + OFFSET_SENDER;
-      if (!this.has(txs, at)) return `transaction ${i}: sender ${hex(txs.subarray(at, at + KEY_BYTES))} is not one of this caller's accounts (${this.describe()}); nothing of the batch was admitted`;
+      if (!this.has(txs, at)) return `transaction ${i}: sender ${hex(txs.subarray(at, at + PUBLIC_KEY_BYTES))} is not one of this caller's accounts (${this.describe()}); nothing of the batch was admitted`;
     }
     return null;
   }
@@ -79,6 +80,12 @@ export class AccountScope {
   /** Why this caller may not read `account`, or null. */
   readDenial(account: Uint8Array): string | null {
     return this.has(account) ? null : `account ${hex(account)} is not one of this caller's (${this.describe()})`;
+  }
+
+  /** Why this caller may not read a transaction (one neither from nor to its accounts), or null. */
+  transactionDenial(t: { sender?: Uint8Array; recipient?: Uint8Array }): string | null {
+    if (this.all || (t.sender !== undefined && this.has(t.sender)) || (t.recipient !== undefined && this.has(t.recipient))) return null;
+    return `the transaction is neither from nor to an account of this caller (${this.describe()})`;
   }
 
   describe(): string {
@@ -118,10 +125,6 @@ export class CallerScopes {
     }
     return scope;
   }
-}
-
-function latin1(bytes: Uint8Array, offset: number): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + offset, KEY_BYTES).toString('latin1');
 }
 
 function hex(bytes: Uint8Array | null): string {
