@@ -18,6 +18,7 @@ import { startMetricsServer, type MetricsServer } from './metrics/http.js';
 import { Approvals } from './services/approvals/approvals.js';
 import type { Webhooks } from './services/webhooks/webhooks.js';
 import { TransportSecurity } from './services/security/security.js';
+import type { KeyRotation } from './core/rotating-keys.js';
 
 /*
  * Node flags a serving engine and the load generator run with (the `txe` bin's first line, the npm
@@ -122,18 +123,19 @@ export class Engine {
    * trusted for trustedSignerGraceMs. Logged, and counted in txe_key_rotations_total{key="batch_signer"}.
    */
   rotateTrustedSigners(hexes: string[], log: PipelineHooks['log'] = () => undefined): void {
-    const r = this.pipeline.rotateTrustedSigners(hexes, this.config.trustedSignerGraceMs);
-    if (r.added.length === 0 && r.retiring.length === 0) return;
-    this.security.countRotation('batch_signer');
-    log?.('info', 'batch signers rotated: the added ones are trusted now, the retiring ones until retiredAt', { added: r.added, retiring: r.retiring, retiredAt: new Date(r.retiredAtMs).toISOString() });
+    this.rotated('batch_signer', 'batch signers', this.pipeline.rotateTrustedSigners(hexes, this.config.trustedSignerGraceMs), log);
   }
 
   /** Issuers that may mint from now on (SIGHUP); dropped ones may for issuerGraceMs more. Logged and counted. */
   rotateIssuers(hexes: string[], log: PipelineHooks['log'] = () => undefined): void {
-    const r = this.pipeline.rotateIssuers(hexes, this.config.issuerGraceMs);
+    this.rotated('issuer', 'issuers', this.pipeline.rotateIssuers(hexes, this.config.issuerGraceMs), log);
+  }
+
+  /** A rotation that changed something: counted in txe_key_rotations_total{key} and logged. */
+  private rotated(key: 'batch_signer' | 'issuer', what: string, r: KeyRotation, log: PipelineHooks['log']): void {
     if (r.added.length === 0 && r.retiring.length === 0) return;
-    this.security.countRotation('issuer');
-    log?.('info', 'issuers rotated: the added ones may mint now, the retiring ones until retiredAt', { added: r.added, retiring: r.retiring, retiredAt: new Date(r.retiredAtMs).toISOString() });
+    this.security.countRotation(key);
+    log?.('info', `${what} rotated: the added ones are valid now, the retiring ones until retiredAt`, { added: r.added, retiring: r.retiring, retiredAt: new Date(r.retiredAtMs).toISOString() });
   }
 
   /** Reads the TLS certificate files again (SIGHUP); false when there is no TLS or they are not valid. */
