@@ -34,6 +34,7 @@ export const OFFSET_AMOUNT = 80;
 export const OFFSET_TIMESTAMP_MS = 88;
 export const OFFSET_MEMO = 96;
 export const MEMO_BYTES = 32;
+export const U64_BYTES = 8;
 
 export const KIND_TRANSFER = 1;
 export const KIND_MINT = 2;

@@ -34,7 +34,7 @@ export async function readPgHistory(url: string): Promise<PgHistory> {
   await client.connect();
   try {
     const blocks = await client.query('select number, first_seq, entries, hash, prev_hash from txe_blocks order by number');
-    const txs = await client.query('select seq, sender, nonce::text, recipient, amount::text, kind from txe_transactions order by seq');
+    const txs = await client.query('select seq, sender, nonce::text, recipient, amount::text, kind from txe_transaction_fields order by seq');
     return {
       blocks: blocks.rows.map((b) => ({ number: Number(b.number), firstSeq: Number(b.first_seq), entries: b.entries, hash: b.hash, prevHash: b.prev_hash })),
       txs: txs.rows.map((t) => ({ seq: Number(t.seq), sender: t.sender.toString('hex'), nonce: t.nonce, recipient: t.recipient.toString('hex'), amount: BigInt(t.amount), kind: t.kind })),

@@ -90,7 +90,7 @@ async function pgBlocks(): Promise<{ blocks: Block[]; nonces: bigint[] }> {
   await client.connect();
   try {
     const blocks = await client.query('select number, hash, prev_hash, epoch from txe_blocks order by number');
-    const txs = await client.query("select nonce::text from txe_transactions where sender = $1 order by seq", [issuer.publicKey]);
+    const txs = await client.query("select nonce::text from txe_transaction_fields where sender = $1 order by seq", [issuer.publicKey]);
     return {
       blocks: blocks.rows.map((b) => ({ number: Number(b.number), hash: b.hash, prevHash: b.prev_hash, epoch: Number(b.epoch) })),
       nonces: txs.rows.map((t) => BigInt(t.nonce)),

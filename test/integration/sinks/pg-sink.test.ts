@@ -12,7 +12,7 @@ import { dropDatabase, freshDatabase } from '../../support/servers.js';
 import { until } from '../../support/async.js';
 import { HISTORY_FORMAT_MIN, MIGRATIONS } from '../../../engine/stages/commit/pg/schema.js';
 import { readStoredBlocks } from '../../../engine/stages/commit/pg/pg-history.js';
-import { OFFSET_TIMESTAMP_MS } from '../../../engine/core/record.js';
+import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, MEMO_BYTES, OFFSET_TIMESTAMP_MS, writeBody } from '../../../engine/core/record.js';
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -47,7 +47,7 @@ describe('PostgreSQL sink', () => {
       const m = await client.submitBatch({ ...signedBatch([mint(alice.publicKey, 1n, big), mint(bob.publicKey, 2n, 7n)]), ack: 'durable' });
       expect(Array.from(m.results)).toEqual([Result.committed, Result.committed]);
       // Visible in PostgreSQL the moment the answer arrives: that is what ack=durable means.
-      const rows = await db.query('select seq, block, position, kind, result, sender, recipient, nonce::text, amount::text from txe_transactions order by seq');
+      const rows = await db.query('select seq, block, position, kind, result, sender, recipient, nonce::text, amount::text from txe_transaction_fields order by seq');
       expect(rows.rows.map((r) => [Number(r.seq), Number(r.block), r.position, r.kind, r.amount])).toEqual([[1, 1, 0, 2, big.toString()], [2, 1, 1, 2, '7']]);
       expect(Buffer.compare(rows.rows[0].recipient, alice.publicKey)).toBe(0);
       const t = await client.submitBatch(perTxBatch([transfer(alice, bob.publicKey, 1n, 10n), transfer(alice, bob.publicKey, 5n, 1n)], [alice]));
@@ -163,6 +163,42 @@ describe('PostgreSQL sink', () => {
     }
   });
 
+  it('rewrites a version-4 history, whose rows kept each field in a column, into rows of bodies, byte for byte', async () => {
+    const old = await freshDatabase('pg_sink_v4_rows');
+    const oldDb = new pg.Client({ connectionString: old });
+    await oldDb.connect();
+    try {
+      await oldDb.query(`create table txe_transactions (seq bigint primary key, block bigint not null, position int not null, kind smallint not null,
+        result smallint not null, sender bytea not null, recipient bytea not null, nonce numeric(20,0) not null, amount numeric(20,0) not null,
+        client_timestamp_ms numeric(20,0) not null, memo bytea not null)`);
+      await oldDb.query('create index txe_transactions_sender_nonce on txe_transactions (sender, nonce)');
+      const rows = [
+        { kind: KIND_MINT, sender: issuer.publicKey, recipient: alice.publicKey, nonce: (1n << 64n) - 1n, amount: 1n << 63n, timestampMs: 0n, memo: Buffer.alloc(MEMO_BYTES, 7) },
+        { kind: KIND_TRANSFER, sender: alice.publicKey, recipient: bob.publicKey, nonce: 1n, amount: (1n << 63n) - 1n, timestampMs: 1_700_000_000_123n, memo: Buffer.from('abc') },
+      ];
+      for (const [i, r] of rows.entries()) {
+        await oldDb.query('insert into txe_transactions values ($1, 1, $2, $3, 1, $4, $5, $6, $7, $8, $9)',
+          [i + 1, i, r.kind, r.sender, r.recipient, r.nonce.toString(), r.amount.toString(), r.timestampMs.toString(), r.memo]);
+      }
+      for (const statement of MIGRATIONS) await oldDb.query(statement);
+      const migrated = await oldDb.query('select seq, body from txe_transactions order by seq');
+      expect(migrated.rows.map((row) => row.body.toString('hex'))).toEqual(rows.map((r) => {
+        const body = Buffer.alloc(BODY_BYTES);
+        writeBody(body, 0, r);
+        return body.toString('hex');
+      }));
+      const fields = await oldDb.query('select nonce::text, amount::text, client_timestamp_ms::text as t, kind from txe_transaction_fields order by seq');
+      expect(fields.rows).toEqual(rows.map((r) => ({ nonce: r.nonce.toString(), amount: r.amount.toString(), t: r.timestampMs.toString(), kind: r.kind })));
+      const leftovers = await oldDb.query(`select to_regclass('txe_transactions_v4') as t, to_regclass('txe_transactions_sender_nonce') as i`);
+      expect(leftovers.rows[0]).toEqual({ t: null, i: null }); // the old index is on columns that are gone; pgSenderNonceIndex makes the new one
+      for (const statement of MIGRATIONS) await oldDb.query(statement); // and a second start changes nothing
+      expect((await oldDb.query('select body from txe_transactions order by seq')).rows).toEqual(migrated.rows.map((r) => ({ body: r.body })));
+    } finally {
+      await oldDb.end();
+      await dropDatabase(old);
+    }
+  });
+
   it('keeps every u64 exact in SQL and read back for replay: 0, 2^63 - 1, 2^63, 2^64 - 1', async () => {
     const edges = [0n, (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n];
     const { engine, client, stop } = await start();
@@ -173,7 +209,7 @@ describe('PostgreSQL sink', () => {
       const r = await client.submitBatch({ ...signedBatch(records), ack: 'durable' });
       expect(Array.from(r.results)).toEqual(edges.map(() => Result.committed));
       block = r.block;
-      const sql = await db.query('select client_timestamp_ms::text as t from txe_transactions where block = $1 order by seq', [block]);
+      const sql = await db.query('select client_timestamp_ms::text as t from txe_transaction_fields where block = $1 order by seq', [block]);
       expect(sql.rows.map((row) => BigInt(row.t))).toEqual(edges);
       const head = engine.pipeline.head.hash;
       await stop();

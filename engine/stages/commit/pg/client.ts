@@ -23,7 +23,7 @@ export function pgClient(url: string, o: PgClientOptions): pg.Client {
 }
 
 /** The columns of a txe_transactions row, in the order writeTransaction encodes them. */
-export const TRANSACTION_COLUMNS = 'seq, block, position, kind, result, sender, recipient, nonce, amount, client_timestamp_ms, memo';
+export const TRANSACTION_COLUMNS = 'seq, block, position, result, body';
 
 /** Streams one COPY ... FROM STDIN payload and resolves when the server has taken it all. */
 export function copyIn(client: pg.Client, sql: string, payload: Buffer): Promise<void> {

@@ -5,14 +5,14 @@
  * Reads at most storedBlocksPerQueryMax blocks per query (engine/config.ts says why 8), each
  * statement bounded by recoveryStatementTimeoutMs.
  *
- * The transaction rows come as COPY ... TO STDOUT (FORMAT binary), each u64 column as the int8
- * with the same 64 bits, and are written straight into the block's bodies: no row objects, no
- * hex-encoded bytea, no decimal strings. Read as ordinary rows they streamed at ~130k
- * transactions a second, with the engine's CPU in bytea hex parsing, strings and garbage
- * collection (bench/stream-commits-cost.ts, bench/RESULTS.md session 5).
+ * The transaction rows come as COPY ... TO STDOUT (FORMAT binary), and each row's body (schema.ts
+ * keeps it as hashed) is copied straight into its block: no row objects, no hex-encoded bytea, no
+ * decimal strings. Read as ordinary rows they streamed at ~130k transactions a second, with the
+ * engine's CPU in bytea hex parsing, strings and garbage collection (bench/stream-commits-cost.ts,
+ * bench/RESULTS.md session 5).
  */
 
-import { BODY_BYTES, KIND_TRANSFER, MEMO_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, OFFSET_VERSION, PUBLIC_KEY_BYTES, RECORD_VERSION, writeBody } from '../../../core/record.js';
+import { BODY_BYTES } from '../../../core/record.js';
 import { Result } from '../../../core/result.js';
 import type { StoredBlock } from '../stored-block.js';
 import { defaultConfig, type EngineConfig } from '../../../config.js';
@@ -23,25 +23,20 @@ import { PG_CONNECT_TIMEOUT_MS } from './snapshots.js';
 
 export type StoredBlockReads = Pick<EngineConfig, 'storedBlocksPerQueryMax' | 'recoveryStatementTimeoutMs'>;
 
-/** A txe_transactions row as read back: u64 columns as text, so they stay exact past 2^53. */
-export interface TxRow { seq: string; block: string; position: number; result: number; kind: number; sender: Buffer; recipient: Buffer; nonce: string; amount: string; client_timestamp_ms: string; memo: Buffer }
+/** A txe_transactions row as read back. */
+export interface TxRow { seq: string; block: string; position: number; result: number; body: Buffer }
 /** The select list that reads a TxRow. */
-export const TX_ROW_COLUMNS = 'seq, block, position, result, kind, sender, recipient, nonce::text, amount::text, client_timestamp_ms::text, memo';
+export const TX_ROW_COLUMNS = 'seq, block, position, result, body';
 
-/** Rebuilds a row's 128-byte body at `offset` of `target` (every body field is a column). */
-export function writeRowBody(target: Buffer, offset: number, row: TxRow): void {
-  writeBody(target, offset, {
-    kind: row.kind ?? KIND_TRANSFER, sender: row.sender, recipient: row.recipient, nonce: BigInt(row.nonce),
-    amount: BigInt(row.amount), timestampMs: BigInt(row.client_timestamp_ms), memo: row.memo,
-  });
+/** A stored row's body, checked for its length: the 128 bytes that were hashed. */
+export function rowBody(row: TxRow): Buffer {
+  if (row.body.length !== BODY_BYTES) throw new Error(`transaction seq ${row.seq}: its stored body is ${row.body.length} bytes, not ${BODY_BYTES}`);
+  return row.body;
 }
 
-/** A u64 numeric(20,0) column as the int8 with the same 64 bits (values from 2^63 come out negative). */
-const u64Bits = (column: string) => `(case when ${column} >= 9223372036854775808 then ${column} - 18446744073709551616 else ${column} end)::int8`;
 // The columns of one transaction row as COPY sends them, in this order.
-const TX_COPY_COLUMNS = ['seq', 'position', 'kind', 'sender', 'recipient', u64Bits('nonce'), u64Bits('amount'), u64Bits('client_timestamp_ms'), 'memo'];
-const [C_SEQ, C_POSITION, C_KIND, C_SENDER, C_RECIPIENT, C_NONCE, C_AMOUNT, C_TIMESTAMP, C_MEMO] = TX_COPY_COLUMNS.map((_, i) => i);
-const U64_BYTES = 8;
+const TX_COPY_COLUMNS = ['seq', 'position', 'body'];
+const [C_SEQ, C_POSITION, C_BODY] = TX_COPY_COLUMNS.map((_, i) => i);
 
 /**
  * Blocks [from, to] (to = newest when null), in order, storedBlocksPerQueryMax at a time. The next
@@ -108,7 +103,7 @@ function* assemble(blockRows: Record<string, unknown>[], txs: Buffer, rejectionR
 /**
  * Writes each accepted transaction's body into its block, at its position: the rows come in seq
  * order, so they fill the blocks one after the other, and each block must get exactly its entries'
- * seqs. Cost: a few copies of 32 bytes and three 8-byte reversals a row.
+ * seqs. Cost: one 128-byte copy a row.
  */
 function writeTransactionBodies(blocks: StoredBlock[], txs: Buffer): void {
   let b = 0;
@@ -118,29 +113,14 @@ function writeTransactionBodies(blocks: StoredBlock[], txs: Buffer): void {
     const block = blocks[b];
     const seq = data.readUInt32BE(at[C_SEQ]) * 2 ** 32 + data.readUInt32BE(at[C_SEQ] + 4);
     if (block === undefined || seq !== block.firstSeq + k) throw new Error(`transaction seq ${seq} does not belong where it came (block ${block?.number ?? 'none'}, entry ${k})`);
-    if (length[C_SENDER] !== PUBLIC_KEY_BYTES || length[C_RECIPIENT] !== PUBLIC_KEY_BYTES || length[C_MEMO] > MEMO_BYTES) throw new Error(`transaction seq ${seq}: a key is not 32 bytes or the memo is over 32`);
+    if (length[C_BODY] !== BODY_BYTES) throw new Error(`transaction seq ${seq}: its stored body is ${length[C_BODY]} bytes, not ${BODY_BYTES}`);
     const position = data.readInt32BE(at[C_POSITION]);
     if (position < 0 || position >= block.txs) throw new Error(`transaction seq ${seq}: position ${position} outside block ${block.number} of ${block.txs}`);
-    const o = position * BODY_BYTES;
-    const body = block.bodies;
-    body.fill(0, o, o + BODY_BYTES);
-    body[o + OFFSET_VERSION] = RECORD_VERSION;
-    body[o + OFFSET_KIND] = data.readInt16BE(at[C_KIND]);
-    data.copy(body, o + OFFSET_SENDER, at[C_SENDER], at[C_SENDER] + PUBLIC_KEY_BYTES);
-    data.copy(body, o + OFFSET_RECIPIENT, at[C_RECIPIENT], at[C_RECIPIENT] + PUBLIC_KEY_BYTES);
-    reverse8(data, at[C_NONCE], body, o + OFFSET_NONCE);
-    reverse8(data, at[C_AMOUNT], body, o + OFFSET_AMOUNT);
-    reverse8(data, at[C_TIMESTAMP], body, o + OFFSET_TIMESTAMP_MS);
-    data.copy(body, o + OFFSET_MEMO, at[C_MEMO], at[C_MEMO] + length[C_MEMO]);
+    data.copy(block.bodies, position * BODY_BYTES, at[C_BODY], at[C_BODY] + BODY_BYTES);
     k++;
   });
   while (b < blocks.length && k === blocks[b].entries) { b++; k = 0; }
   if (b < blocks.length) throw new Error(`block ${blocks[b].number}: ${k} transaction rows, header says ${blocks[b].entries} (${rows} rows for blocks ${blocks[0].number}..${blocks[blocks.length - 1].number})`);
-}
-
-/** COPY's int8 is big-endian; a body's u64 is little-endian: the same 8 bytes, reversed. */
-function reverse8(source: Buffer, from: number, target: Buffer, to: number): void {
-  for (let i = 0; i < U64_BYTES; i++) target[to + i] = source[from + U64_BYTES - 1 - i];
 }
 
 function storedHeader(row: Record<string, unknown>): StoredBlock {

@@ -14,11 +14,12 @@
  */
 
 import type pg from 'pg';
-import { BODY_BYTES, KIND_MINT, KIND_TRANSFER } from '../../../core/record.js';
+import { BODY_BYTES, KIND_MINT, KIND_TRANSFER, U64_BYTES } from '../../../core/record.js';
 import type { StoredBlock } from '../stored-block.js';
 import type { EngineConfig } from '../../../config.js';
 import { pgPool } from './client.js';
-import { TX_ROW_COLUMNS, readStoredBlocks, writeRowBody, type TxRow } from './pg-history.js';
+import { TX_ROW_COLUMNS, readStoredBlocks, rowBody, type TxRow } from './pg-history.js';
+import { KIND_SQL, NONCE_BYTES_SQL, SENDER_SQL } from './schema.js';
 
 export interface StoredTransaction { seq: number; block: number; result: number; body: Buffer }
 
@@ -44,8 +45,10 @@ export class PgReads {
   /** The accepted transfer or mint from `sender` with `nonce` (approval decisions carry a seq there, not a nonce). */
   async transactionBySenderNonce(sender: Buffer, nonce: bigint): Promise<StoredTransaction | null> {
     if (!this.config.pgSenderNonceIndex) throw new Error('lookups by sender and nonce need pgSenderNonceIndex');
+    const nonceBytes = Buffer.alloc(U64_BYTES);
+    nonceBytes.writeBigUInt64LE(nonce);
     const r = await this.pool.query<TxRow>(
-      `select ${TX_ROW_COLUMNS} from txe_transactions where sender = $1 and nonce = $2 and kind in (${KIND_TRANSFER}, ${KIND_MINT})`, [sender, nonce.toString()]);
+      `select ${TX_ROW_COLUMNS} from txe_transactions where ${SENDER_SQL} = $1 and ${NONCE_BYTES_SQL} = $2 and ${KIND_SQL} in (${KIND_TRANSFER}, ${KIND_MINT})`, [sender, nonceBytes]);
     return r.rows.length === 0 ? null : stored(r.rows[0]);
   }
 
@@ -79,9 +82,7 @@ export class PgReads {
 }
 
 function stored(row: TxRow): StoredTransaction {
-  const body = Buffer.alloc(BODY_BYTES);
-  writeRowBody(body, 0, row);
-  return { seq: Number(row.seq), block: Number(row.block), result: row.result, body };
+  return { seq: Number(row.seq), block: Number(row.block), result: row.result, body: rowBody(row) };
 }
 
 /** The accepted bodies of a stored block, in seq order: what StreamCommits sends as entry_bodies. */

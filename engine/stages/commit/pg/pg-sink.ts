@@ -19,7 +19,7 @@ import type { Sink } from '../sink.js';
 import type { StoredBlock } from '../stored-block.js';
 import { CopyWriter } from './copy-binary.js';
 import { HISTORY_EXISTS, HISTORY_FORMAT, HISTORY_FORMAT_MIN, MIGRATIONS, SENDER_NONCE_INDEX } from './schema.js';
-import { BODY_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, MEMO_BYTES, PUBLIC_KEY_BYTES } from '../../../core/record.js';
+import { BODY_BYTES } from '../../../core/record.js';
 import { isAccepted } from '../../../core/result.js';
 import type { ApprovalChange } from '../../../core/block.js';
 import { writeApprovalChanges } from './approval-rows.js';
@@ -36,7 +36,7 @@ export interface PgSinkOptions {
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 /** A group's first statement: the newest block, and the writer epoch, in one round trip. */
 const GROUP_START = `select coalesce(max(number), 0) as last, ${WRITER_EPOCH_SQL} as epoch from txe_blocks`;
-const TX_ROW_BYTES_HINT = 220;
+const TX_ROW_BYTES_HINT = 2 + 5 * 4 + 8 + 8 + 4 + 2 + BODY_BYTES; // 172: field count, lengths, fields
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */
 interface BodySource { bytes: Buffer; offsetOf: (position: number) => number }
@@ -224,12 +224,7 @@ async function refuseOlderHistory(client: pg.Client): Promise<void> {
   throw new Error(`pg sink: this database holds a history in format ${found.version ?? 'unknown'}, written by an older txe; this engine replays format ${HISTORY_FORMAT_MIN} and later (result codes changed in 3), so it refuses to start rather than rebuild other hashes. Point it at a new database, or run the txe that wrote it`);
 }
 
+/** One accepted transaction's row: its place in the history and its 128-byte body as hashed (schema.ts). */
 export function writeTransaction(out: CopyWriter, bodies: Buffer, at: number, seq: number, block: number, position: number, result: number): void {
-  out.tuple(11).int8(seq).int8(block).int4(position).int2(bodies[at + OFFSET_KIND]).int2(result)
-    .bytea(bodies, at + OFFSET_SENDER, at + OFFSET_SENDER + PUBLIC_KEY_BYTES)
-    .bytea(bodies, at + OFFSET_RECIPIENT, at + OFFSET_RECIPIENT + PUBLIC_KEY_BYTES)
-    .numericU64(bodies.readUInt32LE(at + OFFSET_NONCE + 4), bodies.readUInt32LE(at + OFFSET_NONCE))
-    .numericU64(bodies.readUInt32LE(at + OFFSET_AMOUNT + 4), bodies.readUInt32LE(at + OFFSET_AMOUNT))
-    .numericU64(bodies.readUInt32LE(at + OFFSET_TIMESTAMP_MS + 4), bodies.readUInt32LE(at + OFFSET_TIMESTAMP_MS))
-    .bytea(bodies, at + OFFSET_MEMO, at + OFFSET_MEMO + MEMO_BYTES);
+  out.tuple(5).int8(seq).int8(block).int4(position).int2(result).bytea(bodies, at, at + BODY_BYTES);
 }

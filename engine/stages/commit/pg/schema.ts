@@ -1,23 +1,34 @@
 /*
  * The PostgreSQL schema, applied at start (idempotent). The history is append-only and keyed so
  * that a repeated write can never duplicate a row: blocks by number, transactions by seq,
- * rejections by (block, position). u64 fields are numeric(20,0); int8 cannot hold 2^63 and above.
+ * rejections by (block, position).
+ *
+ * A transaction row keeps its 128-byte record body as it was hashed (`body`), beside seq, block,
+ * position and result: the engine writes it with one copy instead of eleven fields (its COPY
+ * encoding went from ~1 µs to ~0.35 µs a row, and PostgreSQL takes ~18% more rows/s; bench/
+ * row-layout.ts, bench/RESULTS.md session 4), and recovery and StreamCommits read bodies back
+ * without rebuilding them. SQL reads the fields through the view txe_transaction_fields and the
+ * function txe_u64(body, offset), which gives a little-endian u64 as an exact numeric: int8 cannot
+ * hold 2^63 and above.
  *
  * Secondary indexes cost COPY throughput on the hot path. txe_blocks (one row a block) is indexed
  * by first_seq, for StreamCommits from a seq. The (sender, nonce) index that GetTransaction needs
- * for history older than the in-memory window halves the COPY ceiling of txe_transactions
- * (pg-reads.ts), so it is created only with pgSenderNonceIndex (SENDER_NONCE_INDEX below).
+ * for history older than the in-memory window costs COPY dearly (pg-reads.ts), so it is created
+ * only with pgSenderNonceIndex (SENDER_NONCE_INDEX below).
  *
- * A block's bodies can be rebuilt from its rows (every body field is a column), so bodies_digest
+ * A block's bodies are all in its rows (accepted) and txe_rejections (rejected), so bodies_digest
  * and the hash chain can be re-verified from SQL alone, rejected transactions included.
  */
+
+import { MEMO_BYTES, OFFSET_AMOUNT, OFFSET_KIND, OFFSET_MEMO, OFFSET_NONCE, OFFSET_RECIPIENT, OFFSET_SENDER, OFFSET_TIMESTAMP_MS, PUBLIC_KEY_BYTES, U64_BYTES } from '../../../core/record.js';
 
 // 2: approvals, votes, webhooks, deliveries. 3: result codes moved up by one (0 is UNSPECIFIED,
 // committed is 1). The move shipped while the version was still 2, so a version-2 history is older
 // only if its first block has a result byte 0 (no code is 0 now; committed, the commonest, was):
 // it would replay to other block hashes, so it is refused. 4: the writer epoch (txe_writer, and the
-// epoch each block was written under; blocks of older histories read as epoch 0).
-export const SCHEMA_VERSION = 4;
+// epoch each block was written under; blocks of older histories read as epoch 0). 5: a
+// transaction row keeps its record body (MIGRATE_TRANSACTION_BODIES rewrites a version-4 table).
+export const SCHEMA_VERSION = 5;
 export const HISTORY_FORMAT_MIN = 3;
 
 /** Whether the database has a history yet (run before the migrations, which would create it). */
@@ -25,6 +36,34 @@ export const HISTORY_EXISTS = `select to_regclass('txe_schema') is not null and 
 /** The history's format, and whether its first block has a result code 0; only where HISTORY_EXISTS. */
 export const HISTORY_FORMAT = `select (select max(version) from txe_schema) as version,
   coalesce((select position('\\x00'::bytea in results) > 0 from txe_blocks order by number limit 1), false) as old_codes`;
+
+/** Bytes of a row's body, by core/record.ts offsets (SQL's substring counts from 1, get_byte from 0). */
+const bodyBytes = (offset: number, length: number) => `substring(body from ${offset + 1} for ${length})`;
+/** A row's sender and its nonce's 8 little-endian bytes, as the index and its lookups spell them. */
+export const SENDER_SQL = bodyBytes(OFFSET_SENDER, PUBLIC_KEY_BYTES);
+export const NONCE_BYTES_SQL = bodyBytes(OFFSET_NONCE, U64_BYTES);
+/** A row's kind. */
+export const KIND_SQL = `get_byte(body, ${OFFSET_KIND})`;
+
+/**
+ * Version 4 kept every body field in a column of its own (u64s as numeric(20,0)): rebuild each
+ * row's body from them, in one statement, so a history is either all old or all new.
+ */
+const MIGRATE_TRANSACTION_BODIES = `do $$ begin
+  if exists (select 1 from information_schema.columns where table_schema = current_schema() and table_name = 'txe_transactions' and column_name = 'nonce') then
+    alter table txe_transactions rename to txe_transactions_v4;
+    alter index txe_transactions_pkey rename to txe_transactions_v4_pkey;
+    drop index if exists txe_transactions_sender_nonce;
+    create table txe_transactions (seq bigint primary key, block bigint not null, position int not null, result smallint not null, body bytea not null);
+    insert into txe_transactions (seq, block, position, result, body)
+      select seq, block, position, result,
+             '\\x01'::bytea || set_byte('\\x00'::bytea, 0, kind) || decode(repeat('00', 6), 'hex') || sender || recipient
+             || txe_u64_bytes(nonce) || txe_u64_bytes(amount) || txe_u64_bytes(client_timestamp_ms)
+             || memo || substring(decode(repeat('00', 32), 'hex') from 1 for 32 - length(memo))
+        from txe_transactions_v4 order by seq;
+    drop table txe_transactions_v4;
+  end if;
+end $$`;
 
 export const MIGRATIONS: string[] = [
   `create table if not exists txe_schema (version int primary key, applied_at timestamptz not null default now())`,
@@ -43,14 +82,21 @@ export const MIGRATIONS: string[] = [
      seq bigint primary key,
      block bigint not null,
      position int not null,
-     kind smallint not null,
      result smallint not null,
-     sender bytea not null,
-     recipient bytea not null,
-     nonce numeric(20,0) not null,
-     amount numeric(20,0) not null,
-     client_timestamp_ms numeric(20,0) not null,
-     memo bytea not null)`,
+     body bytea not null)`,
+  // A little-endian u64 at a byte offset of a bytea, exactly (0 .. 2^64 - 1), and its inverse.
+  `create or replace function txe_u64(b bytea, at int) returns numeric(20,0) language sql immutable strict parallel safe as
+     $$ select sum(get_byte(b, at + i)::numeric * (256::numeric ^ i))::numeric(20,0) from generate_series(0, 7) as i $$`,
+  `create or replace function txe_u64_bytes(v numeric) returns bytea language sql immutable strict parallel safe as
+     $$ select string_agg(set_byte('\\x00'::bytea, 0, (div(v, 256::numeric ^ i) % 256)::int), ''::bytea order by i) from generate_series(0, 7) as i $$`,
+  MIGRATE_TRANSACTION_BODIES,
+  // The fields of each transaction row, at the offsets of core/record.ts (SQL's substring counts from 1).
+  `create or replace view txe_transaction_fields as
+     select seq, block, position, result, ${KIND_SQL}::smallint as kind,
+            ${SENDER_SQL} as sender, ${bodyBytes(OFFSET_RECIPIENT, PUBLIC_KEY_BYTES)} as recipient,
+            txe_u64(body, ${OFFSET_NONCE}) as nonce, txe_u64(body, ${OFFSET_AMOUNT}) as amount,
+            txe_u64(body, ${OFFSET_TIMESTAMP_MS}) as client_timestamp_ms, ${bodyBytes(OFFSET_MEMO, MEMO_BYTES)} as memo
+       from txe_transactions`,
   `create table if not exists txe_rejections (
      block bigint not null,
      position int not null,
@@ -134,4 +180,4 @@ export const MIGRATIONS: string[] = [
 ];
 
 /** Created at start when pgSenderNonceIndex is on (an existing index is kept either way). */
-export const SENDER_NONCE_INDEX = 'create index if not exists txe_transactions_sender_nonce on txe_transactions (sender, nonce)';
+export const SENDER_NONCE_INDEX = `create index if not exists txe_transactions_sender_nonce on txe_transactions (${SENDER_SQL}, ${NONCE_BYTES_SQL})`;
