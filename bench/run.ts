@@ -43,6 +43,7 @@ export interface BenchOptions {
   target?: string;
   keys?: string;
   workers?: number;
+  engineConfig?: string; // txe serve --config, for the engine this starts
   prebuildMb: number;
   loadgenCeilingS: number; // window of the load generator's own ceiling; 0 = not measured
   // The engine this starts serves TLS 1.3 with mTLS (development certificates made for the run);
@@ -77,6 +78,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
       const args = ['--keys', keysFile, '--ack', o.ack];
       if (stores) args.push('--sinks', o.sinks.join(','), '--pg-url', stores.pgUrl!, '--kafka-brokers', stores.kafkaBrokers.join(','), ...(stores.kafkaTopic ? ['--kafka-topic', stores.kafkaTopic] : []));
       if (o.workers) args.push('--workers', String(o.workers));
+      if (o.engineConfig) args.push('--config', o.engineConfig);
       if (o.tls) args.push(...await benchCertificates(scratch));
       engine = await startEngineProcess(args);
     }

@@ -135,6 +135,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
   .option('--cluster <file>', "a cluster (txe cluster init, infra/cluster-up.sh): its validators' fronts, keys file and submitter certificate; ack final unless --ack")
   .option('--workers <n>', 'verify workers of the engine this starts', positive('--workers'))
   .option('--prebuild-mb <n>', 'memory cap for pre-built batches', positive('--prebuild-mb'), 3072)
+  .option('--engine-config <file>', 'a config file (txe serve --config) for the engine this starts')
   .option('--tls', 'the engine this starts serves TLS 1.3 with mTLS (development certificates made for the run)')
   .option('--loadgen-ceiling-s <s>', "seconds of the load generator's own ceiling (the same plan against a null server); 0 = skip", nonNegative('--loadgen-ceiling-s'), 3)
   .option('--compare <files...>', 'print the difference between two --json reports (A B) and exit')
@@ -154,6 +155,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
     for (const s of sinks) if (s !== 'pg' && s !== 'kafka') fail(`--sinks: unknown sink ${s}; use none, pg or pg,kafka`);
     if (sinks.includes('kafka') && !sinks.includes('pg')) fail('--sinks kafka needs pg too: use --sinks pg,kafka');
     if (flags.ack === 'final' && !flags.target) fail('--ack final needs --target: the validators of a cluster (infra/cluster-up.sh prints TXE_CLUSTER_TARGETS)');
+    if (flags.target && flags.engineConfig) fail('--engine-config is for the engine txe bench starts; it cannot configure a --target');
     if (flags.target && !flags.keys) fail('--target needs --keys: the issuer and signer the target engine trusts');
     const missing = missingNodeFlags();
     if (missing.length > 0) console.error(`txe bench: node was started without ${missing.join(' ')} (the txe bin and npm run bench pass it): the load generator's own full GCs will show up as batch latency`);
@@ -165,7 +167,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
       mode, ack: (flags.ack as 'ordered' | 'durable' | 'final' | undefined) ?? (sinks.length > 0 ? 'durable' : 'ordered'), sinks, batch: (flags.batch as number | undefined) ?? (mode === 'per-tx' ? 128 : 8190),
       streams, lanes: (flags.lanes as number | undefined) ?? streams * 2, rate, durationS: flags.duration as number, warmupS: flags.warmup as number,
       json: flags.json as string | undefined, target: flags.target as string | undefined, keys: flags.keys as string | undefined,
-      workers: flags.workers as number | undefined, prebuildMb: flags.prebuildMb as number, loadgenCeilingS: flags.loadgenCeilingS as number, progress: process.stderr.isTTY === true,
+      workers: flags.workers as number | undefined, engineConfig: flags.engineConfig as string | undefined, prebuildMb: flags.prebuildMb as number, loadgenCeilingS: flags.loadgenCeilingS as number, progress: process.stderr.isTTY === true,
       tls: flags.tls === true, targetTls: flags.cluster ? clusterClientTls(String(flags.cluster), 'submitter') ?? undefined : targetTlsOf(flags),
       command: `txe ${process.argv.slice(2).join(' ')}`,
     });

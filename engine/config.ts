@@ -131,6 +131,10 @@ export interface EngineConfig {
   // older than the in-memory window. It halved durable TPS here (194k -> 101k, bench/RESULTS.md
   // session 4), so it is off by default: GetAccount's nonce says whether a nonce was used.
   pgSenderNonceIndex: boolean;
+  // PostgreSQL sessions the sink writes groups on at once: one group's COPY runs while the group
+  // before it commits; groups still commit in block order (pg-sink.ts). At most sinkWritesInFlightMax
+  // are busy. Default 2.
+  pgWriteConnectionsMax: number;
   // One Kafka request, and the broker's wait for acks (half of it). After a failed send the sink
   // fences its old producer (a new one with the same transactional id) instead of waiting, so this
   // bounds how long a failing request holds a group, not how long UNAVAILABLE outlasts an outage.
@@ -254,6 +258,7 @@ export const defaultConfig = (): EngineConfig => ({
   sinkConnectTimeoutMs: 5000,
   sinkStatementTimeoutMs: 30_000,
   pgSenderNonceIndex: false,
+  pgWriteConnectionsMax: 2,
   kafkaRequestTimeoutMs: 5_000,
   kafkaReplicationFactor: 1,
   snapshotEveryBlocks: 1000,
@@ -316,6 +321,8 @@ const ENV_KEYS: Record<string, keyof EngineConfig> = {
   TXE_TLS_CLIENT_CA_FILE: 'tlsClientCaFile',
 };
 
+const PG_WRITE_CONNECTIONS_MAX = 16;
+
 /** The roles a caller can hold (services/security/roles.ts says what each may call). */
 export const AUTH_ROLES = ['submitter', 'approver', 'operator'] as const;
 export const AUTH_TOKEN_CHARS_MIN = 32;
@@ -365,6 +372,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   if (config.accountsMax <= config.issuers.length) throw new Error(`config accountsMax (${config.accountsMax}) must exceed the number of issuers (${config.issuers.length})`);
   const clientSlotsMax = config.ringSlotsMax - entrySlotsReserved(config);
   if (config.batchTxsMax < 1 || config.batchTxsMax > clientSlotsMax) throw new Error(`config batchTxsMax must be in [1, ${clientSlotsMax}] (ringSlotsMax ${config.ringSlotsMax} less ${entrySlotsReserved(config)} kept for approval decisions), got ${config.batchTxsMax}`);
+  if (config.pgWriteConnectionsMax > PG_WRITE_CONNECTIONS_MAX) throw new Error(`config pgWriteConnectionsMax must be at most ${PG_WRITE_CONNECTIONS_MAX} (each is a PostgreSQL backend), got ${config.pgWriteConnectionsMax}`);
   if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
   for (const key of ['grpcPort', 'metricsPort'] as const) if (config[key] > 65535) throw new Error(`config ${key} must be a TCP port in [0, 65535], got ${config[key]}`);
   if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);

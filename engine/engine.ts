@@ -59,7 +59,7 @@ export class Engine {
     let durable: PgReads | null = null;
     try {
       if (cluster) sinks.push(cluster.sink);
-      const pg = !cluster && config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, senderNonceIndex: config.pgSenderNonceIndex }) : null;
+      const pg = !cluster && config.sinks.includes('pg') ? await PgSink.open({ url: config.pgUrl, connectTimeoutMs: config.sinkConnectTimeoutMs, statementTimeoutMs: config.sinkStatementTimeoutMs, senderNonceIndex: config.pgSenderNonceIndex, writeConnectionsMax: config.pgWriteConnectionsMax }) : null;
       if (pg) sinks.push(pg);
       // kafkajs loads only where Kafka is configured.
       const kafka = pg && config.sinks.includes('kafka') ? await (await import('./stages/commit/kafka/open.js')).openKafkaSink(config, pg.term) : null;

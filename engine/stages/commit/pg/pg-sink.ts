@@ -4,10 +4,23 @@
  * (group commit). A repeated write is a no-op: the transaction first reads the newest block number
  * and skips blocks already there, so a commit whose answer was lost is never applied twice.
  *
- * Back of the envelope: a transaction row is ~200 B of COPY data; at 1M TPS that is ~200 MB/s
- * into one connection, which the raw COPY ceiling (logged, with a primary key, ~0.6M rows/s on
- * this machine kind) does not allow: the durable rate is bounded by PostgreSQL, and groups amortise
+ * Groups go round-robin over writeConnectionsMax sessions, so one group's COPY runs while the
+ * group before it commits (or COPYs too), but they commit strictly in block order: a group waits,
+ * after its COPY, for the commit of the group before it, and then checks that the block before its
+ * first is in the table. So the table only ever holds a contiguous prefix of the history, and a
+ * crash leaves no gap to fill. (One session spent ~30% of a group outside COPY: begin and the
+ * group's first query, commit, and waiting for the next group; bench/RESULTS.md session 5.)
+ *
+ * Back of the envelope: a transaction row is 172 B of COPY data; at 1M TPS that is ~170 MB/s,
+ * which the raw COPY ceiling (logged, with a primary key, ~0.5-0.7M rows/s a session on this
+ * machine kind) does not allow: the durable rate is bounded by PostgreSQL, and groups amortise
  * the commit (~1-5 ms of fsync) over up to blocksPerWriteMax blocks.
+ *
+ * The writer: the first session holds the advisory lock (one engine opens a history at a time),
+ * and every group's transaction reads the writer epoch FOR SHARE, so an engine taking over
+ * (writer.ts takeEpoch updates that row) waits for the groups in flight and every later group of
+ * this engine sees the new epoch and stops: with several sessions, a lock on one of them alone
+ * would not fence the others.
  */
 
 import pg from 'pg';
@@ -23,7 +36,7 @@ import { BODY_BYTES } from '../../../core/record.js';
 import { isAccepted } from '../../../core/result.js';
 import type { ApprovalChange } from '../../../core/block.js';
 import { writeApprovalChanges } from './approval-rows.js';
-import { WRITER_EPOCH_SQL, currentEpoch, takeEpoch, takeWriterLock } from './writer.js';
+import { WRITER_EPOCH_SHARED_SQL, currentEpoch, takeEpoch, takeWriterLock } from './writer.js';
 import { FencedError, type WriterTerm } from '../writer-term.js';
 
 export interface PgSinkOptions {
@@ -31,11 +44,17 @@ export interface PgSinkOptions {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   senderNonceIndex?: boolean; // create txe_transactions_sender_nonce (schema.ts); default false
+  writeConnectionsMax?: number; // sessions that write groups at once; default 1
 }
 
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
-/** A group's first statement: the newest block, and the writer epoch, in one round trip. */
-const GROUP_START = `select coalesce(max(number), 0) as last, ${WRITER_EPOCH_SQL} as epoch from txe_blocks`;
+/**
+ * A group's first statement: the newest block, and the writer epoch, in one round trip; the epoch
+ * row locked FOR SHARE until the group commits (the fence, above).
+ */
+const GROUP_START = `select coalesce(max(number), 0) as last, ${WRITER_EPOCH_SHARED_SQL} as epoch from txe_blocks`;
+/** Before a group commits, after the group before it did: the newest block before the group's first. */
+const BLOCK_BEFORE = 'select coalesce(max(number), 0) as before from txe_blocks where number < $1';
 const TX_ROW_BYTES_HINT = 2 + 5 * 4 + 8 + 8 + 4 + 2 + BODY_BYTES; // 172: field count, lengths, fields
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */
@@ -45,20 +64,29 @@ type Group = { block: BlockHeader; source: BodySource }[];
 /** COPY BINARY payloads for the three tables; rejections null when the group has none. */
 interface Encoded { blocks: Buffer; txs: Buffer; rejections: Buffer | null }
 
+/** One session that writes groups, one after the other. */
+interface Session { client: pg.Client | null; serial: Serial; locksWriter: boolean }
+
 export class PgSink implements Sink {
   readonly name = 'pg';
-  private client: pg.Client | null = null;
-  private readonly serial = new Serial();
+  private readonly sessions: Session[];
+  private nextSession = 0;
+  private lastCommit: Promise<void> = Promise.resolve(); // the newest group handed over: commits in order
+  private groupsInFlight = 0;
   private closed = false;
   private epochValue = 0; // this engine's writer epoch (writer-term.ts), taken at open
   private fenced: FencedError | null = null;
 
-  private constructor(private readonly options: PgSinkOptions) {}
+  private constructor(private readonly options: PgSinkOptions) {
+    const count = options.writeConnectionsMax ?? 1;
+    if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`pg sink: writeConnectionsMax must be a positive integer, got ${count}`);
+    this.sessions = Array.from({ length: count }, (_, i) => ({ client: null, serial: new Serial(), locksWriter: i === 0 }));
+  }
 
   static async open(options: PgSinkOptions): Promise<PgSink> {
     const sink = new PgSink(options);
     try {
-      const client = await sink.connection();
+      const client = await sink.connection(sink.sessions[0]);
       await refuseOlderHistory(client);
       for (const statement of MIGRATIONS) await client.query(statement);
       if (options.senderNonceIndex) await client.query(SENDER_NONCE_INDEX);
@@ -79,8 +107,8 @@ export class PgSink implements Sink {
   }
 
   /**
-   * Encodes the group now, on the caller's turn, and queues its database work behind the writes
-   * before it: the sink stage can hand over group N+1 while PostgreSQL still commits group N.
+   * Encodes the group now, on the caller's turn, and queues its database work on the next session:
+   * the sink stage can hand over group N+1 while PostgreSQL still commits group N.
    */
   write(blocks: CommittedBlock[], ring: InputRing): Promise<void> {
     return this.enqueue(blocks.map((b) => ({ block: b, source: { bytes: ring.bodies, offsetOf: (i: number) => ring.bodyOffset(b.ringStart + i) } })));
@@ -97,55 +125,75 @@ export class PgSink implements Sink {
   private enqueue(group: Group): Promise<void> {
     if (this.fenced) return Promise.reject(this.fenced);
     const encoded = encodeGroup(group, this.epochValue);
-    return this.serial.run(() => this.writeGroup(group, encoded));
+    const session = this.sessions[this.nextSession];
+    this.nextSession = (this.nextSession + 1) % this.sessions.length;
+    // Once every group handed over has settled (a retry comes only then), a failed one is history.
+    const previous = this.groupsInFlight > 0 ? this.lastCommit : Promise.resolve();
+    const committed = session.serial.run(() => this.writeGroup(session, group, encoded, previous));
+    this.lastCommit = committed;
+    this.groupsInFlight++;
+    const settled = () => { this.groupsInFlight--; };
+    committed.then(settled, settled);
+    return committed;
   }
 
   async lastBlock(): Promise<number> {
-    const client = await this.connection();
+    const client = await this.connection(this.sessions[0]);
     const r = await client.query<{ last: string }>('select coalesce(max(number), 0) as last from txe_blocks');
     return Number(r.rows[0].last);
   }
 
-  private async writeGroup(group: Group, encoded: Encoded): Promise<void> {
-    const client = await this.connection();
+  /** One group in one transaction; it commits only after `previous` (the group before it) did. */
+  private async writeGroup(session: Session, group: Group, encoded: Encoded, previous: Promise<void>): Promise<void> {
+    const client = await this.connection(session);
     try {
       await client.query('begin');
       const found = (await client.query<{ last: string; epoch: string | null }>(GROUP_START)).rows[0];
       if (Number(found.epoch) !== this.epochValue) throw this.fence(Number(found.epoch), 'txe_writer, in a group\'s transaction');
-      const last = Number(found.last);
-      const fresh = group.filter((g) => g.block.number > last);
+      // A retry after a commit whose answer was lost: some blocks are in already, so re-encode the
+      // rest. The group before may still be in flight on another session, so `last` can be older
+      // than the block before this group: contiguity is checked once that group has committed.
+      const fresh = group.filter((g) => g.block.number > Number(found.last));
       fresh.forEach((g, i) => {
-        if (g.block.number !== last + 1 + i) throw new Error(`pg sink: block ${g.block.number} does not follow block ${last + i} in the database`);
+        if (i > 0 && g.block.number !== fresh[i - 1].block.number + 1) throw new Error(`pg sink: block ${g.block.number} does not follow block ${fresh[i - 1].block.number} in its group`);
       });
-      // A retry after a commit whose answer was lost: some blocks are in already, so re-encode the rest.
       if (fresh.length > 0) await copyEncoded(client, fresh.length === group.length ? encoded : encodeGroup(fresh, this.epochValue));
+      await previous.catch((error: Error) => { throw new Error(`pg sink: the group before blocks ${group[0].block.number}..${group[group.length - 1].block.number} failed, so they are not committed past it: ${error.message}`); });
+      if (fresh.length > 0) await this.checkFollows(client, fresh[0].block.number);
+      // After the group before committed: a decision may update an approval row that group inserted.
       for (const { block } of fresh) if (block.approvals) await writeApprovalChanges(client, block.number, block.sequencedAtMs, block.approvals);
       await client.query('commit');
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
-      this.drop(client);
+      this.drop(session, client);
       throw error;
     }
   }
 
-  private async connection(): Promise<pg.Client> {
+  /** The table holds every block before `first`: the history stays a contiguous prefix. */
+  private async checkFollows(client: pg.Client, first: number): Promise<void> {
+    const before = Number((await client.query<{ before: string }>(BLOCK_BEFORE, [first])).rows[0].before);
+    if (before !== first - 1) throw new Error(`pg sink: block ${first} does not follow block ${before} in the database`);
+  }
+
+  private async connection(session: Session): Promise<pg.Client> {
     if (this.closed) throw new Error('pg sink is closed');
     if (this.fenced) throw this.fenced;
-    if (this.client) return this.client;
+    if (session.client) return session.client;
     const client = pgClient(this.options.url, { connectTimeoutMs: this.options.connectTimeoutMs, statementTimeoutMs: this.options.statementTimeoutMs, name: 'txe-sink' });
-    client.on('error', () => this.drop(client)); // a lost connection is replaced on the next write
+    client.on('error', () => this.drop(session, client)); // a lost connection is replaced on the next write
     try {
       await client.connect();
       // A session that dropped may come back to a history another engine took meanwhile: say so at
       // once rather than wait out that engine's lock, and check again once the lock is ours.
       if (this.epochValue > 0) await this.confirmOn(client, 'reconnecting, before the writer lock');
-      await takeWriterLock(client, this.options.connectTimeoutMs);
-      if (this.epochValue > 0) await this.confirmOn(client, 'reconnecting, under the writer lock');
+      if (session.locksWriter) await takeWriterLock(client, this.options.connectTimeoutMs);
+      if (this.epochValue > 0 && session.locksWriter) await this.confirmOn(client, 'reconnecting, under the writer lock');
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
     }
-    this.client = client;
+    session.client = client;
     return client;
   }
 
@@ -172,15 +220,18 @@ export class PgSink implements Sink {
     return this.fenced;
   }
 
-  private drop(client: pg.Client): void {
-    if (this.client === client) this.client = null;
+  private drop(session: Session, client: pg.Client): void {
+    if (session.client === client) session.client = null;
     void client.end().catch(() => undefined);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.client) await this.client.end().catch(() => undefined);
-    this.client = null;
+    await Promise.all(this.sessions.map(async (session) => {
+      const client = session.client;
+      session.client = null;
+      if (client) await client.end().catch(() => undefined);
+    }));
   }
 }
 

@@ -1,7 +1,8 @@
 /*
- * The writer of a history in PostgreSQL: the advisory lock its sink session holds, and the writer
- * epoch (writer-term.ts) in the one-row table txe_writer. Taking the epoch is one statement under
- * the lock; checking it is one indexed read (~0.1 ms), folded into each group's first query.
+ * The writer of a history in PostgreSQL: the advisory lock its first sink session holds, and the
+ * writer epoch (writer-term.ts) in the one-row table txe_writer. Taking the epoch is one statement
+ * under the lock; checking it is one indexed read (~0.1 ms) with a share lock on the row, folded
+ * into each group's first query.
  */
 
 import os from 'node:os';
@@ -12,6 +13,11 @@ const WRITER_LOCK_RETRY_MS = 100;
 
 /** The epoch PostgreSQL names now, as an SQL expression (null before any was taken). */
 export const WRITER_EPOCH_SQL = '(select epoch from txe_writer where id = 1)';
+/**
+ * The same, with the row locked FOR SHARE to the end of the transaction: a writer's groups share
+ * it, and takeEpoch's update waits for them, so no group commits under an epoch already replaced.
+ */
+export const WRITER_EPOCH_SHARED_SQL = '(select epoch from txe_writer where id = 1 for share)';
 
 /** Who took an epoch, for an operator reading txe_writer: host and process. */
 export const WRITER_HOLDER = `${os.hostname()}:${process.pid}`;
