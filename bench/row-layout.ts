@@ -9,6 +9,8 @@
  *   numeric   today: seq, block, position, kind, result, sender, recipient, nonce/amount/timestamp numeric(20,0), memo
  *   int8      the same with the u64 fields as int8 (two's complement: a view adds 2^64 to negative values)
  *   body      seq, block, position, result, body bytea (the 128 raw bytes; SQL reads fields with substring/get_byte)
+ *             (txe's layout since schema 5)
+ *   body_idx  the same with the optional (sender, nonce) index on the body's bytes (pgSenderNonceIndex)
  *   block     one row a block: number, bodies bytea (8190 × 128 B) — what recovery and StreamCommits read back
  */
 
@@ -17,6 +19,7 @@ import pg from 'pg';
 import { copyIn } from '../engine/stages/commit/pg/client.js';
 import { CopyWriter } from '../engine/stages/commit/pg/copy-binary.js';
 import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../engine/core/record.js';
+import { NONCE_BYTES_SQL, SENDER_SQL } from '../engine/stages/commit/pg/schema.js';
 
 const rows = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -48,6 +51,7 @@ const VARIANTS = {
     encode: (out: CopyWriter, i: number, at: number) => out.tuple(5).int8(i + 1).int8(Math.floor(i / BLOCK_TXS) + 1).int4(i % BLOCK_TXS).int2(1).bytea(bodies, at, at + BODY_BYTES),
   },
 } as const;
+const INDEXED = { body_idx: 'body' } as const; // variant -> the layout it indexes by (sender, nonce)
 
 async function copyVariant(client: pg.Client, name: string): Promise<{ rowsPerS: number; encodeMs: number }> {
   const table = `layout_${name}_${crypto.randomBytes(3).toString('hex')}`;
@@ -59,8 +63,10 @@ async function copyVariant(client: pg.Client, name: string): Promise<{ rowsPerS:
     for (let b = 0; b * BLOCK_TXS < rows; b++) out.tuple(2).int8(b + 1).bytea(bodies, b * BLOCK_TXS * BODY_BYTES, Math.min(rows, (b + 1) * BLOCK_TXS) * BODY_BYTES);
     payload = out.finish();
   } else {
-    const v = VARIANTS[name as keyof typeof VARIANTS];
+    const layout = (INDEXED[name as keyof typeof INDEXED] ?? name) as keyof typeof VARIANTS;
+    const v = VARIANTS[layout];
     await client.query(`create table ${table} (${v.table}, primary key (seq))`);
+    if (layout !== name) await client.query(`create index on ${table} (${SENDER_SQL}, ${NONCE_BYTES_SQL})`);
     const out = new CopyWriter(rows * 240);
     for (let i = 0; i < rows; i++) v.encode(out, i, i * BODY_BYTES);
     payload = out.finish();
@@ -77,7 +83,7 @@ async function copyVariant(client: pg.Client, name: string): Promise<{ rowsPerS:
 
 const client = new pg.Client({ connectionString: url });
 await client.connect();
-const names = ['numeric', 'int8', 'body', 'block'];
+const names = ['numeric', 'int8', 'body', 'body_idx', 'block'];
 const results = new Map<string, { rowsPerS: number; encodeMs: number }[]>(names.map((n) => [n, []]));
 for (let r = 0; r < rounds; r++) for (const name of names) results.get(name)!.push(await copyVariant(client, name));
 await client.end();
