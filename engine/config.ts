@@ -129,7 +129,8 @@ export interface EngineConfig {
   sinkStatementTimeoutMs: number; // one PostgreSQL statement, default 30000
   // Index txe_transactions by (sender, nonce), so GetTransaction by sender and nonce reaches history
   // older than the in-memory window. It halved durable TPS here (194k -> 101k, bench/RESULTS.md
-  // session 4), so it is off by default: GetAccount's nonce says whether a nonce was used.
+  // session 4) and cuts COPY to a third (677k -> 221k rows/s, session 8), so it is off by default:
+  // GetAccount's nonce says whether a nonce was used.
   pgSenderNonceIndex: boolean;
   // PostgreSQL sessions the sink writes groups on at once: one group's COPY runs while the group
   // before it commits; groups still commit in block order (pg-sink.ts). At most sinkWritesInFlightMax

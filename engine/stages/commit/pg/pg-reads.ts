@@ -5,9 +5,10 @@
  * so queries never wait behind the sink's group commits, and every statement bounded by
  * sinkStatementTimeoutMs.
  *
- * Costs, measured (bench/RESULTS.md, session 4): a lookup is one index probe, ~1 ms; the sender and
- * nonce index halves the COPY ceiling of txe_transactions (563k -> 280k rows/s with 65k senders)
- * and durable TPS (194k -> 101k), so it is config (pgSenderNonceIndex, off by default); without
+ * Costs, measured (bench/RESULTS.md, sessions 4 and 8): a lookup is one index probe, ~1 ms; the
+ * sender and nonce index cuts the COPY ceiling of txe_transactions to a third (677k -> 221k rows/s
+ * with 65k senders, on the body's bytes; 563k -> 280k with the older columns) and halved durable
+ * TPS (194k -> 101k), so it is config (pgSenderNonceIndex, off by default); without
  * it a lookup by sender and nonce older than the window answers FAILED_PRECONDITION instead of
  * scanning the table. Blocks stream at ~560k transactions/s here (pg-history.ts reads them with
  * binary COPY; bench/stream-commits-cost.ts), storeReadersMax readers at a time.
