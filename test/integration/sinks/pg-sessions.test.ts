@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgSink } from '../../../engine/stages/commit/pg/pg-sink.js';
+import { readStoredBlocks } from '../../../engine/stages/commit/pg/pg-history.js';
 import type { StoredBlock } from '../../../engine/stages/commit/stored-block.js';
 import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../../../engine/core/record.js';
 import { Result } from '../../../engine/core/result.js';
@@ -45,17 +46,17 @@ describe('PostgreSQL sink sessions', () => {
   it('commits groups written on two sessions in block order: none past a failed group before it, none past a gap', async () => {
     const sink = await PgSink.open({ url, connectTimeoutMs: 5000, statementTimeoutMs: 10_000, writeConnectionsMax: 2 });
     try {
-      // A row that takes seq 1 makes the first group's COPY fail; the second group, on the other
-      // session, is sound on its own and must still not commit.
-      await db.query(`insert into txe_transactions (seq, block, position, result, body) values (1, 99, 0, ${Result.committed}, $1)`, [Buffer.alloc(BODY_BYTES)]);
+      // A constraint that refuses seq 1 makes the first group's COPY fail; the second group, on the
+      // other session, is sound on its own and must still not commit.
+      await db.query('alter table txe_transactions add constraint refuse_seq_1 check (seq <> 1)');
       const first = sink.writeStored(blocks(1, 2), noApprovals(2));
       const second = sink.writeStored(blocks(3, 4), noApprovals(2));
-      await expect(first).rejects.toThrow(/duplicate key/);
+      await expect(first).rejects.toThrow(/refuse_seq_1/);
       await expect(second).rejects.toThrow(/the group before blocks 3\.\.4 failed/);
       expect(await storedBlocks()).toEqual([]);
 
       // Once both settled, the writes are sent again (as the sink stage's retry does) and land in order.
-      await db.query('delete from txe_transactions where block = 99');
+      await db.query('alter table txe_transactions drop constraint refuse_seq_1');
       await Promise.all([sink.writeStored(blocks(1, 2), noApprovals(2)), sink.writeStored(blocks(3, 4), noApprovals(2)), sink.writeStored(blocks(5, 6), noApprovals(2))]);
       expect(await storedBlocks()).toEqual([1, 2, 3, 4, 5, 6]);
       expect(Number((await db.query('select count(*) as n from txe_transactions')).rows[0].n)).toBe(6 * TXS_PER_BLOCK);
@@ -68,5 +69,20 @@ describe('PostgreSQL sink sessions', () => {
     } finally {
       await sink.close();
     }
+  });
+
+  it('reads blocks back whatever the rows\' order in the table, and refuses a row stored at the wrong position', async () => {
+    const read = async () => { const out: StoredBlock[] = []; for await (const b of readStoredBlocks(url, 1, 7)) out.push(b); return out; };
+    const written = blocks(1, 7);
+    // Sessions writing side by side interleave their rows' pages: put every row in reverse order.
+    // (The query asks for seq order, so this holds if a plan ever returns them as stored.)
+    await db.query('create temp table backwards as select * from txe_transactions order by seq desc');
+    await db.query('delete from txe_transactions');
+    await db.query('insert into txe_transactions select * from backwards');
+    expect((await read()).map((b) => b.bodies.toString('hex'))).toEqual(written.map((b) => b.bodies.toString('hex')));
+
+    await db.query('delete from txe_transactions where seq = 3');
+    await db.query(`insert into txe_transactions (seq, block, position, result, body) values (3, 2, 1, ${Result.committed}, $1)`, [written[1].bodies.subarray(0, BODY_BYTES)]);
+    await expect(read()).rejects.toThrow(/transaction seq 3: stored at position 1, but entry 0 of block 2 is at position 0/);
   });
 });

@@ -13,7 +13,7 @@
  */
 
 import { BODY_BYTES } from '../../../core/record.js';
-import { Result } from '../../../core/result.js';
+import { isAccepted } from '../../../core/result.js';
 import type { StoredBlock } from '../stored-block.js';
 import { defaultConfig, type EngineConfig } from '../../../config.js';
 import type pg from 'pg';
@@ -39,6 +39,12 @@ const TX_COPY_COLUMNS = ['seq', 'position', 'body'];
 const [C_SEQ, C_POSITION, C_BODY] = TX_COPY_COLUMNS.map((_, i) => i);
 
 /**
+ * A chunk's rows are a range of the seq index: a plan PostgreSQL thinks costly enough gets JIT
+ * compiled (~20 ms a query) and parallel workers, which only compete for this machine's cores.
+ */
+const CHUNK_READ_SETTINGS = 'set jit = off; set max_parallel_workers_per_gather = 0';
+
+/**
  * Blocks [from, to] (to = newest when null), in order, storedBlocksPerQueryMax at a time. The next
  * chunk is read while the caller works through this one (the connection queues its statements),
  * so PostgreSQL and the caller (a replay, a StreamCommits reader) overlap; two chunks at most are
@@ -49,6 +55,7 @@ export async function* readStoredBlocks(url: string, from: number, to: number | 
   if (!Number.isSafeInteger(blocksPerQueryMax) || blocksPerQueryMax < 1) throw new RangeError(`storedBlocksPerQueryMax must be a positive integer, got ${blocksPerQueryMax}`);
   const client = pgClient(url, { connectTimeoutMs: PG_CONNECT_TIMEOUT_MS, statementTimeoutMs: limits.recoveryStatementTimeoutMs, name: 'txe-recovery' });
   await client.connect();
+  await client.query(CHUNK_READ_SETTINGS);
   const chunkFrom = (next: number) => (to !== null && next > to ? Promise.resolve([]) : readChunk(client, next, to, blocksPerQueryMax));
   let pending: Promise<StoredBlock[]> = chunkFrom(from);
   try {
@@ -94,33 +101,61 @@ function* assemble(blockRows: Record<string, unknown>[], txs: Buffer, rejectionR
   for (const block of blocks) {
     const rejections = rejectionsByBlock.get(block.number) ?? [];
     for (const r of rejections) r.body.copy(block.bodies, r.position * BODY_BYTES);
-    const rejected = block.results.filter((c) => c !== Result.committed && c !== Result.pending_approval).length;
+    const rejected = block.results.filter((c) => !isAccepted(c)).length;
     if (rejected !== rejections.length) throw new Error(`block ${block.number}: ${rejections.length} rejection rows, results say ${rejected}`);
     yield block;
   }
 }
 
 /**
- * Writes each accepted transaction's body into its block, at its position: the rows come in seq
- * order, so they fill the blocks one after the other, and each block must get exactly its entries'
- * seqs. Cost: one 128-byte copy a row.
+ * Writes each accepted transaction's body into its block, at its position. Rows come in seq order,
+ * but each finds its block from the last one's whatever the order; every block must get each of
+ * its entries' seqs exactly once, each at the position of that entry among the block's accepted
+ * results. Cost: one 128-byte copy and a few comparisons a row.
  */
 function writeTransactionBodies(blocks: StoredBlock[], txs: Buffer): void {
+  const positions = blocks.map(acceptedPositions);
+  const filled = blocks.map((block) => new Uint8Array(block.entries));
+  const counts = blocks.map(() => 0);
   let b = 0;
-  let k = 0; // rows of blocks[b] so far
-  const rows = forEachCopyTuple(txs, TX_COPY_COLUMNS.length, (data, at, length) => {
-    while (b < blocks.length && k === blocks[b].entries) { b++; k = 0; }
-    const block = blocks[b];
+  forEachCopyTuple(txs, TX_COPY_COLUMNS.length, (data, at, length) => {
     const seq = data.readUInt32BE(at[C_SEQ]) * 2 ** 32 + data.readUInt32BE(at[C_SEQ] + 4);
-    if (block === undefined || seq !== block.firstSeq + k) throw new Error(`transaction seq ${seq} does not belong where it came (block ${block?.number ?? 'none'}, entry ${k})`);
+    b = blockOfSeq(blocks, seq, b);
+    const block = blocks[b];
+    const entry = seq - block.firstSeq;
+    if (filled[b][entry] === 1) throw new Error(`transaction seq ${seq} is stored twice (block ${block.number})`);
     if (length[C_BODY] !== BODY_BYTES) throw new Error(`transaction seq ${seq}: its stored body is ${length[C_BODY]} bytes, not ${BODY_BYTES}`);
     const position = data.readInt32BE(at[C_POSITION]);
-    if (position < 0 || position >= block.txs) throw new Error(`transaction seq ${seq}: position ${position} outside block ${block.number} of ${block.txs}`);
+    if (position !== positions[b][entry]) throw new Error(`transaction seq ${seq}: stored at position ${position}, but entry ${entry} of block ${block.number} is at position ${positions[b][entry]}`);
     data.copy(block.bodies, position * BODY_BYTES, at[C_BODY], at[C_BODY] + BODY_BYTES);
-    k++;
+    filled[b][entry] = 1;
+    counts[b]++;
   });
-  while (b < blocks.length && k === blocks[b].entries) { b++; k = 0; }
-  if (b < blocks.length) throw new Error(`block ${blocks[b].number}: ${k} transaction rows, header says ${blocks[b].entries} (${rows} rows for blocks ${blocks[0].number}..${blocks[blocks.length - 1].number})`);
+  blocks.forEach((block, i) => {
+    if (counts[i] !== block.entries) throw new Error(`block ${block.number}: ${counts[i]} transaction rows, header says ${block.entries}`);
+  });
+}
+
+/** Index of the block whose entries hold `seq`, searched from block `from` (the last row's). */
+function blockOfSeq(blocks: StoredBlock[], seq: number, from: number): number {
+  let b = from;
+  while (b > 0 && seq < blocks[b].firstSeq) b--;
+  while (b < blocks.length && seq >= blocks[b].firstSeq + blocks[b].entries) b++;
+  if (b === blocks.length || seq < blocks[b].firstSeq) throw new Error(`transaction seq ${seq} belongs to none of blocks ${blocks[0].number}..${blocks[blocks.length - 1].number}`);
+  return b;
+}
+
+/** The positions of a block's accepted transactions, in seq order. */
+function acceptedPositions(block: StoredBlock): Int32Array {
+  const out = new Int32Array(block.entries);
+  let k = 0;
+  for (let i = 0; i < block.txs; i++) {
+    if (!isAccepted(block.results[i])) continue;
+    if (k === block.entries) throw new Error(`block ${block.number}: more accepted results than its ${block.entries} entries`);
+    out[k++] = i;
+  }
+  if (k !== block.entries) throw new Error(`block ${block.number}: ${k} accepted results, header says ${block.entries}`);
+  return out;
 }
 
 function storedHeader(row: Record<string, unknown>): StoredBlock {

@@ -52,7 +52,6 @@ export const KIND_SQL = `get_byte(body, ${OFFSET_KIND})`;
 const MIGRATE_TRANSACTION_BODIES = `do $$ begin
   if exists (select 1 from information_schema.columns where table_schema = current_schema() and table_name = 'txe_transactions' and column_name = 'nonce') then
     alter table txe_transactions rename to txe_transactions_v4;
-    alter index txe_transactions_pkey rename to txe_transactions_v4_pkey;
     drop index if exists txe_transactions_sender_nonce;
     create table txe_transactions (seq bigint primary key, block bigint not null, position int not null, result smallint not null, body bytea not null);
     insert into txe_transactions (seq, block, position, result, body)
