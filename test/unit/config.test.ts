@@ -60,6 +60,8 @@ const REFUSED: [string, Record<string, unknown>, RegExp][] = [
   // ringSlotsMax 1024 keeps 64 slots for approval decisions: a batch may take 960.
   ['a batch larger than the ring leaves clients', { ringSlotsMax: 1024, batchTxsMax: 961 }, /config batchTxsMax must be in \[1, 960\] \(ringSlotsMax 1024 less 64 kept for approval decisions\), got 961/],
   ['too many workers', { workers: 257 }, /config workers must be in \[1, 256\], got 257/],
+  ['too many PostgreSQL write sessions', { pgWriteConnectionsMax: 17 }, /config pgWriteConnectionsMax must be at most 16 \(each is a PostgreSQL backend\), got 17/],
+  ['no PostgreSQL write session', { pgWriteConnectionsMax: 0 }, /config pgWriteConnectionsMax must be at least 1, got 0/],
   ['a gRPC port out of range', { grpcPort: 65536 }, /config grpcPort must be a TCP port in \[0, 65535\], got 65536/],
   ['a metrics port out of range', { metricsPort: 70000 }, /config metricsPort must be a TCP port in \[0, 65535\], got 70000/],
   ['an unknown ack mode', { ack: 'fast' }, /config ack must be ordered or durable, got fast/],
@@ -95,6 +97,8 @@ describe('validateConfig: every rule refuses with a clear error', () => {
 const ACCEPTED: [string, Record<string, unknown>][] = [
   ['zero ports (pick a free one) and zero for "never"', { grpcPort: 0, metricsPort: 0, invariantCheckEveryBlocks: 0, snapshotEveryBlocks: 0 }],
   ['the largest port', { grpcPort: 65535, metricsPort: 65535 }],
+  ['one PostgreSQL write session', { pgWriteConnectionsMax: 1 }],
+  ['the most PostgreSQL write sessions', { pgWriteConnectionsMax: 16 }],
   ['one account past the issuers', { accountsMax: 2, issuers: [KEY] }],
   ['the largest batch the ring leaves clients', { ringSlotsMax: 1024, batchTxsMax: 960 }],
   ['256 workers', { workers: 256 }],
