@@ -169,7 +169,7 @@ export interface EngineConfig {
 const HTTP2_FRAME_BYTES_MIN = 16_384;
 const HTTP2_FRAME_BYTES_MAX = 16_777_215;
 // Node's timers take at most 2^31 - 1 ms; a longer delay fires after 1 ms instead.
-const TIMER_MS_MAX = 2 ** 31 - 1;
+export const TIMER_MS_MAX = 2 ** 31 - 1;
 // A POST runs inside a Kafka consumer's turn and is followed by a heartbeat: it may take at most
 // this share of the session timeout (12 s of the default 15 s).
 const WEBHOOK_TIMEOUT_SHARE_OF_SESSION = 0.8;
@@ -327,6 +327,13 @@ const PG_WRITE_CONNECTIONS_MAX = 16;
 /** The roles a caller can hold (services/security/roles.ts says what each may call). */
 export const AUTH_ROLES = ['submitter', 'approver', 'operator'] as const;
 export const AUTH_TOKEN_CHARS_MIN = 32;
+/** In a list of the accounts a caller acts for (a token's, a certificate's): every account. */
+export const ALL_ACCOUNTS = '*';
+
+/** Whether `value` may stand in such a list: a 32-byte public key in hex, or ALL_ACCOUNTS. */
+export function isAccountEntry(value: string): boolean {
+  return value === ALL_ACCOUNTS || isPublicKeyHex(value);
+}
 
 export function loadConfig(overrides: Partial<Record<keyof EngineConfig, unknown>> = {}, file?: string, env: NodeJS.ProcessEnv = process.env): EngineConfig {
   const merged: Record<string, unknown> = { ...defaultConfig() };
@@ -512,8 +519,8 @@ function parseAuthToken(role: string, entry: unknown): AuthTokenEntry {
   if (token.length < AUTH_TOKEN_CHARS_MIN || /\s/.test(token)) throw new Error(`config authTokens.${role}: a token must be at least ${AUTH_TOKEN_CHARS_MIN} characters without spaces (got ${token.length})`);
   if (typeof entry === 'string') return entry;
   const accounts = (entry as { accounts?: unknown }).accounts;
-  if (!Array.isArray(accounts) || accounts.some((a) => typeof a !== 'string' || (a !== '*' && !isPublicKeyHex(a)))) {
-    throw new Error(`config authTokens.${role}: "accounts" must list 32-byte public keys in hex (64 digits), or "*" for all`);
+  if (!Array.isArray(accounts) || accounts.some((a) => typeof a !== 'string' || !isAccountEntry(a))) {
+    throw new Error(`config authTokens.${role}: "accounts" must list 32-byte public keys in hex (64 digits), or "${ALL_ACCOUNTS}" for all`);
   }
   return { token, accounts: accounts.map((a: string) => a.toLowerCase()) };
 }

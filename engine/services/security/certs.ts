@@ -16,7 +16,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { ROLE_URI_PREFIX, type Role } from './roles.js';
 import { ACCOUNT_URI_PREFIX, ALL_ACCOUNTS } from './scope.js';
-import { isPublicKeyHex } from '../../core/keys.js';
+import { isAccountEntry } from '../../config.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -68,7 +68,7 @@ export async function createClient(dir: string, name: string, roles: Role[], gra
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`client name ${JSON.stringify(name)}: use letters, digits, . _ -`);
   if (roles.length === 0) throw new Error('a client certificate needs at least one role');
   const accounts = grant.accounts ?? [ALL_ACCOUNTS];
-  const bad = accounts.filter((a) => a !== ALL_ACCOUNTS && !isPublicKeyHex(a));
+  const bad = accounts.filter((a) => !isAccountEntry(a));
   if (bad.length > 0) throw new Error(`accounts must be 32-byte public keys in hex (64 digits) or ${ALL_ACCOUNTS}, got ${bad.join(', ')}`);
   const files = clientFiles(name);
   const names = [

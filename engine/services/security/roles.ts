@@ -19,7 +19,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { AUTH_ROLES, authTokenOf, parseAuthTokens, type AuthTokenEntry } from '../../config.js';
+import { ALL_ACCOUNTS, AUTH_ROLES, authTokenOf, parseAuthTokens, type AuthTokenEntry } from '../../config.js';
 
 export const ROLES = AUTH_ROLES;
 export type Role = (typeof ROLES)[number];
@@ -71,7 +71,7 @@ export class TokenRoles {
   constructor(tokens: Record<string, AuthTokenEntry[]>) {
     this.digests = [];
     for (const [role, list] of Object.entries(parseAuthTokens(tokens))) {
-      for (const entry of list) this.digests.push({ digest: sha256(authTokenOf(entry)), role: role as Role, accounts: typeof entry === 'string' ? ['*'] : entry.accounts });
+      for (const entry of list) this.digests.push({ digest: sha256(authTokenOf(entry)), role: role as Role, accounts: typeof entry === 'string' ? [ALL_ACCOUNTS] : entry.accounts });
     }
   }
 

@@ -22,11 +22,12 @@
 import type { PeerCertificate } from 'node:tls';
 import { KeySet } from '../../core/checks.js';
 import { isPublicKeyHex } from '../../core/keys.js';
+import { ALL_ACCOUNTS } from '../../config.js';
 import { OFFSET_SENDER, PUBLIC_KEY_BYTES, SIGNED_RECORD_BYTES } from '../../core/record.js';
 import type { CallerProof } from './authorize.js';
 
 export const ACCOUNT_URI_PREFIX = 'txe:account/';
-export const ALL_ACCOUNTS = '*';
+export { ALL_ACCOUNTS };
 const SCOPES_CACHED_MAX = 1_024;
 
 export class AccountScope {

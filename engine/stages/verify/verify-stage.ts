@@ -12,12 +12,12 @@ import { distFile } from '../../paths.js';
 import type { AuthMode, VerifyTask, VerifyWorkerData } from './task.js';
 import { IssuerTable } from './issuer-table.js';
 import { ISSUERS_MAX, RotatingKeys, type KeyRotation } from '../../core/rotating-keys.js';
+import { TIMER_MS_MAX } from '../../config.js';
 
 const HEAP_SIZE_FLAG = /^--(initial|max)-(old|semi)-space-size=/; // process-wide: a Worker refuses them
 
 // Below this a per-tx task's ~47 µs piscina round trip starts to cost more than 1% of its verifies.
 const PER_TX_TASK_TXS_MIN = 64;
-const TIMER_MS_MAX = 2 ** 31 - 1; // Node fires a longer setTimeout after 1 ms
 
 export interface VerifyStageOptions {
   workers: number;
