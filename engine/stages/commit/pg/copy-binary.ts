@@ -11,8 +11,9 @@
  * Cost: one bounds check and a few stores per field; a 10-column transaction row is ~200 B.
  */
 
+import { TWO_32 } from '../../../core/u64.js';
+
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-const TWO_32 = 0x1_0000_0000;
 
 export class CopyWriter {
   private buffer: Buffer;

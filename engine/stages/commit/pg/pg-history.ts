@@ -30,8 +30,12 @@ export const TX_ROW_COLUMNS = 'seq, block, position, result, body';
 
 /** A stored row's body, checked for its length: the 128 bytes that were hashed. */
 export function rowBody(row: TxRow): Buffer {
-  if (row.body.length !== BODY_BYTES) throw new Error(`transaction seq ${row.seq}: its stored body is ${row.body.length} bytes, not ${BODY_BYTES}`);
+  checkBodyBytes(row.seq, row.body.length);
   return row.body;
+}
+
+function checkBodyBytes(seq: number | string, bytes: number): void {
+  if (bytes !== BODY_BYTES) throw new Error(`transaction seq ${seq}: its stored body is ${bytes} bytes, not ${BODY_BYTES}`);
 }
 
 // The columns of one transaction row as COPY sends them, in this order.
@@ -124,7 +128,7 @@ function writeTransactionBodies(blocks: StoredBlock[], txs: Buffer): void {
     const block = blocks[b];
     const entry = seq - block.firstSeq;
     if (filled[b][entry] === 1) throw new Error(`transaction seq ${seq} is stored twice (block ${block.number})`);
-    if (length[C_BODY] !== BODY_BYTES) throw new Error(`transaction seq ${seq}: its stored body is ${length[C_BODY]} bytes, not ${BODY_BYTES}`);
+    checkBodyBytes(seq, length[C_BODY]);
     const position = data.readInt32BE(at[C_POSITION]);
     if (position !== positions[b][entry]) throw new Error(`transaction seq ${seq}: stored at position ${position}, but entry ${entry} of block ${block.number} is at position ${positions[b][entry]}`);
     data.copy(block.bodies, position * BODY_BYTES, at[C_BODY], at[C_BODY] + BODY_BYTES);

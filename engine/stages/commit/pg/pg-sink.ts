@@ -33,6 +33,7 @@ import type { StoredBlock } from '../stored-block.js';
 import { CopyWriter } from './copy-binary.js';
 import { HISTORY_EXISTS, HISTORY_FORMAT, HISTORY_FORMAT_MIN, MIGRATIONS, SENDER_NONCE_INDEX } from './schema.js';
 import { BODY_BYTES } from '../../../core/record.js';
+import { TWO_32 } from '../../../core/u64.js';
 import { isAccepted } from '../../../core/result.js';
 import type { ApprovalChange } from '../../../core/block.js';
 import { writeApprovalChanges } from './approval-rows.js';
@@ -57,7 +58,6 @@ const GROUP_START = `select coalesce(max(number), 0) as last, ${WRITER_EPOCH_SHA
 const BLOCK_BEFORE = 'select coalesce(max(number), 0) as before from txe_blocks where number < $1';
 const TX_ROW_FIELDS = 5;
 const TX_ROW_BYTES = 2 + TX_ROW_FIELDS * 4 + 8 + 8 + 4 + 2 + BODY_BYTES; // 172: field count, lengths, values
-const TWO_32 = 0x1_0000_0000;
 
 /** Where a block's bodies are: in the input ring (live) or in a buffer (recovery). */
 interface BodySource { bytes: Buffer; offsetOf: (position: number) => number }
@@ -189,8 +189,10 @@ export class PgSink implements Sink {
       // A session that dropped may come back to a history another engine took meanwhile: say so at
       // once rather than wait out that engine's lock, and check again once the lock is ours.
       if (this.epochValue > 0) await this.confirmOn(client, 'reconnecting, before the writer lock');
-      if (session.locksWriter) await takeWriterLock(client, this.options.connectTimeoutMs);
-      if (this.epochValue > 0 && session.locksWriter) await this.confirmOn(client, 'reconnecting, under the writer lock');
+      if (session.locksWriter) {
+        await takeWriterLock(client, this.options.connectTimeoutMs);
+        if (this.epochValue > 0) await this.confirmOn(client, 'reconnecting, under the writer lock');
+      }
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;

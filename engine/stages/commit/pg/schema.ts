@@ -45,6 +45,14 @@ export const NONCE_BYTES_SQL = bodyBytes(OFFSET_NONCE, U64_BYTES);
 /** A row's kind. */
 export const KIND_SQL = `get_byte(body, ${OFFSET_KIND})`;
 
+/** txe_transactions since version 5: a row's place in the history, its result and its body. */
+const TRANSACTIONS_TABLE = `txe_transactions (
+     seq bigint primary key,
+     block bigint not null,
+     position int not null,
+     result smallint not null,
+     body bytea not null)`;
+
 /**
  * Version 4 kept every body field in a column of its own (u64s as numeric(20,0)): rebuild each
  * row's body from them, in one statement, so a history is either all old or all new.
@@ -53,7 +61,7 @@ const MIGRATE_TRANSACTION_BODIES = `do $$ begin
   if exists (select 1 from information_schema.columns where table_schema = current_schema() and table_name = 'txe_transactions' and column_name = 'nonce') then
     alter table txe_transactions rename to txe_transactions_v4;
     drop index if exists txe_transactions_sender_nonce;
-    create table txe_transactions (seq bigint primary key, block bigint not null, position int not null, result smallint not null, body bytea not null);
+    create table ${TRANSACTIONS_TABLE};
     insert into txe_transactions (seq, block, position, result, body)
       select seq, block, position, result,
              '\\x01'::bytea || set_byte('\\x00'::bytea, 0, kind) || decode(repeat('00', 6), 'hex') || sender || recipient
@@ -77,12 +85,7 @@ export const MIGRATIONS: string[] = [
      results bytea not null,
      sequenced_at timestamptz not null,
      written_at timestamptz not null default now())`,
-  `create table if not exists txe_transactions (
-     seq bigint primary key,
-     block bigint not null,
-     position int not null,
-     result smallint not null,
-     body bytea not null)`,
+  `create table if not exists ${TRANSACTIONS_TABLE}`,
   // A little-endian u64 at a byte offset of a bytea, exactly (0 .. 2^64 - 1), and its inverse.
   `create or replace function txe_u64(b bytea, at int) returns numeric(20,0) language sql immutable strict parallel safe as
      $$ select sum(get_byte(b, at + i)::numeric * (256::numeric ^ i))::numeric(20,0) from generate_series(0, 7) as i $$`,

@@ -11,13 +11,14 @@ import type pg from 'pg';
 const WRITER_LOCK_KEY = 0x7478_6501; // "txe" 1: the advisory lock of the engine that writes
 const WRITER_LOCK_RETRY_MS = 100;
 
+const EPOCH_SELECT = 'select epoch from txe_writer where id = 1';
 /** The epoch PostgreSQL names now, as an SQL expression (null before any was taken). */
-export const WRITER_EPOCH_SQL = '(select epoch from txe_writer where id = 1)';
+export const WRITER_EPOCH_SQL = `(${EPOCH_SELECT})`;
 /**
  * The same, with the row locked FOR SHARE to the end of the transaction: a writer's groups share
  * it, and takeEpoch's update waits for them, so no group commits under an epoch already replaced.
  */
-export const WRITER_EPOCH_SHARED_SQL = '(select epoch from txe_writer where id = 1 for share)';
+export const WRITER_EPOCH_SHARED_SQL = `(${EPOCH_SELECT} for share)`;
 
 /** Who took an epoch, for an operator reading txe_writer: host and process. */
 export const WRITER_HOLDER = `${os.hostname()}:${process.pid}`;
