@@ -41,13 +41,16 @@ export async function createBenchStores(sinks: string[]): Promise<BenchStores> {
   };
 }
 
+export const COPY_CEILING_ROUNDS = 3;
+export const COPY_CEILING_ROWS = 200_000;
+
 /**
  * Rows/s of a COPY BINARY of transaction rows into a logged table of the sink's shape (primary key
  * included): the median of `rounds` COPYs of `rows` rows, each into a fresh table. One COPY of
  * 200k rows takes ~0.3-0.5 s here, and single ones ranged from 392k to 612k rows/s between runs of
  * one afternoon (bench/RESULTS.md, session 8): too noisy for the ratio the durable rate is judged by.
  */
-export async function measureCopyCeiling(pgUrl: string, rows = 200_000, rounds = COPY_CEILING_ROUNDS): Promise<number> {
+export async function measureCopyCeiling(pgUrl: string, rows = COPY_CEILING_ROWS, rounds = COPY_CEILING_ROUNDS): Promise<number> {
   const client = new pg.Client({ connectionString: pgUrl });
   await client.connect();
   const payload = transactionRows(rows);
@@ -59,8 +62,6 @@ export async function measureCopyCeiling(pgUrl: string, rows = 200_000, rounds =
     await client.end();
   }
 }
-
-const COPY_CEILING_ROUNDS = 3;
 
 async function copyOnce(client: pg.Client, payload: Buffer, rows: number): Promise<number> {
   const table = `txe_ceiling_${crypto.randomBytes(3).toString('hex')}`;

@@ -33,7 +33,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'txe-stream-cost-'));
 const keys = generateKeysFile();
 writeKeysFile(path.join(dir, 'keys.json'), keys);
 // Snapshots off, so the restart below replays the whole history.
-const NO_SNAPSHOTS = { snapshotEveryBlocks: 0, snapshotEveryTxs: 0, snapshotEveryMs: 0, ...(process.env.TXE_BENCH_PG_SESSIONS ? { pgWriteConnectionsMax: Number(process.env.TXE_BENCH_PG_SESSIONS) } : {}) };
+const NO_SNAPSHOTS = { snapshotEveryBlocks: 0, snapshotEveryTxs: 0, snapshotEveryMs: 0 };
 writeFileSync(path.join(dir, 'txe.json'), JSON.stringify(NO_SNAPSHOTS));
 const engine = await startEngineProcess(['--keys', path.join(dir, 'keys.json'), '--sinks', 'pg', '--pg-url', stores.pgUrl!, '--config', path.join(dir, 'txe.json')]);
 const client = new TxeClient(engine.address, clientOptions(64 * 1024 * 1024));

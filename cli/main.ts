@@ -13,6 +13,7 @@ import { ROLES, isRole } from '../engine/services/security/roles.js';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { runBench } from '../bench/run.js';
+import { COPY_CEILING_ROUNDS, COPY_CEILING_ROWS } from '../bench/stores.js';
 import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
 import { writeFileSync } from 'node:fs';
@@ -313,7 +314,7 @@ function printSummary(r: Record<string, unknown>): void {
     `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
   ];
-  if (c.pg_copy_binary_rows_per_s) lines.push(`PostgreSQL COPY BINARY ceiling ${c.pg_copy_binary_rows_per_s} rows/s (median of 3 COPYs of 200k rows); durable TPS is ${r.fraction_of_copy_ceiling} of it`);
+  if (c.pg_copy_binary_rows_per_s) lines.push(`PostgreSQL COPY BINARY ceiling ${c.pg_copy_binary_rows_per_s} rows/s (median of ${COPY_CEILING_ROUNDS} COPYs of ${COPY_CEILING_ROWS / 1000}k rows); durable TPS is ${r.fraction_of_copy_ceiling} of it`);
   // Last: the generator's own ceiling, and which side limited the run.
   const g = r.load_generator as { ceiling_tps: number | null; ceiling_window_s: number | null; fraction_of_ceiling: number | null };
   if (g.ceiling_tps !== null) lines.push(`load generator ceiling ${g.ceiling_tps.toLocaleString('en-US')} TPS (this run's plan against a null server for ${g.ceiling_window_s} s); committed TPS is ${g.fraction_of_ceiling} of it`);
