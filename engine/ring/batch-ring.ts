@@ -108,6 +108,12 @@ export class BatchRing {
     Atomics.notify(this.states, slot);
   }
 
+  /** The sequencer: the ring range of an admitted batch (call only after seeing BATCH_ADMITTED or later). */
+  span(slot: number): { start: number; count: number } {
+    const f = slot * FIELDS;
+    return { start: this.fields[f + F_START], count: this.fields[f + F_COUNT] };
+  }
+
   /** The sequencer: reads a verified descriptor (call only after seeing BATCH_VERIFIED). */
   read(slot: number): BatchDescriptor {
     const f = slot * FIELDS;

@@ -161,6 +161,57 @@ describe('Sequencer rules', () => {
   });
 });
 
+describe('Sequencer lookups prepared ahead of the verdicts', () => {
+  // The sequence stage looks up a batch's accounts while the workers still verify it
+  // (Sequencer.prepare); the block must come out as if it had not.
+  const keyOf = (i: number) => { const k = Buffer.alloc(32); k.writeUInt32LE(i + 1, 0); k.writeUInt32LE(0x9e3779b1 * (i + 1) >>> 0, 4); return k; };
+  // 4200 new accounts minted 5 each (the table doubles on the way), then each pays the next one 1.
+  const batches = () => [
+    ...Array.from({ length: 6 }, (_, b) => Array.from({ length: 700 }, (_, i) => mint(keyOf(b * 700 + i), BigInt(b * 700 + i + 1), 5n))),
+    ...Array.from({ length: 6 }, (_, b) => Array.from({ length: 700 }, (_, i) => transfer(keyOf(b * 700 + i), keyOf((b * 700 + i + 1) % 4200), 1n, 1n))),
+  ];
+  const balances = (seq: Sequencer) => Array.from({ length: 4200 }, (_, i) => seq.accounts.state(seq.accounts.findKey(keyOf(i))).balance);
+  const sequence = (seq: Sequencer, ring: InputRing, records: RecordFields[], prepareFirst: (start: number) => void) => {
+    const txs = packBodies(records);
+    const start = ring.tryClaim(records.length);
+    ring.writeBodies(start, txs, records.length, 128);
+    prepareFirst(start); // before any verdict is stored, as while the workers verify
+    records.forEach((_, i) => Atomics.store(ring.verdicts, (start + i) & ring.mask, VERDICT_VALID));
+    const block = seq.sequenceBatch(ring, start, records.length, batchDigest(txs));
+    ring.markSequenced(start + records.length);
+    ring.release(start + records.length);
+    return block;
+  };
+  const fresh = () => ({ ring: new InputRing(createRingBuffers(1024)), seq: new Sequencer({ accountsMax: 1 << 14, issuers: [issuer.publicKey], approvalPolicies: [], approvalsPendingMax: 1 }) });
+
+  it('gives the same results and hashes as looking up while applying, while the table grows', () => {
+    const plain = fresh();
+    const ahead = fresh();
+    const slotsBefore = ahead.seq.accounts.tableSlots;
+    for (const records of batches()) {
+      const expected = sequence(plain.seq, plain.ring, records, () => {});
+      const got = sequence(ahead.seq, ahead.ring, records, (start) => ahead.seq.prepare(ahead.ring, start, records.length));
+      expect(Array.from(got.results)).toEqual(Array.from(expected.results));
+      expect(got.hash.equals(expected.hash)).toBe(true);
+    }
+    expect(ahead.seq.accounts.tableSlots).toBeGreaterThan(slotsBefore);
+    expect(balances(ahead.seq)).toEqual(balances(plain.seq));
+    ahead.seq.checkInvariants();
+  });
+
+  it('ignores lookups prepared for another range of the ring', () => {
+    const plain = fresh();
+    const ahead = fresh();
+    for (const records of batches()) {
+      const expected = sequence(plain.seq, plain.ring, records, () => {});
+      // Prepared one slot off: applying with those home slots would look the wrong keys up.
+      const got = sequence(ahead.seq, ahead.ring, records, (start) => ahead.seq.prepare(ahead.ring, start + 1, records.length - 1));
+      expect(got.hash.equals(expected.hash)).toBe(true);
+    }
+    expect(balances(ahead.seq)).toEqual(balances(plain.seq));
+  });
+});
+
 describe('Sequencer approval decisions', () => {
   const decision = (outcome: 'approved' | 'rejected' | 'expired', seq: Sequencer, heldSeq: number, over: Partial<{ amount: bigint; recipient: Buffer; id: Buffer }> = {}): RecordFields => {
     const p = seq.pending.get(heldSeq)!;

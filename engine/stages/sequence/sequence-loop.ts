@@ -2,6 +2,7 @@
  * The sequence stage's loop, on a thread of its own (workers/sequencer-worker.ts). It is the one
  * consumer of the batch ring and the one producer of the block ring:
  *
+ *   the head batch ADMITTED: look up its accounts' table slots while the workers verify it
  *   wait (barrier): the head batch is VERIFIED, and the block ring has a free slot
  *   read the batch's records in place from the input ring -> core Sequencer -> block
  *   write the block and its results into the block ring, publish blocksPublished
@@ -15,7 +16,7 @@
 import { Sequencer, type PendingApproval, type SequencerOptions, type SequencerState } from '../../core/sequencer.js';
 import { HASH_BYTES, type ApprovalChange } from '../../core/block.js';
 import { InputRing, bodiesDigest } from '../../ring/input-ring.js';
-import { BATCH_DIGEST_SET, BATCH_VERIFIED, BatchRing } from '../../ring/batch-ring.js';
+import { BATCH_ADMITTED, BATCH_DIGEST_SET, BATCH_VERIFIED, BatchRing } from '../../ring/batch-ring.js';
 import { BLOCK_HAS_APPROVALS, BlockRing } from '../../ring/block-ring.js';
 import { int32ChangeFrom } from '../../ring/cursor.js';
 import { CONTROL_SNAPSHOT_IDLE, CONTROL_STOP, pipelineCursors, type PipelineBuffers, type PipelineCursors } from '../../ring/shared-memory.js';
@@ -70,10 +71,16 @@ export class SequenceLoop {
   /** Runs until the stop flag is set; returns the number of batches sequenced in all. */
   async run(): Promise<number> {
     let batch = this.cursors.batchesSequenced.value;
+    let preparedBatch = -1;
     let turn = 0;
     while (Atomics.load(this.control, CONTROL_STOP) === 0) {
       const slot = batch & this.batches.mask;
       const state = Atomics.load(this.batches.states, slot);
+      if (state === BATCH_ADMITTED && preparedBatch !== batch) {
+        this.prepare(slot);
+        preparedBatch = batch;
+        continue;
+      }
       if (state !== BATCH_VERIFIED) {
         await int32ChangeFrom(this.batches.states, slot, state, WAIT_MS);
         continue;
@@ -91,6 +98,13 @@ export class SequenceLoop {
       }
     }
     return batch;
+  }
+
+  /** The head batch is admitted, not yet verified: its lookups are prepared while the workers judge it. */
+  private prepare(slot: number): void {
+    const { start, count } = this.batches.span(slot);
+    if (start !== this.nextInputCursor) throw new Error(`admitted batch in slot ${slot} starts at ring cursor ${start}, the sequencer is at ${this.nextInputCursor}`);
+    this.sequencer.prepare(this.ring, start, count);
   }
 
   private sequenceOne(batch: number, slot: number): void {
