@@ -84,7 +84,10 @@ start_node() { # node
   write_properties "$i"
   [ -f "$dir/kafka.log" ] && mv -f "$dir/kafka.log" "$dir/kafka.log.prev"
   # 768 MB each (three share this machine); 16 MB G1 regions, as for the single broker (kafka-start.sh).
-  kafka_jvm_start "$dir" "$dir/server.properties" "$dir/kafka.log" "${TXE_KAFKA_CLUSTER_HEAP_OPTS:--Xms768m -Xmx768m -XX:G1HeapRegionSize=16M}" > "$(node_pid_file "$i")"
+  # C1 only (TieredStopAtLevel=1): with C2, each broker's compiler threads were still burning
+  # 0.06-0.14 cores minutes into a run, 0.26 cores of this 2-core machine for the three, which the
+  # validators needed; C1's code costs the request threads a little more (bench/RESULTS.md, session 9).
+  kafka_jvm_start "$dir" "$dir/server.properties" "$dir/kafka.log" "${TXE_KAFKA_CLUSTER_HEAP_OPTS:--Xms768m -Xmx768m -XX:G1HeapRegionSize=16M -XX:TieredStopAtLevel=1}" > "$(node_pid_file "$i")"
   log "kafka cluster node $i starting (pid $(cat "$(node_pid_file "$i")")) on 127.0.0.1:$(client_port "$i")"
 }
 
