@@ -56,6 +56,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--engine-port <n>', 'first leader-engine port', '7111')
     .option('--metrics-port <n>', 'first metrics port', '9101')
     .option('--engine-via-port <n>', "first port where fronts reach the leaders' engines through a proxy (network delay); default: the engine ports themselves")
+    .option('--front-via-port <n>', "first port where validators reach each other's fronts through a proxy (network delay), to hand over attestations; default: the front ports themselves")
     .option('--name <name>', 'cluster name: etcd prefixes and topic names', 'txe')
     .option('--no-tls', 'plaintext between the validators (loopback only; to measure what mTLS costs)')
     .action(async (flags: Record<string, string>) => {
@@ -65,7 +66,7 @@ export function registerClusterCommands(program: Command): void {
       const validators = [1, 2, 3, 4].map((id) => {
         const k = generateKeypair();
         fs.writeFileSync(path.join(flags.dir, `validator-${id}.seed`), k.seed.toString('hex'), { mode: 0o600 });
-        return { id, publicKey: k.publicKey.toString('hex'), front: `127.0.0.1:${Number(flags.frontPort) + id - 1}`, engine: `127.0.0.1:${Number(flags.enginePort) + id - 1}`, ...(flags.engineViaPort ? { engineVia: `127.0.0.1:${Number(flags.engineViaPort) + id - 1}` } : {}), metrics: `127.0.0.1:${Number(flags.metricsPort) + id - 1}` };
+        return { id, publicKey: k.publicKey.toString('hex'), front: `127.0.0.1:${Number(flags.frontPort) + id - 1}`, engine: `127.0.0.1:${Number(flags.enginePort) + id - 1}`, ...(flags.engineViaPort ? { engineVia: `127.0.0.1:${Number(flags.engineViaPort) + id - 1}` } : {}), ...(flags.frontViaPort ? { frontVia: `127.0.0.1:${Number(flags.frontViaPort) + id - 1}` } : {}), metrics: `127.0.0.1:${Number(flags.metricsPort) + id - 1}` };
       });
       // mTLS everywhere: each front and leader's engine serves TLS 1.3 and asks for a client
       // certificate. The fronts forward to the leader's engine with the validator's (submitter);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # infra/cluster-delay.sh MS: sets the network delay between the validators of a cluster started
 # with TXE_CLUSTER_DELAY_MS (infra/cluster-up.sh), through Toxiproxy: MS/2 each way on every
-# validator's connections to the Kafka nodes and on the fronts' connections to the leader's engine.
+# validator's connections to the Kafka nodes, on the fronts' connections to the leader's engine, and
+# on the attestations the validators hand each other.
 # A block goes leader -> broker -> follower, so it takes MS longer from one validator to another;
 # an attestation the same. etcd (the election) is not delayed.
 set -euo pipefail

@@ -44,17 +44,19 @@ render_nginx() {
 }
 
 # --- Network delay (infra/cluster-delay.sh): Toxiproxy in front of each Kafka node's DELAYED
-# listener (infra/kafka-cluster-start.sh) and of each validator's engine port.
+# listener (infra/kafka-cluster-start.sh), of each validator's engine port, and of each front for
+# the attestations validators hand each other (engine/cluster/attestation-peers.ts).
 TOXIPROXY_PORT="${TXE_TOXIPROXY_PORT:-18474}"
 # Ports below the kernel's ephemeral range (32768-60999), where an outgoing connection may hold one:
 # the Kafka proxies on 29292-29296 (the DELAYED listeners' advertised ports, kafka-cluster-start.sh),
-# the engine proxies on 7121-7124.
+# the engine proxies on 7121-7124, the front proxies (attestations between validators) on 7131-7134.
 toxi() {
   local out
   out="$(curl -sS --fail-with-body -X "$1" "http://127.0.0.1:$TOXIPROXY_PORT$2" ${3:+-H 'Content-Type: application/json' -d "$3"} 2>&1)" || die "toxiproxy: $1 $2 failed: $out"
 }
 proxied_brokers() { echo "127.0.0.1:29292,127.0.0.1:29294,127.0.0.1:29296"; }
 ENGINE_VIA_PORT=7121
+FRONT_VIA_PORT=7131
 
 start_toxiproxy() {
   pid_alive "$CLUSTER/toxiproxy.pid" && return 0
@@ -66,6 +68,7 @@ start_toxiproxy() {
   local i
   for i in 1 2 3; do toxi POST /proxies "{\"name\":\"kafka$i\",\"listen\":\"127.0.0.1:$((29292 + 2 * (i - 1)))\",\"upstream\":\"127.0.0.1:$((29192 + 2 * (i - 1)))\"}"; done
   for i in 1 2 3 4; do toxi POST /proxies "{\"name\":\"engine$i\",\"listen\":\"127.0.0.1:$((ENGINE_VIA_PORT + i - 1))\",\"upstream\":\"127.0.0.1:$((7110 + i))\"}"; done
+  for i in 1 2 3 4; do toxi POST /proxies "{\"name\":\"front$i\",\"listen\":\"127.0.0.1:$((FRONT_VIA_PORT + i - 1))\",\"upstream\":\"127.0.0.1:$((7100 + i))\"}"; done
   echo "$TOXIPROXY_PORT" > "$CLUSTER/toxiproxy.port"
   log "toxiproxy started on 127.0.0.1:$TOXIPROXY_PORT"
 }
@@ -73,7 +76,7 @@ start_toxiproxy() {
 # MS/2 of latency each way on every proxy (a latency toxic per direction, replaced if there).
 set_delay() {
   local half=$(( $1 / 2 )) name stream
-  for name in kafka1 kafka2 kafka3 engine1 engine2 engine3 engine4; do
+  for name in kafka1 kafka2 kafka3 engine1 engine2 engine3 engine4 front1 front2 front3 front4; do
     for stream in upstream downstream; do
       curl -fsS -X DELETE "http://127.0.0.1:$TOXIPROXY_PORT/proxies/$name/toxics/delay_$stream" >/dev/null 2>&1 || true
       if [ "$half" -gt 0 ]; then

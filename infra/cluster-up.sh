@@ -42,7 +42,7 @@ init_args=()
 if [ -n "${TXE_CLUSTER_DELAY_MS:-}" ]; then
   start_toxiproxy
   set_delay "$TXE_CLUSTER_DELAY_MS"
-  init_args+=(--brokers "$(proxied_brokers)" --engine-via-port "$ENGINE_VIA_PORT")
+  init_args+=(--brokers "$(proxied_brokers)" --engine-via-port "$ENGINE_VIA_PORT" --front-via-port "$FRONT_VIA_PORT")
   [ ! -f "$CLUSTER/cluster.json" ] || grep -q "$(proxied_brokers | cut -d, -f1)" "$CLUSTER/cluster.json" || die "this cluster was made without proxies: infra/cluster-down.sh --wipe first"
 fi
 [ -f "$CLUSTER/cluster.json" ] || node "$REPO/dist/cli/main.js" cluster init --dir "$CLUSTER" --etcd "127.0.0.1:$ETCD_PORT" "${init_args[@]}" >&2

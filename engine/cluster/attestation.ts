@@ -19,6 +19,7 @@ export const ClusterTypes = {
   Attestation: root.lookupType('txe.v1.Attestation'),
   ClusterStatusRequest: root.lookupType('txe.v1.ClusterStatusRequest'),
   ValidatorStatus: root.lookupType('txe.v1.ValidatorStatus'),
+  AttestReply: root.lookupType('txe.v1.AttestReply'),
 };
 const DOMAIN = Buffer.from('txe/attestation/v1');
 const SIGNATURE_BYTES = 64;

@@ -24,9 +24,10 @@ export interface ClusterFile {
   replicationFactor: number;
   keysFile: string; // txe keygen: the issuer and the trusted batch signer
   tlsDir?: string; // txe certs: ca.crt, node.crt/key (leader engines), client.validator.crt/key (fronts); absent: plaintext on loopback
-  // engineVia: where the other validators' fronts reach this one's engine (a proxy that adds
-  // network delay, infra/cluster-up.sh with TXE_CLUSTER_DELAY_MS); default `engine`.
-  validators: Array<{ id: number; publicKey: string; front: string; engine: string; engineVia?: string; metrics: string }>;
+  // engineVia: where the other validators' fronts reach this one's engine, and frontVia: where
+  // the other validators hand this one their attestations (proxies that add network delay,
+  // infra/cluster-up.sh with TXE_CLUSTER_DELAY_MS); default `engine` and `front`.
+  validators: Array<{ id: number; publicKey: string; front: string; engine: string; engineVia?: string; frontVia?: string; metrics: string }>;
 }
 
 export function readClusterFile(file: string): ClusterFile {

@@ -32,6 +32,9 @@ export class Finality {
   /** The attestations counted at `height` so far, one a validator. */
   attestationsAt(height: number): Attestation[] { return [...(this.signedBy.get(height)?.values() ?? [])]; }
 
+  /** Whether `validator`'s attestation at `height` was counted already (it arrives by the topic and from the validator itself). */
+  has(validator: number, height: number): boolean { return this.signedBy.get(height)?.has(validator) ?? false; }
+
   /** Counts a checked attestation; returns a fault when the validator contradicts itself. */
   add(a: Attestation): AttestationFault | null {
     if (a.height <= this.finalHeightValue - FINAL_KEPT) return null;

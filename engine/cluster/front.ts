@@ -8,6 +8,7 @@
  *                                and, for ack FINAL, its answer waits until its block is final
  *                                (finality.ts) and this validator's replica holds that very block.
  *   ClusterService.Status        this validator's role, term, height, final height and state hash.
+ *   ClusterService.Attest        another validator's attestation, straight from it (attestation-peers.ts).
  *   grpc.health.v1               SERVING once it knows a leader.
  *
  * The port has the engine's guards (services/grpc/server.ts guardedServer): TLS 1.3 with client
@@ -60,6 +61,7 @@ export interface FrontParts {
   status(): object;
   forwardCredentials(): grpc.ChannelCredentials; // mTLS to the leader's engine (the cluster's CA), or plaintext on loopback
   observe(phase: 'forward' | 'final_wait', seconds: number): void; // an ack-FINAL batch's time here
+  attestation(bytes: Buffer): string | null; // another validator's attestation (ClusterService.Attest): null when counted, else why not
 }
 
 export class ValidatorFront {
@@ -110,7 +112,19 @@ export class ValidatorFront {
         requestSerialize: serialize(ClusterTypes.ClusterStatusRequest), requestDeserialize: (b: Buffer) => ClusterTypes.ClusterStatusRequest.decode(b),
         responseSerialize: serialize(ClusterTypes.ValidatorStatus), responseDeserialize: (b: Buffer) => ClusterTypes.ValidatorStatus.decode(b),
       },
-    }, { Status: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, this.parts.status()) });
+      Attest: {
+        path: `/${CLUSTER_SERVICE_NAME}/Attest`, requestStream: false, responseStream: false,
+        requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, // decoded and checked by the validator
+        responseSerialize: serialize(ClusterTypes.AttestReply), responseDeserialize: (b: Buffer) => ClusterTypes.AttestReply.decode(b),
+      },
+    }, {
+      Status: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, this.parts.status()),
+      Attest: (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const refused = this.parts.attestation(call.request);
+        if (refused === null) callback(null, {});
+        else callback(status(grpc.status.INVALID_ARGUMENT, refused));
+      },
+    });
   }
 
   /** One batch within the front's bound; RESOURCE_EXHAUSTED beyond it. */

@@ -6,7 +6,8 @@
  *   attest    for each block it applied, signs (height, block hash, state hash, term) with its own
  *             Ed25519 key and publishes it to the attestations topic, after persisting the height
  *             (signed-height.ts): it never signs two hashes at one height.
- *   finality  reads every attestation, checks its signature against the cluster file, counts
+ *   finality  reads every attestation (from the topic, and straight from the validator that signed
+ *             it: attestation-peers.ts), checks its signature against the cluster file, counts
  *             3 of 4 on the same (block hash, state hash) (finality.ts), and flags a validator
  *             whose attestation differs from what its own replica computed.
  *   campaign  in etcd (election.ts). Elected: it opens the Kafka sink under its term (which fences
@@ -46,6 +47,7 @@ import { HeightWaiters } from './height-waiters.js';
 import { attestationValid, decodeAttestation, encodeAttestation, signAttestation, type Attestation } from './attestation.js';
 import { LeaderElection, type LeaderView } from './election.js';
 import { FRONT_BATCHES_IN_FLIGHT_MAX, ValidatorFront } from './front.js';
+import { AttestationPeers } from './attestation-peers.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
 import type { WriterTerm } from '../stages/commit/writer-term.js';
 import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../services/security/certs.js';
@@ -102,6 +104,8 @@ export class Validator {
   // Where an ack-FINAL batch's time goes at the front that took it: forwarded until the leader's
   // engine answered it durable (forward), then until its block was final here (final_wait).
   private readonly frontPhases = new Histogram({ name: 'txe_cluster_front_seconds', help: "an ack-FINAL batch at this validator's front: until the leader's engine answered it (forward), then until its block was final here (final_wait)", labelNames: ['phase'], buckets: HOP_BUCKETS_S, registers: [this.registry] });
+  private readonly attestationsReceived = new Counter({ name: 'txe_cluster_attestations_received_total', help: 'attestations counted towards finality here, by the way each arrived first: the attestations topic (topic), straight from the validator that signed it (peer), or signed here (self)', labelNames: ['via'], registers: [this.registry] });
+  private peers: AttestationPeers | null = null;
   private readonly sequencedAt = new Map<number, number>(); // height -> sequenced_at_ms, until final
   private readonly byzantine = process.env.TXE_TEST_BYZANTINE ?? '';
   private readonly engineConfig: EngineConfig;
@@ -159,7 +163,10 @@ export class Validator {
       status: () => this.status(),
       forwardCredentials: () => clientCredentials(this.forwardTls),
       observe: (phase, seconds) => this.frontPhases.observe({ phase }, seconds),
+      attestation: (bytes) => this.receiveAttestation(bytes, 'peer'),
     }, this.engineConfig, this.frontSecurity);
+    const others = this.cluster.validators.filter((v) => v.id !== this.options.id).map((v) => ({ id: v.id, front: v.frontVia ?? v.front }));
+    this.peers = new AttestationPeers(others, clientCredentials(this.forwardTls), this.registry);
     this.registerGauges();
     const [mhost, mport] = splitAddress(this.self.metrics);
     this.metrics = await startMetricsServer(this.registry, mhost, mport, this.frontSecurity);
@@ -190,6 +197,7 @@ export class Validator {
     await this.stepDown('shutting down');
     await this.election?.close();
     await this.front?.close();
+    this.peers?.close();
     await this.metrics?.close();
     this.frontSecurity.close();
     await Promise.allSettled([this.blocksConsumer?.disconnect(), this.attestationsConsumer?.disconnect(), this.producer?.disconnect()]);
@@ -239,6 +247,10 @@ export class Validator {
       const a = signAttestation({ validator: this.options.id, height: b.height, blockHash: b.hash, stateHash, term: b.term }, this.key);
       return { key: blockKey(b.height), value: encodeAttestation(a) };
     });
+    // Signed and its height persisted: counted here, handed to the other validators at once, and
+    // written to the topic.
+    for (const m of messages) this.receiveAttestation(m.value, 'self');
+    this.peers?.push(messages.map((m) => m.value));
     await this.producer.send({ topic: this.cluster.attestationsTopic, messages, acks: -1 });
     for (const b of fresh) this.hops.observe({ hop: 'attested' }, (Date.now() - (this.sequencedAt.get(b.height) ?? Date.now())) / 1000);
   }
@@ -249,23 +261,39 @@ export class Validator {
     await this.attestationsConsumer.subscribe({ topic: this.cluster.attestationsTopic, fromBeginning: true });
     await this.attestationsConsumer.run({
       autoCommit: false,
-      eachMessage: async ({ message }) => {
-        const a = decodeAttestation(message.value!);
-        if (typeof a === 'string') return this.fault('bad_attestation', a, null);
-        const key = this.validatorKeys.get(a.validator);
-        if (key === undefined || !attestationValid(a, key)) return this.fault('bad_attestation', `an attestation for height ${a.height} claims validator ${a.validator} and its signature does not verify`, null);
-        const before = this.finality.finalHeight;
-        const fault = this.finality.add(a);
-        if (fault) return this.fault(fault.fault, fault.why, null);
-        for (let h = before + 1; h <= this.finality.finalHeight; h++) {
-          const at = this.sequencedAt.get(h);
-          if (at !== undefined) this.hops.observe({ hop: 'final' }, (Date.now() - at) / 1000);
-          this.sequencedAt.delete(h);
-        }
-        const mine = this.replica.at(a.height);
-        if (mine) this.compare(mine, a);
-      },
+      eachMessage: async ({ message }) => { this.receiveAttestation(message.value!, 'topic'); },
     });
+  }
+
+  /**
+   * Counts one attestation, read from the topic, handed over by the validator that signed it, or
+   * signed here (each arrives more than one way; the later ones are only checked for a
+   * contradiction). Returns why it was refused, or null.
+   */
+  private receiveAttestation(bytes: Buffer, via: 'topic' | 'peer' | 'self'): string | null {
+    const a = decodeAttestation(bytes);
+    if (typeof a === 'string') return this.refuseAttestation('bad_attestation', a);
+    const key = this.validatorKeys.get(a.validator);
+    if (key === undefined || !attestationValid(a, key)) return this.refuseAttestation('bad_attestation', `an attestation for height ${a.height} claims validator ${a.validator} and its signature does not verify`);
+    const counted = this.finality.has(a.validator, a.height);
+    const before = this.finality.finalHeight;
+    const fault = this.finality.add(a);
+    if (fault) return this.refuseAttestation(fault.fault, fault.why);
+    if (counted) return null;
+    this.attestationsReceived.inc({ via });
+    for (let h = before + 1; h <= this.finality.finalHeight; h++) {
+      const at = this.sequencedAt.get(h);
+      if (at !== undefined) this.hops.observe({ hop: 'final' }, (Date.now() - at) / 1000);
+      this.sequencedAt.delete(h);
+    }
+    const mine = this.replica.at(a.height);
+    if (mine) this.compare(mine, a);
+    return null;
+  }
+
+  private refuseAttestation(kind: string, why: string): string {
+    void this.fault(kind, why, null);
+    return why;
   }
 
   /** When this replica applies a block, the attestations that came before it are compared too. */

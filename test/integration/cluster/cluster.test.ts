@@ -73,6 +73,23 @@ const agreed = async (of = targets) => {
 };
 const issuerNonce = async (target: string) => BigInt(String((await client(target).getAccount(keys.issuer.publicKey)).nonce));
 
+/** GET /metrics of validator `index` (0-3) with `files`: the status code and the text. */
+function scrapeMetrics(index: number, files: ClientTls): Promise<{ status: number; text: string }> {
+  const cluster = JSON.parse(fs.readFileSync(clusterFile, 'utf8')) as { validators: { metrics: string }[] };
+  const [host, port] = cluster.validators[index].metrics.split(':');
+  return new Promise((resolve, reject) => {
+    const request = https.get({ host, port: Number(port), path: '/metrics', ca: fs.readFileSync(files.caFile), cert: files.certFile ? fs.readFileSync(files.certFile) : undefined, key: files.keyFile ? fs.readFileSync(files.keyFile) : undefined }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { text += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+  });
+}
+
+const counterValue = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+
 describe('a four-validator cluster', () => {
   beforeAll(() => {
     infra('cluster-down.sh', ['--wipe']);
@@ -102,6 +119,14 @@ describe('a four-validator cluster', () => {
     expect(r.block).toBe(0);
     expect(r.results.every((c) => c === Result.bad_signature)).toBe(true);
     expect((await agreed())?.[0].height).toBe(s[0].height);
+    // Each validator counted others' attestations handed straight to it, through the proxies that
+    // carry the delay (attestation-peers.ts), and its own as it signed them; the topic has them too.
+    for (let i = 0; i < 4; i++) {
+      const { text } = await scrapeMetrics(i, operatorTls!);
+      expect(counterValue(text, 'txe_cluster_attestations_received_total{via="peer"}')).toBeGreaterThan(0);
+      expect(counterValue(text, 'txe_cluster_attestations_received_total{via="self"}')).toBeGreaterThan(0);
+      expect(counterValue(text, 'txe_cluster_attestation_pushes_total{result="sent"}')).toBeGreaterThan(0);
+    }
   }, 120_000);
 
   it('authorizes every caller at every port by its own certificate: fronts, NGINX and metrics', async () => {
@@ -140,17 +165,8 @@ describe('a four-validator cluster', () => {
     // A submitter may not ask for a validator's status (operator).
     await expect(clusterStatus(targets[0], submitterTls)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     // The metrics port: TLS, and the operator role.
-    const cluster = JSON.parse(fs.readFileSync(clusterFile, 'utf8')) as { validators: { metrics: string }[] };
-    const [host, port] = cluster.validators[0].metrics.split(':');
-    const scrape = (files: ClientTls) => new Promise<number>((resolve, reject) => {
-      const request = https.get({ host, port: Number(port), path: '/metrics', ca: fs.readFileSync(files.caFile), cert: files.certFile ? fs.readFileSync(files.certFile) : undefined, key: files.keyFile ? fs.readFileSync(files.keyFile) : undefined }, (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
-      });
-      request.on('error', reject);
-    });
-    expect(await scrape(operatorTls!)).toBe(200);
-    expect(await scrape(tls)).toBe(403);
+    expect((await scrapeMetrics(0, operatorTls!)).status).toBe(200);
+    expect((await scrapeMetrics(0, tls)).status).toBe(403);
     // Nothing of the refused calls moved the history.
     expect(await issuerNonce(targets[0])).toBe(BigInt(nonce));
   }, 60_000);

@@ -38,6 +38,7 @@ beforeAll(async () => {
     leaderEngine: () => engine.address,
     trustedSigners: () => trusted,
     waitFinal: () => Promise.reject(new Error('this test sends no ack FINAL batch')),
+    attestation: () => 'this test hands the front no attestation',
     status: () => ({}),
     forwardCredentials: () => grpc.credentials.createInsecure(),
     observe: () => undefined,
