@@ -16,7 +16,7 @@ import { clientFiles, createCa, createClient, createNode, CA_CERT_FILE, NODE_CER
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { Result, resultName } from '../engine/core/result.js';
 import { u64ToNumber, type U64 } from '../engine/services/grpc/codec.js';
-import { measureCeilings, type Ceilings } from './ceilings.js';
+import { measureCeilings, verifyCeilingOf, type Ceilings } from './ceilings.js';
 import { createBenchStores, measureCopyCeiling } from './stores.js';
 import { measureGrpcBytesPerS } from './grpc-ceiling.js';
 import { percentilePoints, renderReport } from './report.js';
@@ -112,7 +112,9 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     for (const c of clients) c.close();
     const exitCode = engine ? await engine.stop() : null;
     engine = null;
-    const report = reportOf(o, result, ceilings, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS, loadgenCeiling);
+    // per-tx is divided by the verify rate: read it again now the engine is gone (ceilings.ts).
+    const ceilingsAfter = o.mode === 'per-tx' ? await measureCeilings(1) : null;
+    const report = reportOf(o, result, ceilings, ceilingsAfter, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS, loadgenCeiling);
     report.engine_stages_ms = engineWindow?.stages ?? null;
     report.engine_event_loop_delay_ms = engineWindow?.eventLoopDelay ?? null;
     if (o.json) {
@@ -167,7 +169,7 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   return plan;
 }
 
-function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, grpcBytesPerS: number, loadgen: LoadgenCeiling | null): Record<string, unknown> {
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsAfter: Ceilings | null, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, grpcBytesPerS: number, loadgen: LoadgenCeiling | null): Record<string, unknown> {
   const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
   const tps = r.txsCommitted / r.durationS;
   const sentTps = r.txsSent / r.durationS;
@@ -175,7 +177,8 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
     tps, ceilingTps: loadgen?.ceilingTps ?? null, rateTps: o.rate, sentTps,
     eventLoopUtilization: r.eventLoopUtilization, ceilingEventLoopUtilization: loadgen?.eventLoopUtilization ?? null,
   });
-  const perTxCeiling = ceilings.ed25519VerifyPerSCore * workers;
+  const verify = verifyCeilingOf(ceilings, ceilingsAfter);
+  const perTxCeiling = verify.perSCore * workers;
   return {
     mode: o.mode, ack: o.ack, sinks: o.sinks.join(',') || 'none', tls: o.tls === true || o.targetTls !== undefined ? 'TLS 1.3' + (o.tls || o.targetTls?.certFile ? ' + mTLS' : '') : 'none', batch_size: o.batch, streams: o.streams, lanes: o.lanes,
     duration_s: round(r.durationS, 3), warmup_s: o.warmupS,
@@ -193,6 +196,10 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
     ceilings: {
       ed25519_verify_per_s_core: Math.round(ceilings.ed25519VerifyPerSCore),
       ed25519_verify_per_s_all_cores: Math.round(ceilings.ed25519VerifyPerSAllCores),
+      // per-tx: read again after the run; the fractions below divide by the mean of both readings.
+      ed25519_verify_per_s_core_after: ceilingsAfter === null ? null : Math.round(ceilingsAfter.ed25519VerifyPerSCore),
+      ed25519_verify_per_s_all_cores_after: ceilingsAfter === null ? null : Math.round(ceilingsAfter.ed25519VerifyPerSAllCores),
+      ed25519_verify_drift: verify.drift === null ? null : round(verify.drift, 3),
       sha256_bytes_per_s: Math.round(ceilings.sha256BytesPerS),
       per_tx_tps_ceiling: Math.round(perTxCeiling),
       pg_copy_binary_rows_per_s: copyRowsPerS === null ? null : Math.round(copyRowsPerS),
@@ -219,7 +226,7 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, engineExi
     // per-tx: against verifies/s on one core × worker cores (the target's formula), and against all
     // cores verifying at once (what the machine can really do with ingress and load on it too).
     fraction_of_ceiling: o.mode === 'per-tx' ? round(tps / perTxCeiling, 3) : round((tps * 128) / ceilings.sha256BytesPerS, 3),
-    fraction_of_all_cores_verify: o.mode === 'per-tx' ? round(tps / ceilings.ed25519VerifyPerSAllCores, 3) : null,
+    fraction_of_all_cores_verify: o.mode === 'per-tx' ? round(tps / verify.perSAllCores, 3) : null,
     engine: { workers, target: o.target ?? 'child process', exit_code: engineExit },
     cpu_cores_used: { engine: cpu.engine, loadgen: cpu.loadgen, ...(o.sinks.length > 0 ? { postgres: cpu.postgres, kafka: cpu.kafka } : {}) },
     engine_rss_mib: { at_measure_start: rss.start, max: rss.max, at_end: rss.end },

@@ -14,6 +14,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { runBench } from '../bench/run.js';
 import { COPY_CEILING_ROUNDS, COPY_CEILING_ROWS } from '../bench/stores.js';
+import { CEILING_DRIFT_WARN } from '../bench/ceilings.js';
 import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
 import { writeFileSync } from 'node:fs';
@@ -313,6 +314,7 @@ function printSummary(r: Record<string, unknown>): void {
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
+    ...verifyDriftLines(c),
   ];
   if (c.pg_copy_binary_rows_per_s) lines.push(`PostgreSQL COPY BINARY ceiling ${c.pg_copy_binary_rows_per_s} rows/s (median of ${COPY_CEILING_ROUNDS} COPYs of ${COPY_CEILING_ROWS / 1000}k rows); durable TPS is ${r.fraction_of_copy_ceiling} of it`);
   // Last: the generator's own ceiling, and which side limited the run.
@@ -322,6 +324,15 @@ function printSummary(r: Record<string, unknown>): void {
   if (r.offered_rate_verdict) lines.push(String(r.offered_rate_verdict));
   console.log(lines.join('\n'));
   if (r.plan_ran_out) console.log('note: the pre-built plan ran out before the duration ended; raise --prebuild-mb or lower --duration');
+}
+
+/** per-tx: the verify ceiling read again after the run, and a warning when the machine's speed moved. */
+function verifyDriftLines(c: Record<string, number | null>): string[] {
+  const drift = c.ed25519_verify_drift;
+  if (drift === null || drift === undefined) return [];
+  const line = `Ed25519 verify after the run: ${c.ed25519_verify_per_s_core_after}/s on one core, ${c.ed25519_verify_per_s_all_cores_after}/s on all cores; the fractions divide by the mean of both readings (drift ${(drift * 100).toFixed(1)}%)`;
+  if (Math.abs(drift) <= CEILING_DRIFT_WARN) return [line];
+  return [line, `warning: the one-core verify rate moved ${(drift * 100).toFixed(1)}% during the run (more than ${CEILING_DRIFT_WARN * 100}%): this machine's speed changed, and the fraction is not to be trusted; run again`];
 }
 
 /** Cores by process: the engine and the load generator, and with sinks the local servers. */
