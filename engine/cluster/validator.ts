@@ -214,15 +214,19 @@ export class Validator {
       eachBatch: async ({ batch }) => {
         if (batch.messages.length > 0) this.nextOffset = Number(batch.lastOffset()) + 1;
         const attest: AppliedBlock[] = [];
+        const sequencedAtMs: number[] = []; // of each block in `attest`: its hop times do not depend on when it became final
         for (const message of batch.messages) {
           const record = decodeBlockRecord(message.value!);
           const judgement = this.replica.judge(record);
           this.lastJudged = { number: record.number, hash: record.hash };
           if (judgement.kind === 'applied') {
             attest.push(judgement.block);
+            sequencedAtMs.push(record.sequencedAtMs);
             this.applied.reached(judgement.block.height);
             this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
-            this.sequencedAt.set(record.number, record.sequencedAtMs);
+            // Final already (the others' attestations came first): final here now that it is held here too.
+            if (record.number <= this.finality.finalHeight) this.hops.observe({ hop: 'final' }, (Date.now() - record.sequencedAtMs) / 1000);
+            else this.sequencedAt.set(record.number, record.sequencedAtMs);
             this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
           }
           else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
@@ -231,12 +235,13 @@ export class Validator {
           // etcd lease's TTL, so a leader lost its lead. Other work runs between blocks.
           await setImmediate();
         }
-        await this.attest(attest);
+        await this.attest(attest, sequencedAtMs);
       },
     });
   }
 
-  private async attest(blocks: AppliedBlock[]): Promise<void> {
+  private async attest(blocks: AppliedBlock[], sequencedAtMs: number[]): Promise<void> {
+    const sequencedAt = new Map(blocks.map((b, i) => [b.height, sequencedAtMs[i]]));
     const fresh = blocks.filter((b) => b.height > this.signed.height);
     for (const b of blocks) this.checkOthers(b);
     if (fresh.length === 0) return;
@@ -252,7 +257,7 @@ export class Validator {
     for (const m of messages) this.receiveAttestation(m.value, 'self');
     this.peers?.push(messages.map((m) => m.value));
     await this.producer.send({ topic: this.cluster.attestationsTopic, messages, acks: -1 });
-    for (const b of fresh) this.hops.observe({ hop: 'attested' }, (Date.now() - (this.sequencedAt.get(b.height) ?? Date.now())) / 1000);
+    for (const b of fresh) this.hops.observe({ hop: 'attested' }, (Date.now() - sequencedAt.get(b.height)!) / 1000);
   }
 
   private async followAttestations(): Promise<void> {
