@@ -12,18 +12,12 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { Counter, type Registry } from 'prom-client';
-import { ClusterTypes } from './attestation.js';
-import { CLUSTER_SERVICE_NAME } from './front.js';
+import { ATTEST_METHOD } from './front.js';
 
 const PUSHES_IN_FLIGHT_MAX = 256; // a peer's; ~180 B each
 const PUSH_DEADLINE_MS = 2_000;
 
-const AttestMethod: grpc.MethodDefinition<Buffer, object> = {
-  path: `/${CLUSTER_SERVICE_NAME}/Attest`, requestStream: false, responseStream: false,
-  requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
-  responseSerialize: (v: object) => Buffer.from(ClusterTypes.AttestReply.encode(v).finish()), responseDeserialize: (b: Buffer) => ClusterTypes.AttestReply.decode(b),
-};
-const PeerClient = grpc.makeGenericClientConstructor({ Attest: AttestMethod }, 'ClusterService');
+const PeerClient = grpc.makeGenericClientConstructor({ Attest: ATTEST_METHOD }, 'ClusterService');
 type RawClient = grpc.Client & { Attest: (request: Buffer, options: grpc.CallOptions, callback: (e: grpc.ServiceError | null) => void) => void };
 
 interface Peer { id: number; client: RawClient; inFlight: number }

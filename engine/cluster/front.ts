@@ -47,6 +47,12 @@ const FINAL_WAIT_MS_MAX = 30_000; // an answer not final by then is answered UNA
 const STREAM_BATCHES_IN_FLIGHT_MAX = 64;
 export const FRONT_BATCHES_IN_FLIGHT_MAX = 1_024;
 export const CLUSTER_SERVICE_NAME = 'txe.v1.ClusterService';
+/** ClusterService.Attest as both sides speak it: the attestation's bytes pass as they are (the validator decodes and checks them). */
+export const ATTEST_METHOD: grpc.MethodDefinition<Buffer, object> = {
+  path: `/${CLUSTER_SERVICE_NAME}/Attest`, requestStream: false, responseStream: false,
+  requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
+  responseSerialize: (v: object) => Buffer.from(ClusterTypes.AttestReply.encode(v).finish()), responseDeserialize: (b: Buffer) => ClusterTypes.AttestReply.decode(b),
+};
 // The leader's refusals a client must see as they are; anything else is UNAVAILABLE (retry). A
 // PERMISSION_DENIED or UNAUTHENTICATED from the leader means this validator's own certificate
 // lacks a role or accounts: retrying would never help.
@@ -112,11 +118,7 @@ export class ValidatorFront {
         requestSerialize: serialize(ClusterTypes.ClusterStatusRequest), requestDeserialize: (b: Buffer) => ClusterTypes.ClusterStatusRequest.decode(b),
         responseSerialize: serialize(ClusterTypes.ValidatorStatus), responseDeserialize: (b: Buffer) => ClusterTypes.ValidatorStatus.decode(b),
       },
-      Attest: {
-        path: `/${CLUSTER_SERVICE_NAME}/Attest`, requestStream: false, responseStream: false,
-        requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, // decoded and checked by the validator
-        responseSerialize: serialize(ClusterTypes.AttestReply), responseDeserialize: (b: Buffer) => ClusterTypes.AttestReply.decode(b),
-      },
+      Attest: ATTEST_METHOD,
     }, {
       Status: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, this.parts.status()),
       Attest: (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {

@@ -214,14 +214,14 @@ export class Validator {
       eachBatch: async ({ batch }) => {
         if (batch.messages.length > 0) this.nextOffset = Number(batch.lastOffset()) + 1;
         const attest: AppliedBlock[] = [];
-        const sequencedAtMs: number[] = []; // of each block in `attest`: its hop times do not depend on when it became final
+        const sequencedAtMs = new Map<number, number>(); // height -> of each block in `attest`: its hop times do not depend on when it became final
         for (const message of batch.messages) {
           const record = decodeBlockRecord(message.value!);
           const judgement = this.replica.judge(record);
           this.lastJudged = { number: record.number, hash: record.hash };
           if (judgement.kind === 'applied') {
             attest.push(judgement.block);
-            sequencedAtMs.push(record.sequencedAtMs);
+            sequencedAtMs.set(record.number, record.sequencedAtMs);
             this.applied.reached(judgement.block.height);
             this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
             // Final already (the others' attestations came first): final here now that it is held here too.
@@ -240,8 +240,7 @@ export class Validator {
     });
   }
 
-  private async attest(blocks: AppliedBlock[], sequencedAtMs: number[]): Promise<void> {
-    const sequencedAt = new Map(blocks.map((b, i) => [b.height, sequencedAtMs[i]]));
+  private async attest(blocks: AppliedBlock[], sequencedAtMs: Map<number, number>): Promise<void> {
     const fresh = blocks.filter((b) => b.height > this.signed.height);
     for (const b of blocks) this.checkOthers(b);
     if (fresh.length === 0) return;
@@ -257,7 +256,7 @@ export class Validator {
     for (const m of messages) this.receiveAttestation(m.value, 'self');
     this.peers?.push(messages.map((m) => m.value));
     await this.producer.send({ topic: this.cluster.attestationsTopic, messages, acks: -1 });
-    for (const b of fresh) this.hops.observe({ hop: 'attested' }, (Date.now() - sequencedAt.get(b.height)!) / 1000);
+    for (const b of fresh) this.hops.observe({ hop: 'attested' }, (Date.now() - sequencedAtMs.get(b.height)!) / 1000);
   }
 
   private async followAttestations(): Promise<void> {

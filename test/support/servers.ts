@@ -50,6 +50,18 @@ export async function freshDatabase(name: string): Promise<string> {
   }
 }
 
+/**
+ * A fresh database and one client connected to it, for the tests of one file: `db` for checking
+ * what was written, `url` for what the test starts; `drop` ends the client and drops the database.
+ */
+export async function freshDatabaseWithClient(name: string): Promise<{ url: string; db: import('pg').Client; drop: () => Promise<void> }> {
+  const { default: pg } = await import('pg');
+  const url = await freshDatabase(name);
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  return { url, db, drop: async () => { await db.end(); await dropDatabase(url); } };
+}
+
 export async function dropDatabase(url: string): Promise<void> {
   const { default: pg } = await import('pg');
   const admin = new pg.Client({ connectionString: pgUrl() });

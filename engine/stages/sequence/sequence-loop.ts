@@ -103,13 +103,18 @@ export class SequenceLoop {
   /** The head batch is admitted, not yet verified: its lookups are prepared while the workers judge it. */
   private prepare(slot: number): void {
     const { start, count } = this.batches.span(slot);
-    if (start !== this.nextInputCursor) throw new Error(`admitted batch in slot ${slot} starts at ring cursor ${start}, the sequencer is at ${this.nextInputCursor}`);
+    this.checkStart(start, `admitted batch in slot ${slot}`);
     this.sequencer.prepare(this.ring, start, count);
+  }
+
+  /** Claims are contiguous: the head batch starts where the last one sequenced ended. */
+  private checkStart(start: number, what: string): void {
+    if (start !== this.nextInputCursor) throw new Error(`${what} starts at ring cursor ${start}, the sequencer is at ${this.nextInputCursor}`);
   }
 
   private sequenceOne(batch: number, slot: number): void {
     const d = this.batches.read(slot);
-    if (d.start !== this.nextInputCursor) throw new Error(`batch ${batch} starts at ring cursor ${d.start}, the sequencer is at ${this.nextInputCursor}`);
+    this.checkStart(d.start, `batch ${batch}`);
     const digest = d.flags & BATCH_DIGEST_SET ? Buffer.from(this.batches.digests.subarray(slot * HASH_BYTES, (slot + 1) * HASH_BYTES)) : bodiesDigest(this.ring.bodies, d.start, d.count, this.ring.slotsCount);
     const block = this.sequencer.sequenceBatch(this.ring, d.start, d.count, digest);
     this.batches.free(slot);

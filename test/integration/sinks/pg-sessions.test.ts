@@ -9,7 +9,7 @@ import { readStoredBlocks } from '../../../engine/stages/commit/pg/pg-history.js
 import type { StoredBlock } from '../../../engine/stages/commit/stored-block.js';
 import { BODY_BYTES, KIND_TRANSFER, writeBody } from '../../../engine/core/record.js';
 import { Result } from '../../../engine/core/result.js';
-import { dropDatabase, freshDatabase } from '../../support/servers.js';
+import { freshDatabaseWithClient } from '../../support/servers.js';
 import { user } from '../../support/fixtures.js';
 
 const TXS_PER_BLOCK = 2;
@@ -17,13 +17,10 @@ const alice = user('alice');
 const bob = user('bob');
 let url: string;
 let db: pg.Client;
+let drop: () => Promise<void>;
 
-beforeAll(async () => {
-  url = await freshDatabase('pg_sessions');
-  db = new pg.Client({ connectionString: url });
-  await db.connect();
-});
-afterAll(async () => { await db.end(); await dropDatabase(url); });
+beforeAll(async () => { ({ url, db, drop } = await freshDatabaseWithClient('pg_sessions')); });
+afterAll(async () => { await drop(); });
 
 /** Block `number` of two accepted transfers, seqs following the blocks before it. */
 function block(number: number): StoredBlock {

@@ -8,7 +8,7 @@ import { Engine } from '../../../engine/engine.js';
 import { TxeClient } from '../../../engine/client.js';
 import { Result } from '../../../engine/core/result.js';
 import { issuer, mint, perTxBatch, signedBatch, testConfig, transfer, user } from '../../support/fixtures.js';
-import { dropDatabase, freshDatabase } from '../../support/servers.js';
+import { freshDatabaseWithClient } from '../../support/servers.js';
 import { until } from '../../support/async.js';
 import { HISTORY_FORMAT_MIN, MIGRATIONS } from '../../../engine/stages/commit/pg/schema.js';
 import { readStoredBlocks } from '../../../engine/stages/commit/pg/pg-history.js';
@@ -24,13 +24,10 @@ const alice = user('alice');
 const bob = user('bob');
 let url: string;
 let db: pg.Client;
+let drop: () => Promise<void>;
 
-beforeAll(async () => {
-  url = await freshDatabase('pg_sink');
-  db = new pg.Client({ connectionString: url });
-  await db.connect();
-});
-afterAll(async () => { await db.end(); await dropDatabase(url); });
+beforeAll(async () => { ({ url, db, drop } = await freshDatabaseWithClient('pg_sink')); });
+afterAll(async () => { await drop(); });
 
 /** An engine on the test database; snapshots only by the triggers given (none by default). */
 async function start(snapshotEveryBlocks = 0, more: { snapshotEveryTxs?: number; snapshotEveryMs?: number } = {}) {
@@ -140,9 +137,7 @@ describe('PostgreSQL sink', () => {
   });
 
   it('refuses to start on a history written in an older format, and says why', async () => {
-    const old = await freshDatabase('pg_sink_old_format');
-    const oldDb = new pg.Client({ connectionString: old });
-    await oldDb.connect();
+    const { url: old, db: oldDb, drop: dropOld } = await freshDatabaseWithClient('pg_sink_old_format');
     try {
       for (const statement of MIGRATIONS) await oldDb.query(statement);
       await oldDb.query('delete from txe_schema where version >= $1', [HISTORY_FORMAT_MIN]);
@@ -158,15 +153,12 @@ describe('PostgreSQL sink', () => {
       expect(error?.message).toMatch(/block 1/);
       expect(error?.message).not.toMatch(/older txe/);
     } finally {
-      await oldDb.end();
-      await dropDatabase(old);
+      await dropOld();
     }
   });
 
   it('rewrites a version-4 history, whose rows kept each field in a column, into rows of bodies, byte for byte', async () => {
-    const old = await freshDatabase('pg_sink_v4_rows');
-    const oldDb = new pg.Client({ connectionString: old });
-    await oldDb.connect();
+    const { db: oldDb, drop: dropOld } = await freshDatabaseWithClient('pg_sink_v4_rows');
     try {
       await oldDb.query(`create table txe_transactions (seq bigint primary key, block bigint not null, position int not null, kind smallint not null,
         result smallint not null, sender bytea not null, recipient bytea not null, nonce numeric(20,0) not null, amount numeric(20,0) not null,
@@ -194,8 +186,7 @@ describe('PostgreSQL sink', () => {
       for (const statement of MIGRATIONS) await oldDb.query(statement); // and a second start changes nothing
       expect((await oldDb.query('select body from txe_transactions order by seq')).rows).toEqual(migrated.rows.map((r) => ({ body: r.body })));
     } finally {
-      await oldDb.end();
-      await dropDatabase(old);
+      await dropOld();
     }
   });
 
