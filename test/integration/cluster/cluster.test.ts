@@ -18,9 +18,12 @@ import { readKeysFile, type KeysFile } from '../../../engine/keys-file.js';
 import { clusterStatus, type ValidatorStatusJson } from '../../../cli/cluster.js';
 import { clusterClientTls } from '../../../engine/cluster/cluster-file.js';
 import { clientFiles, createClient } from '../../../engine/services/security/certs.js';
+import { ATTEST_METHOD } from '../../../engine/cluster/front.js';
+import { encodeAttestation } from '../../../engine/cluster/attestation.js';
 import { until, withTimeout } from '../../support/async.js';
 
 const BATCH = 50;
+const AttestClient = grpc.makeGenericClientConstructor({ Attest: ATTEST_METHOD }, 'ClusterService');
 const FAILOVER_MS_MAX = 10_000;
 /** Runs an infra/ script; a failure carries the end of its log (stderr) in the message. */
 function infra(script: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): string {
@@ -164,6 +167,16 @@ describe('a four-validator cluster', () => {
     scoped.close();
     // A submitter may not ask for a validator's status (operator).
     await expect(clusterStatus(targets[0], submitterTls)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    // Nor hand it an attestation; an operator may, and one that is not a validator's signed
+    // attestation is refused with the reason, and counts towards nothing.
+    const attest = (credentials: grpc.ChannelCredentials, bytes: Buffer) => new Promise<grpc.ServiceError | null>((resolve) => {
+      const c = new AttestClient(targets[0], credentials) as unknown as grpc.Client & { Attest: (b: Buffer, cb: (e: grpc.ServiceError | null) => void) => void };
+      c.Attest(bytes, (e) => { c.close(); resolve(e); });
+    });
+    const forged = encodeAttestation({ validator: 2, height: 1, blockHash: crypto.randomBytes(32), stateHash: crypto.randomBytes(32), term: 1, signature: crypto.randomBytes(64) });
+    expect((await attest(clientCredentials(tls), forged))?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(await attest(clientCredentials(operatorTls), forged)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/claims validator 2 and its signature does not verify/) });
+    expect(await attest(clientCredentials(operatorTls), Buffer.from([0xff, 0xff]))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/not a txe.v1.Attestation/) });
     // The metrics port: TLS, and the operator role.
     expect((await scrapeMetrics(0, operatorTls!)).status).toBe(200);
     expect((await scrapeMetrics(0, tls)).status).toBe(403);
