@@ -51,7 +51,8 @@ rows('headline', [['mode / ack / sinks', r.mode + ' / ' + r.ack + ' / ' + r.sink
   ['latency p50 / p90 / p95 / p99 / p99.9 / max (ms)', [l.p50, l.p90, l.p95, l.p99, l.p999, l.max].join(' / ')], ['corrected for coordinated omission', r.latency_corrected_for_coordinated_omission],
   ['CPU cores: engine / load generator', (r.cpu_cores_used || {}).engine + ' / ' + (r.cpu_cores_used || {}).loadgen],
   ['load generator ceiling TPS', r.load_generator && r.load_generator.ceiling_tps !== null ? Number(r.load_generator.ceiling_tps).toLocaleString() : 'not measured'],
-  ['verdict', r.verdict]].concat(r.offered_rate_verdict ? [['offered rate', r.offered_rate_verdict]] : []));
+  ['verdict', r.verdict]].concat(r.offered_rate_verdict ? [['offered rate', r.offered_rate_verdict]] : [])
+  .concat(r.tls_cost ? [['TLS: extra CPU ms a MB (both ends) / share of the run CPU / expected fraction of plaintext', [r.tls_cost.extra_cpu_ms_per_mb, r.tls_cost.share_of_run_cpu, r.tls_cost.expected_fraction_of_plain].join(' / ')]] : []));
 function chart(svg, xs, ys, opts) {
   const W = +svg.getAttribute('width'), H = +svg.getAttribute('height'), L = 60, B = 30, T = 10, R = 10;
   const xMax = Math.max(...xs), yMax = Math.max(...ys, 1e-9);

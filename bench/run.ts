@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import * as hdr from 'hdr-histogram-js';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
 import type * as grpc from '@grpc/grpc-js';
 import { TxeClient, clientCredentials, clientOptions, type ClientTls } from '../engine/client.js';
@@ -18,7 +18,7 @@ import { Result, resultName } from '../engine/core/result.js';
 import { u64ToNumber, type U64 } from '../engine/services/grpc/codec.js';
 import { measureCeilings, verifyCeilingOf, type Ceilings } from './ceilings.js';
 import { createBenchStores, measureCopyCeiling } from './stores.js';
-import { measureGrpcBytesPerS } from './grpc-ceiling.js';
+import { measureGrpcCeiling, type GrpcCeiling } from './grpc-ceiling.js';
 import { percentilePoints, renderReport } from './report.js';
 import { coresBetween, cpuSnapshot, rssMiB } from './cpu.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
@@ -27,6 +27,7 @@ import { drive, type DriveResult } from './loadgen/driver.js';
 import type { PlannedBatch } from './loadgen/wire.js';
 import { measureLoadgenCeiling, type LoadgenCeiling } from './loadgen-ceiling.js';
 import { verdictOf } from './verdict.js';
+import { tlsCostOf } from './tls-cost.js';
 import { percentilesMs, type PercentilesMs } from '../engine/metrics/metrics.js';
 
 export interface BenchOptions {
@@ -69,7 +70,10 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
   try {
     log(o, 'measuring this machine\'s ceilings (4 s)...');
     const ceilings = await measureCeilings(1);
-    const grpcBytesPerS = await measureGrpcBytesPerS(1);
+    const grpcPlain = await measureGrpcCeiling(1);
+    // TLS runs: the same transport over TLS 1.3 + mTLS, so the report can say what TLS costs here.
+    const certDir = o.tls || o.targetTls ? await benchCertificates(path.join(scratch, 'certs')) : null;
+    const grpcTls = certDir === null ? null : await measureGrpcCeiling(1, certDir);
     const copyRowsPerS = stores?.pgUrl ? await measureCopyCeiling(stores.pgUrl) : null;
     const keys = o.keys ? readKeysFile(o.keys) : generateKeysFile();
     if (!o.target) {
@@ -79,12 +83,12 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
       if (stores) args.push('--sinks', o.sinks.join(','), '--pg-url', stores.pgUrl!, '--kafka-brokers', stores.kafkaBrokers.join(','), ...(stores.kafkaTopic ? ['--kafka-topic', stores.kafkaTopic] : []));
       if (o.workers) args.push('--workers', String(o.workers));
       if (o.engineConfig) args.push('--config', o.engineConfig);
-      if (o.tls) args.push(...await benchCertificates(scratch));
+      if (o.tls) args.push('--tls-cert', path.join(certDir!, NODE_CERT_FILE), '--tls-key', path.join(certDir!, NODE_KEY_FILE), '--tls-client-ca', path.join(certDir!, CA_CERT_FILE));
       engine = await startEngineProcess(args);
     }
     const address = o.target ?? engine!.address;
     const channelOptions = clientOptions(64 * 1024 * 1024);
-    const tls = o.target ? o.targetTls ?? null : o.tls ? { caFile: path.join(scratch, CA_CERT_FILE), certFile: path.join(scratch, clientFiles('bench').cert), keyFile: path.join(scratch, clientFiles('bench').key) } : null;
+    const tls = o.target ? o.targetTls ?? null : o.tls ? { caFile: path.join(certDir!, CA_CERT_FILE), certFile: path.join(certDir!, clientFiles('bench').cert), keyFile: path.join(certDir!, clientFiles('bench').key) } : null;
     const addresses = address.split(',');
     const clients = addresses.map((a) => new TxeClient(a, channelOptions, clientCredentials(tls)));
     const client = clients[0];
@@ -114,7 +118,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     engine = null;
     // per-tx is divided by the verify rate: read it again now the engine is gone (ceilings.ts).
     const ceilingsAfter = o.mode === 'per-tx' ? await measureCeilings(1) : null;
-    const report = reportOf(o, result, ceilings, ceilingsAfter, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, grpcBytesPerS, loadgenCeiling);
+    const report = reportOf(o, result, ceilings, ceilingsAfter, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, { plain: grpcPlain, tls: grpcTls }, loadgenCeiling);
     report.engine_stages_ms = engineWindow?.stages ?? null;
     report.engine_event_loop_delay_ms = engineWindow?.eventLoopDelay ?? null;
     if (o.json) {
@@ -131,12 +135,13 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
   }
 }
 
-/** A CA, a server certificate for 127.0.0.1 and a bench client (submitter, operator) in `dir`; the engine's TLS flags. */
-async function benchCertificates(dir: string): Promise<string[]> {
+/** A CA, a server certificate for 127.0.0.1 and a bench client (submitter, operator) in `dir`, which it returns. */
+async function benchCertificates(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
   await createCa(dir);
   await createNode(dir, ['127.0.0.1', 'localhost']);
   await createClient(dir, 'bench', ['submitter', 'operator']);
-  return ['--tls-cert', path.join(dir, NODE_CERT_FILE), '--tls-key', path.join(dir, NODE_KEY_FILE), '--tls-client-ca', path.join(dir, CA_CERT_FILE)];
+  return dir;
 }
 
 async function measureLoadgenCeilingOf(o: BenchOptions, lanes: PlannedBatch[][], channelOptions: grpc.ChannelOptions): Promise<LoadgenCeiling> {
@@ -169,7 +174,9 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   return plan;
 }
 
-function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsAfter: Ceilings | null, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, grpcBytesPerS: number, loadgen: LoadgenCeiling | null): Record<string, unknown> {
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsAfter: Ceilings | null, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, transport: { plain: GrpcCeiling; tls: GrpcCeiling | null }, loadgen: LoadgenCeiling | null): Record<string, unknown> {
+  const grpcBytesPerS = transport.plain.bytesPerS;
+  const bytesPerTx = o.mode === 'per-tx' ? 192 : 128;
   const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
   const tps = r.txsCommitted / r.durationS;
   const sentTps = r.txsSent / r.durationS;
@@ -204,6 +211,9 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsA
       per_tx_tps_ceiling: Math.round(perTxCeiling),
       pg_copy_binary_rows_per_s: copyRowsPerS === null ? null : Math.round(copyRowsPerS),
       grpc_loopback_bytes_per_s: Math.round(grpcBytesPerS),
+      grpc_loopback_cpu_ms_per_mb: round(transport.plain.cpuMsPerMb, 3),
+      grpc_tls_loopback_bytes_per_s: transport.tls === null ? null : Math.round(transport.tls.bytesPerS),
+      grpc_tls_loopback_cpu_ms_per_mb: transport.tls === null ? null : round(transport.tls.cpuMsPerMb, 3),
       load_generator_tps: loadgen === null ? null : Math.round(loadgen.ceilingTps),
     },
     // The load generator's own ceiling (the same plan against a null server) and which side limited the run.
@@ -221,7 +231,8 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsA
     limited_by: verdict.limitedBy,
     verdict: verdict.line,
     offered_rate_verdict: verdict.rateLine,
-    fraction_of_grpc_ceiling: round((tps * (o.mode === 'per-tx' ? 192 : 128)) / grpcBytesPerS, 3),
+    fraction_of_grpc_ceiling: round((tps * bytesPerTx) / grpcBytesPerS, 3),
+    tls_cost: tlsCostOf(transport, tps * bytesPerTx, cpu),
     fraction_of_copy_ceiling: copyRowsPerS === null ? null : round(tps / copyRowsPerS, 3),
     // per-tx: against verifies/s on one core × worker cores (the target's formula), and against all
     // cores verifying at once (what the machine can really do with ingress and load on it too).

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { runBench } from '../bench/run.js';
 import { COPY_CEILING_ROUNDS, COPY_CEILING_ROWS } from '../bench/stores.js';
 import { CEILING_DRIFT_WARN } from '../bench/ceilings.js';
+import type { TlsCost } from '../bench/tls-cost.js';
 import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
 import { writeFileSync } from 'node:fs';
@@ -313,6 +314,7 @@ function printSummary(r: Record<string, unknown>): void {
     ...eventLoopLine(r.engine_event_loop_delay_ms as Record<string, number> | null | undefined),
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
+    ...tlsCostLines(c, r.tls_cost as TlsCost | null),
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
     ...verifyDriftLines(c),
   ];
@@ -324,6 +326,14 @@ function printSummary(r: Record<string, unknown>): void {
   if (r.offered_rate_verdict) lines.push(String(r.offered_rate_verdict));
   console.log(lines.join('\n'));
   if (r.plan_ran_out) console.log('note: the pre-built plan ran out before the duration ended; raise --prebuild-mb or lower --duration');
+}
+
+/** TLS runs: the transport's CPU a MB over TLS and plaintext (both ends), and TLS's share of this run (bench/tls-cost.ts). */
+function tlsCostLines(c: Record<string, number | null>, t: TlsCost | null): string[] {
+  if (t === null) return [];
+  const line = `TLS 1.3 + mTLS: the engine's transport costs ${c.grpc_tls_loopback_cpu_ms_per_mb} ms of CPU a MB against ${c.grpc_loopback_cpu_ms_per_mb} in plaintext (client and server, loopback), +${t.extra_cpu_ms_per_mb}: ${t.cores} cores at this run's rate`;
+  if (t.share_of_run_cpu === null) return [line];
+  return [line, `TLS took ${t.share_of_run_cpu} of the cores the engine and load generator used: a CPU-bound plaintext run on these cores is expected ${(1 / (1 - t.share_of_run_cpu)).toFixed(2)}x faster (this run at ${t.expected_fraction_of_plain} of it)`];
 }
 
 /** per-tx: the verify ceiling read again after the run, and a warning when the machine's speed moved. */

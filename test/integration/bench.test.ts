@@ -65,6 +65,28 @@ describe('txe bench', () => {
     expect(diff).toMatch(/^tps\s+[\d,]+\s+[\d,]+\s+-\d+\.\d%\s+worse$/m);
     expect(existsSync(b.replace(/\.json$/, '.hgrm'))).toBe(true);
     expect(r.ceilings.grpc_loopback_bytes_per_s).toBeGreaterThan(10_000_000);
+    expect(r.ceilings.grpc_loopback_cpu_ms_per_mb).toBeGreaterThan(0);
+    expect(r).toMatchObject({ tls: 'none', tls_cost: null, ceilings: { grpc_tls_loopback_cpu_ms_per_mb: null } });
+  }, 120_000);
+
+  it('with --tls, serves TLS 1.3 + mTLS and says what TLS took of the run, from the transport measured both ways', () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'txe-bench-tls-')), 'run.json');
+    const out = txe('bench', '--tls', '--rate', '100000', '--batch', '1000', '--duration', '1', '--warmup', '0', '--loadgen-ceiling-s', '0', '--json', file);
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    expect(r).toMatchObject({ tls: 'TLS 1.3 + mTLS', errors: 0, txs_rejected: 0 });
+    expect(r.txs_committed).toBeGreaterThan(50_000);
+    expect(r.ceilings.grpc_tls_loopback_cpu_ms_per_mb).toBeGreaterThan(0);
+    const t = r.tls_cost;
+    expect(t.extra_cpu_ms_per_mb).toBeCloseTo(r.ceilings.grpc_tls_loopback_cpu_ms_per_mb - r.ceilings.grpc_loopback_cpu_ms_per_mb, 2);
+    // The cores TLS took at the run's MB/s, and their share of what engine and load generator used.
+    expect(t.cores).toBeCloseTo((r.tps * 128 / 1e6) * t.extra_cpu_ms_per_mb / 1000, 2);
+    expect(t.share_of_run_cpu).toBeCloseTo(t.cores / (r.cpu_cores_used.engine + r.cpu_cores_used.loadgen), 2);
+    expect(t.expected_fraction_of_plain).toBeCloseTo(1 - t.share_of_run_cpu, 3);
+    expect(out).toMatch(/^TLS 1\.3 \+ mTLS: the engine's transport costs [\d.]+ ms of CPU a MB against [\d.]+ in plaintext/m);
+    expect(out).toMatch(/^TLS took -?[\d.]+ of the cores the engine and load generator used/m);
+    const dom = renderInChromium(file.replace(/\.json$/, '.html'));
+    expect(dom).toContain('data-rendered="yes"');
+    expect(dom).toMatch(/<td>TLS: extra CPU ms a MB \(both ends\)[^<]*<\/td><td>-?[\d.]+ \/ -?[\d.]+ \/ -?[\d.]+<\/td>/);
   }, 120_000);
 
   it("measures the load generator's own ceiling in the same run and says which side limited it", () => {
