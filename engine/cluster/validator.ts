@@ -100,7 +100,7 @@ export class Validator {
   private readonly faultsCounter = new Counter({ name: 'txe_cluster_faults_total', help: 'faults this validator detected: invalid blocks, two blocks at one height, wrong or double attestations', labelNames: ['kind'], registers: [this.registry] });
   // Where finality's time goes, by hop: from the leader sequencing a block (its sequenced_at_ms) to
   // this validator applying it, to its attestation sent, and to the block being final here.
-  private readonly hops = new Histogram({ name: 'txe_cluster_block_hop_seconds', help: 'from the leader sequencing a block to: applied here (applied), attested by this validator (attested), final here (final)', labelNames: ['hop'], buckets: HOP_BUCKETS_S, registers: [this.registry] });
+  private readonly hops = new Histogram({ name: 'txe_cluster_block_hop_seconds', help: 'from the leader sequencing a block to: fetched here from the blocks topic (read), applied here (applied), attested by this validator (attested), final here (final)', labelNames: ['hop'], buckets: HOP_BUCKETS_S, registers: [this.registry] });
   // Where an ack-FINAL batch's time goes at the front that took it: forwarded until the leader's
   // engine answered it durable (forward), then until its block was final here (final_wait).
   private readonly frontPhases = new Histogram({ name: 'txe_cluster_front_seconds', help: "an ack-FINAL batch at this validator's front: until the leader's engine answered it (forward), then until its block was final here (final_wait)", labelNames: ['phase'], buckets: HOP_BUCKETS_S, registers: [this.registry] });
@@ -212,11 +212,13 @@ export class Validator {
     await this.blocksConsumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
+        const arrivedMs = Date.now();
         if (batch.messages.length > 0) this.nextOffset = Number(batch.lastOffset()) + 1;
         const attest: AppliedBlock[] = [];
         const sequencedAtMs = new Map<number, number>(); // height -> of each block in `attest`: its hop times do not depend on when it became final
         for (const message of batch.messages) {
           const record = decodeBlockRecord(message.value!);
+          this.hops.observe({ hop: 'read' }, (arrivedMs - record.sequencedAtMs) / 1000);
           const judgement = this.replica.judge(record);
           this.lastJudged = { number: record.number, hash: record.hash };
           if (judgement.kind === 'applied') {

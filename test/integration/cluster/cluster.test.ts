@@ -178,8 +178,15 @@ describe('a four-validator cluster', () => {
     expect(await attest(clientCredentials(operatorTls), forged)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/claims validator 2 and its signature does not verify/) });
     expect(await attest(clientCredentials(operatorTls), Buffer.from([0xff, 0xff]))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/not a txe.v1.Attestation/) });
     // The metrics port: TLS, and the operator role.
-    expect((await scrapeMetrics(0, operatorTls!)).status).toBe(200);
+    const scraped = await scrapeMetrics(0, operatorTls!);
+    expect(scraped.status).toBe(200);
     expect((await scrapeMetrics(0, tls)).status).toBe(403);
+    // Where finality's time goes, block by block: every block applied here was first read from the
+    // topic, and read no later than it was applied (the blocks of the test before this one).
+    const hop = (name: string, part: 'count' | 'sum') => counterValue(scraped.text, `txe_cluster_block_hop_seconds_${part}{hop="${name}"}`);
+    expect(hop('read', 'count')).toBeGreaterThan(0);
+    expect(hop('read', 'count')).toBeGreaterThanOrEqual(hop('applied', 'count')); // more when a block was skipped
+    expect(hop('read', 'sum')).toBeLessThanOrEqual(hop('applied', 'sum'));
     // Nothing of the refused calls moved the history.
     expect(await issuerNonce(targets[0])).toBe(BigInt(nonce));
   }, 60_000);
