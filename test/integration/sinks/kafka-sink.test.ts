@@ -26,6 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaSink } from '../../../engine/stages/commit/kafka/kafka-sink.js';
+import { coordinatorLookups, installCoordinatorCache } from '../../../engine/stages/commit/kafka/coordinator-cache.js';
 import { blockKey, encodeBlockRecord, type DecodedBlockRecord } from '../../../engine/stages/commit/kafka/block-record.js';
 import { InputRing, VERDICT_REJECTED_FLAG, VERDICT_VALID, createRingBuffers } from '../../../engine/ring/input-ring.js';
 import { Sequencer } from '../../../engine/core/sequencer.js';
@@ -187,11 +188,16 @@ describe('KafkaSink against the real broker', () => {
   });
 
   it('(a) publishes three groups; a fresh consumer group reads each block once, in order, every field intact', async () => {
+    expect(installCoordinatorCache()).toBe('installed'); // by the sink's module, before its first transaction
+    const lookupsBefore = coordinatorLookups();
     for (const [g, sizes] of GROUPS.entries()) {
       const group = await publishGroup(sizes);
       expect(sink.lastPublishedBlock).toBe(group[group.length - 1].number);
       await expectHigh(topic, group[group.length - 1].number + g + 1); // one commit marker a group
     }
+    // The transaction coordinator was found once when the sink opened (coordinator-cache.ts), not
+    // again before each group's AddPartitionsToTxn and EndTxn (kafkajs alone: 2 a group, and more on retries).
+    expect(coordinatorLookups() - lookupsBefore).toBe(0);
     expect(blocks.map((b) => b.number)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(blocks.some((b) => b.ringStart % RING_SLOTS + b.txs > RING_SLOTS)).toBe(true); // a block wrapped the ring
     expect(blocks.some((b) => b.entries < b.txs)).toBe(true);

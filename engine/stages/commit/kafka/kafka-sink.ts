@@ -62,11 +62,14 @@ import { FencedError, fencedCause, type WriterTerm } from '../writer-term.js';
 import { blockKey, encodeBlockRecord, encodeStored, type DecodedBlockRecord } from './block-record.js';
 import { PARTITION, TOPIC_PARTITIONS, TopicReader, type TopicBlock } from './topic-reader.js';
 import { installCrc32c } from './crc32c.js';
+import { installCoordinatorCache } from './coordinator-cache.js';
 
 // kafkajs is CommonJS: Node's ESM loader exposes only its default export, so values come from it.
 const { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel: LogLevel } = kafkajs;
 // Before this process's first produce: kafkajs loads its record-batch checksum then (crc32c.ts).
 installCrc32c();
+// And before its first transaction: kafkajs finds the coordinator once, not before every request (coordinator-cache.ts).
+installCoordinatorCache();
 type LogLevel = kafkajs.logLevel;
 
 export interface KafkaSinkOptions {
