@@ -143,7 +143,7 @@ export class Validator {
     this.trustedSigners = () => signers;
     this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: this.trustedSigners });
     fs.mkdirSync(options.dataDir, { recursive: true });
-    this.signed = new SignedHeightFile(path.join(options.dataDir, `validator-${options.id}.signed-height.json`));
+    this.signed = new SignedHeightFile(path.join(options.dataDir, `validator-${options.id}.signed-height`), path.join(options.dataDir, `validator-${options.id}.signed-height.json`));
     this.key = privateKeyFromSeed(Buffer.from(fs.readFileSync(options.seedFile, 'utf8').trim(), 'hex'));
     this.validatorKeys = new Map(cluster.validators.map((v) => [v.id, publicKeyObject(Buffer.from(v.publicKey, 'hex'))]));
     this.kafka = new Kafka({ clientId: `txe-validator-${options.id}`, brokers: cluster.brokers, logLevel: logLevel.NOTHING, connectionTimeout: KAFKA_CONNECT_TIMEOUT_MS, retry: { retries: 10, initialRetryTime: 50, maxRetryTime: 1_000 } });
@@ -201,6 +201,7 @@ export class Validator {
     await this.metrics?.close();
     this.frontSecurity.close();
     await Promise.allSettled([this.blocksConsumer?.disconnect(), this.attestationsConsumer?.disconnect(), this.producer?.disconnect()]);
+    this.signed.close();
   }
 
   // ---- follow, judge, attest ----
