@@ -69,6 +69,10 @@ export interface EngineConfig {
   subscriberStallMsMax: number;
   accountsMax: number; // default 2^22
   keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
+  // The verify workers' nice value on Linux (0-19; 0 leaves them as they start). Default 5: on a
+  // busy machine the I/O thread and the sequencer keep their cores when a worker wakes, and a
+  // worker verifies on what is left (bench/RESULTS.md, session 10: half-rate p95 -19%, p99 -40%).
+  verifyWorkerNice: number;
   issuers: string[]; // hex Ed25519 public keys allowed to mint
   trustedSigners: string[]; // hex public keys allowed to submit batch-signed batches
   // After a rotation (SIGHUP re-reads the keys and config files), a signer no longer listed stays
@@ -170,6 +174,7 @@ const HTTP2_FRAME_BYTES_MIN = 16_384;
 const HTTP2_FRAME_BYTES_MAX = 16_777_215;
 // Node's timers take at most 2^31 - 1 ms; a longer delay fires after 1 ms instead.
 export const TIMER_MS_MAX = 2 ** 31 - 1;
+const NICE_MAX = 19; // the lowest priority Linux gives; raising one (below 0) needs privileges
 // A POST runs inside a Kafka consumer's turn and is followed by a heartbeat: it may take at most
 // this share of the session timeout (12 s of the default 15 s).
 const WEBHOOK_TIMEOUT_SHARE_OF_SESSION = 0.8;
@@ -217,6 +222,7 @@ export const defaultConfig = (): EngineConfig => ({
   subscriberStallMsMax: 30_000,
   accountsMax: 1 << 22,
   keyCacheEntriesMax: 65536,
+  verifyWorkerNice: 5,
   issuers: [],
   trustedSigners: [],
   trustedSignerGraceMs: 3_600_000,
@@ -372,7 +378,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
     const v = config[key] as number;
     if (v < 2 || (v & (v - 1)) !== 0) throw new Error(`config ${key} must be a power of two >= 2, got ${v}`);
   }
-  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks', 'snapshotEveryTxs', 'snapshotEveryMs', 'trustedSignerGraceMs', 'issuerGraceMs']);
+  const zeroAllowed = new Set(['grpcPort', 'metricsPort', 'invariantCheckEveryBlocks', 'snapshotEveryBlocks', 'snapshotEveryTxs', 'snapshotEveryMs', 'trustedSignerGraceMs', 'issuerGraceMs', 'verifyWorkerNice']);
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === 'number' && value < 1 && !zeroAllowed.has(key)) throw new Error(`config ${key} must be at least 1, got ${value}`);
   }
@@ -382,6 +388,7 @@ export function validateConfig(raw: Record<string, unknown>): EngineConfig {
   if (config.batchTxsMax < 1 || config.batchTxsMax > clientSlotsMax) throw new Error(`config batchTxsMax must be in [1, ${clientSlotsMax}] (ringSlotsMax ${config.ringSlotsMax} less ${entrySlotsReserved(config)} kept for approval decisions), got ${config.batchTxsMax}`);
   if (config.pgWriteConnectionsMax > PG_WRITE_CONNECTIONS_MAX) throw new Error(`config pgWriteConnectionsMax must be at most ${PG_WRITE_CONNECTIONS_MAX} (each is a PostgreSQL backend), got ${config.pgWriteConnectionsMax}`);
   if (config.workers < 1 || config.workers > 256) throw new Error(`config workers must be in [1, 256], got ${config.workers}`);
+  if (config.verifyWorkerNice > NICE_MAX) throw new Error(`config verifyWorkerNice must be in [0, ${NICE_MAX}] (a nice value; 0 leaves the workers as they start), got ${config.verifyWorkerNice}`);
   for (const key of ['grpcPort', 'metricsPort'] as const) if (config[key] > 65535) throw new Error(`config ${key} must be a TCP port in [0, 65535], got ${config[key]}`);
   if (config.ack !== 'ordered' && config.ack !== 'durable') throw new Error(`config ack must be ordered or durable, got ${config.ack}`);
   for (const sink of config.sinks) if (sink !== 'pg' && sink !== 'kafka') throw new Error(`config sinks: unknown sink ${sink}; use pg or pg,kafka`);

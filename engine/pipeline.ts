@@ -76,7 +76,7 @@ export class Pipeline {
     this.history = start.history ?? new HistoryWindow(config.historyEntriesMax, config.historyBlocksMax);
     this.verifyStage = new VerifyStage(this.ring, this.batches, {
       workers: config.workers, batchesInFlightMax: config.batchesInFlightMax, perTxTaskTxsMax: config.perTxTaskTxsMax,
-      issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax,
+      issuers: config.issuers, keyCacheEntriesMax: config.keyCacheEntriesMax, nice: config.verifyWorkerNice,
     });
     const snapshots = start.snapshots ?? null;
     this.snapshots = snapshots;

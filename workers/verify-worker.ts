@@ -8,6 +8,8 @@
  */
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import { workerData } from 'node:worker_threads';
 import { BODY_BYTES, OFFSET_SENDER, SIGNATURE_BYTES } from '../engine/core/record.js';
 import { Result } from '../engine/core/result.js';
@@ -20,6 +22,7 @@ import { BatchRing } from '../engine/ring/batch-ring.js';
 import type { VerifyTask, VerifyWorkerData } from '../engine/stages/verify/task.js';
 
 const data = workerData as VerifyWorkerData;
+if (data.nice > 0) lowerPriority(data.nice);
 const slotsCount = data.ring.slotsCount;
 const bodies = Buffer.from(data.ring.bodies);
 const words = new Uint32Array(data.ring.bodies);
@@ -69,4 +72,18 @@ function verifyBatchSigned(task: VerifyTask, issuers: KeySet): Buffer {
     storeVerdict(slot, signatureOk ? checkBody(words, bodies, slot * BODY_BYTES, issuers) : Result.bad_signature);
   }
   return digest;
+}
+
+/**
+ * This thread's nice value, and only this thread's: Linux applies setpriority to the thread id it is
+ * given, which /proc/thread-self names. Elsewhere the worker keeps the priority it started with.
+ */
+function lowerPriority(nice: number): void {
+  let threadId: number;
+  try {
+    threadId = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return; // no /proc: not Linux
+  }
+  os.setPriority(threadId, nice);
 }

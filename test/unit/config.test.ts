@@ -60,6 +60,8 @@ const REFUSED: [string, Record<string, unknown>, RegExp][] = [
   // ringSlotsMax 1024 keeps 64 slots for approval decisions: a batch may take 960.
   ['a batch larger than the ring leaves clients', { ringSlotsMax: 1024, batchTxsMax: 961 }, /config batchTxsMax must be in \[1, 960\] \(ringSlotsMax 1024 less 64 kept for approval decisions\), got 961/],
   ['too many workers', { workers: 257 }, /config workers must be in \[1, 256\], got 257/],
+  ['a nice value past 19', { verifyWorkerNice: 20 }, /config verifyWorkerNice must be in \[0, 19\] \(a nice value; 0 leaves the workers as they start\), got 20/],
+  ['a negative nice value (raising priority needs privileges)', { verifyWorkerNice: -1 }, /config verifyWorkerNice must be a non-negative integer, got -1/],
   ['too many PostgreSQL write sessions', { pgWriteConnectionsMax: 17 }, /config pgWriteConnectionsMax must be at most 16 \(each is a PostgreSQL backend\), got 17/],
   ['no PostgreSQL write session', { pgWriteConnectionsMax: 0 }, /config pgWriteConnectionsMax must be at least 1, got 0/],
   ['a gRPC port out of range', { grpcPort: 65536 }, /config grpcPort must be a TCP port in \[0, 65535\], got 65536/],

@@ -10,6 +10,7 @@ export interface VerifyWorkerData {
   batches: BatchRingBuffers;
   issuers: SharedArrayBuffer; // the issuer table (issuer-table.ts): the keys allowed to mint now
   keyCacheEntriesMax: number;
+  nice: number; // the worker's own nice value (Linux), 0: left as it is
 }
 
 /** A claimed, contiguous cursor range; the worker owns its slots until it resolves. */

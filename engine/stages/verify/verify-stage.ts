@@ -25,6 +25,7 @@ export interface VerifyStageOptions {
   perTxTaskTxsMax: number;
   issuers: string[];
   keyCacheEntriesMax: number;
+  nice: number;
 }
 
 export class VerifyStage {
@@ -43,6 +44,7 @@ export class VerifyStage {
       batches: batches.buffers,
       issuers: this.issuerTable.shared,
       keyCacheEntriesMax: options.keyCacheEntriesMax,
+      nice: options.nice,
     };
     this.pool = new Piscina({
       filename: distFile('workers/verify-worker.js'),
