@@ -71,7 +71,7 @@ export interface EngineConfig {
   keyCacheEntriesMax: number; // verify workers' KeyObject cache, default 65536
   // The verify workers' nice value on Linux (0-19; 0 leaves them as they start). Default 5: on a
   // busy machine the I/O thread and the sequencer keep their cores when a worker wakes, and a
-  // worker verifies on what is left (bench/RESULTS.md, session 10: half-rate p95 -19%, p99 -40%).
+  // worker verifies on what is left (bench/RESULTS.md, session 10: at half rate p95 -26%, p99 -44%).
   verifyWorkerNice: number;
   issuers: string[]; // hex Ed25519 public keys allowed to mint
   trustedSigners: string[]; // hex public keys allowed to submit batch-signed batches
