@@ -28,6 +28,7 @@ import type { PlannedBatch } from './loadgen/wire.js';
 import { measureLoadgenCeiling, type LoadgenCeiling } from './loadgen-ceiling.js';
 import { verdictOf } from './verdict.js';
 import { tlsCostOf } from './tls-cost.js';
+import { hopsBetween, snapshotHops, type HopSnapshot } from './cluster-hops.js';
 import { percentilesMs, type PercentilesMs } from '../engine/metrics/metrics.js';
 
 export interface BenchOptions {
@@ -51,6 +52,7 @@ export interface BenchOptions {
   // with --target, how to reach a TLS engine. The null server of the load generator's ceiling stays plaintext.
   tls?: boolean;
   targetTls?: ClientTls;
+  clusterFile?: string; // --cluster: also the validators' finality hops over the measured window (cluster-hops.ts)
   progress: boolean;
   command: string;
 }
@@ -102,15 +104,20 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const servers = o.sinks.length > 0;
     let cpuStart = cpuSnapshot(enginePid, servers);
     let statsAtStart: Promise<EngineStats | null> = Promise.resolve(null);
+    let hopsAtStart: Promise<HopSnapshot> | null = null;
     const rss = { start: rssMiB(enginePid), max: rssMiB(enginePid), end: null as number | null };
     const result = await drive(clients, plan.lanes, {
-      onMeasureStart: () => { cpuStart = cpuSnapshot(enginePid, servers); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client); },
+      onMeasureStart: () => {
+        cpuStart = cpuSnapshot(enginePid, servers); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client);
+        if (o.clusterFile) hopsAtStart = snapshotHops(o.clusterFile);
+      },
       onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
       streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, retryBackoffMs: 2,
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
     const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid, servers));
     const engineWindow = engineStatsBetween(await statsAtStart, await engineStats(client));
+    const hops = hopsAtStart === null ? null : hopsBetween(await hopsAtStart, await snapshotHops(o.clusterFile!));
     rss.end = rssMiB(enginePid);
     bar?.stop();
     for (const c of clients) c.close();
@@ -121,6 +128,8 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const report = reportOf(o, result, ceilings, ceilingsAfter, exitCode, o.workers ?? os.availableParallelism(), cpu, rss, copyRowsPerS, { plain: grpcPlain, tls: grpcTls }, loadgenCeiling);
     report.engine_stages_ms = engineWindow?.stages ?? null;
     report.engine_event_loop_delay_ms = engineWindow?.eventLoopDelay ?? null;
+    // --cluster: by validator, where each block of the measured window was, from its sequencing: read, applied, attested, final (bucket bounds).
+    if (hops !== null) report.cluster_hops_ms = hops;
     if (o.json) {
       writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
       // The standard HdrHistogram percentile distribution (values in ms), readable by its plotters.

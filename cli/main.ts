@@ -16,6 +16,7 @@ import { runBench } from '../bench/run.js';
 import { COPY_CEILING_ROUNDS, COPY_CEILING_ROWS } from '../bench/stores.js';
 import { CEILING_DRIFT_WARN } from '../bench/ceilings.js';
 import type { TlsCost } from '../bench/tls-cost.js';
+import { HOPS, type HopWindow } from '../bench/cluster-hops.js';
 import { compareReports } from '../bench/compare.js';
 import { formatLimits, measureLimits } from '../bench/limits.js';
 import { writeFileSync } from 'node:fs';
@@ -172,6 +173,7 @@ withTlsOptions(program.command('bench'), 'with --target: ')
       json: flags.json as string | undefined, target: flags.target as string | undefined, keys: flags.keys as string | undefined,
       workers: flags.workers as number | undefined, engineConfig: flags.engineConfig as string | undefined, prebuildMb: flags.prebuildMb as number, loadgenCeilingS: flags.loadgenCeilingS as number, progress: process.stderr.isTTY === true,
       tls: flags.tls === true, targetTls: flags.cluster ? clusterClientTls(String(flags.cluster), 'submitter') ?? undefined : targetTlsOf(flags),
+      clusterFile: flags.cluster ? String(flags.cluster) : undefined,
       command: `txe ${process.argv.slice(2).join(' ')}`,
     });
     printSummary(report);
@@ -315,6 +317,7 @@ function printSummary(r: Record<string, unknown>): void {
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
     ...tlsCostLines(c, r.tls_cost as TlsCost | null),
+    ...clusterHopLines(r.cluster_hops_ms as Record<string, Record<string, HopWindow>> | undefined),
     `fraction of ceiling: ${r.fraction_of_ceiling}${r.fraction_of_all_cores_verify === null ? ' (TPS x 128 B / SHA-256 bytes/s)' : ` of one-core rate x workers, ${r.fraction_of_all_cores_verify} of all cores verifying at once`}`,
     ...verifyDriftLines(c),
   ];
@@ -326,6 +329,16 @@ function printSummary(r: Record<string, unknown>): void {
   if (r.offered_rate_verdict) lines.push(String(r.offered_rate_verdict));
   console.log(lines.join('\n'));
   if (r.plan_ran_out) console.log('note: the pre-built plan ran out before the duration ended; raise --prebuild-mb or lower --duration');
+}
+
+/** --cluster: each validator's hops over the measured window, as bucket bounds (bench/cluster-hops.ts). */
+function clusterHopLines(hops: Record<string, Record<string, HopWindow>> | undefined): string[] {
+  if (!hops) return [];
+  const at = (ms: number | null) => (ms === null ? '?' : `<=${ms}`);
+  return [
+    'finality by hop over the measured window, ms from the leader sequencing a block (bucket bounds: p50 / p95 / p99):',
+    ...Object.entries(hops).map(([id, row]) => `  validator ${id}: ${HOPS.map((h) => `${h} ${at(row[h].p50_ms_at_most)} / ${at(row[h].p95_ms_at_most)} / ${at(row[h].p99_ms_at_most)}`).join('; ')} (${row.final.blocks} blocks)`),
+  ];
 }
 
 /** TLS runs: the transport's CPU a MB over TLS and plaintext (both ends), and TLS's share of this run (bench/tls-cost.ts). */

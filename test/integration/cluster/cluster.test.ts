@@ -320,4 +320,22 @@ describe('a four-validator cluster', () => {
       infra('cluster-delay.sh', ['0']);
     }
   }, 180_000);
+
+  it("txe bench --cluster reports every validator's finality hops over its measured window", async () => {
+    const json = path.join(path.dirname(clusterFile), 'bench-hops.json');
+    const out = execFileSync(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), 'bench', '--cluster', clusterFile, '--duration', '2', '--warmup', '1', '--rate', '16000',
+      '--batch', '1000', '--loadgen-ceiling-s', '0', '--json', json], { encoding: 'utf8', timeout: 90_000 });
+    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as { errors: number; batches: number; cluster_hops_ms: Record<string, Record<string, { blocks: number; p50_ms_at_most: number | null }>> };
+    expect(r.errors).toBe(0);
+    expect(Object.keys(r.cluster_hops_ms).sort()).toEqual(['1', '2', '3', '4']);
+    for (const [id, row] of Object.entries(r.cluster_hops_ms)) {
+      // Only blocks seen in the window: the bench's funding and warm-up before it, and the earlier
+      // tests' blocks, are in the validator's histogram since start but not in the report.
+      const sinceStart = counterValue((await scrapeMetrics(Number(id) - 1, operatorTls!)).text, 'txe_cluster_block_hop_seconds_count{hop="final"}');
+      expect(row.final.blocks).toBeGreaterThan(0);
+      expect(row.final.blocks).toBeLessThan(sinceStart);
+      expect(row.read.blocks).toBeGreaterThan(0);
+    }
+    expect(out).toMatch(/^ {2}validator 1: read <=\d+ \/ /m);
+  }, 120_000);
 });
