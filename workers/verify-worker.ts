@@ -76,7 +76,9 @@ function verifyBatchSigned(task: VerifyTask, issuers: KeySet): Buffer {
 
 /**
  * This thread's nice value, and only this thread's: Linux applies setpriority to the thread id it is
- * given, which /proc/thread-self names. Elsewhere the worker keeps the priority it started with.
+ * given, which /proc/thread-self names. Elsewhere the worker keeps the priority it started with. An
+ * engine started nicer than `nice` (nice -n 10 txe serve) keeps its workers there: going back up
+ * needs privileges, and without them setpriority would throw and the worker would not start.
  */
 function lowerPriority(nice: number): void {
   let threadId: number;
@@ -85,5 +87,5 @@ function lowerPriority(nice: number): void {
   } catch {
     return; // no /proc: not Linux
   }
-  os.setPriority(threadId, nice);
+  if (os.getPriority(threadId) < nice) os.setPriority(threadId, nice);
 }
