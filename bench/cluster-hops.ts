@@ -32,8 +32,8 @@ export async function snapshotHops(clusterFile: string): Promise<HopSnapshot> {
   const tls = clusterClientTls(clusterFile, 'operator');
   const out: HopSnapshot = new Map();
   await Promise.all(cluster.validators.map(async (v) => {
-    const text = await scrape(v.metrics, tls).catch(() => null);
-    if (text !== null) out.set(v.id, parseHopBuckets(text));
+    const scraped = await getMetrics(v.metrics, tls).catch(() => null);
+    if (scraped?.status === 200) out.set(v.id, parseHopBuckets(scraped.text));
   }));
   return out;
 }
@@ -76,7 +76,8 @@ export function hopsBetween(start: HopSnapshot, end: HopSnapshot): Record<string
   return out;
 }
 
-function scrape(address: string, tls: ClientTls | null): Promise<string> {
+/** GET /metrics of a validator (or engine) at `address`, over TLS with `tls`'s files, else plain HTTP: the status and the text. */
+export function getMetrics(address: string, tls: ClientTls | null): Promise<{ status: number; text: string }> {
   const [host, port] = address.split(':');
   return new Promise((resolve, reject) => {
     const options = { host, port: Number(port), path: '/metrics', timeout: SCRAPE_TIMEOUT_MS };
@@ -84,10 +85,10 @@ function scrape(address: string, tls: ClientTls | null): Promise<string> {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => { text += chunk; });
-      response.on('end', () => (response.statusCode === 200 ? resolve(text) : reject(new Error(`GET ${address}/metrics: ${response.statusCode}`))));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
     };
     const request = tls === null ? http.get(options, onResponse)
-      : https.get({ ...options, ca: fs.readFileSync(tls.caFile), cert: fs.readFileSync(tls.certFile!), key: fs.readFileSync(tls.keyFile!) }, onResponse);
+      : https.get({ ...options, ca: fs.readFileSync(tls.caFile), cert: tls.certFile ? fs.readFileSync(tls.certFile) : undefined, key: tls.keyFile ? fs.readFileSync(tls.keyFile) : undefined }, onResponse);
     request.on('timeout', () => request.destroy(new Error(`GET ${address}/metrics: no answer in ${SCRAPE_TIMEOUT_MS} ms`)));
     request.on('error', reject);
   });

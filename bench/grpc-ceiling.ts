@@ -7,10 +7,10 @@
  * windows, frame size, limits and role checks) with the default config. The ceiling also reads what
  * those bytes cost in CPU, both ends together (client and server share this thread), in milliseconds
  * a MB; and the same over TLS 1.3 with client certificates (TLS 1.3 only, AES-128-GCM first, as the
- * engine serves it). The difference is what
- * TLS costs a batch on this machine, client and server, where `txe bench --tls` runs both: measured
- * in session 10 at ~1.2 ms a MB both ends over Node's TLS, of which AES-128-GCM itself is ~0.5
- * (openssl speed: 4.3 GB/s a core); the rest is the record layer handing HTTP/2 16 KB at a time.
+ * engine serves it). The difference is what TLS costs a batch on this machine, client and server,
+ * where `txe bench --tls` runs both: measured in session 10 at 0.8-1.2 ms a MB both ends over Node's
+ * TLS, of which AES-128-GCM itself is ~0.5 (openssl speed: 4.3 GB/s a core); the rest is the record
+ * layer handing HTTP/2 16 KB at a time.
  */
 
 import * as grpc from '@grpc/grpc-js';
@@ -20,7 +20,7 @@ import { TxeClient, clientCredentials, clientOptions } from '../engine/client.js
 import { defaultConfig } from '../engine/config.js';
 import { guardedServer, listenGuarded } from '../engine/services/grpc/server.js';
 import { TransportSecurity } from '../engine/services/security/security.js';
-import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, clientFiles } from '../engine/services/security/certs.js';
+import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, clientTlsFiles } from '../engine/services/security/certs.js';
 
 const MESSAGE_BODIES = 8190;
 const IN_FLIGHT = 4;
@@ -44,9 +44,7 @@ export async function measureGrpcCeiling(seconds: number, certDir: string | null
     SubmitBatch: (call: grpc.ServerUnaryCall<{ txs?: Buffer }, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { accepted: (call.request.txs?.length ?? 0) / 128 }),
   });
   const port = await listenGuarded(server, '127.0.0.1', 0, config, security);
-  const client = new TxeClient(`127.0.0.1:${port}`, clientOptions(16 << 20), clientCredentials(certDir === null ? null : {
-    caFile: path.join(certDir, CA_CERT_FILE), certFile: path.join(certDir, clientFiles('bench').cert), keyFile: path.join(certDir, clientFiles('bench').key),
-  }));
+  const client = new TxeClient(`127.0.0.1:${port}`, clientOptions(16 << 20), clientCredentials(certDir === null ? null : clientTlsFiles(certDir, 'bench')));
   const txs = Buffer.alloc(MESSAGE_BODIES * 128, 7);
   const request = { auth: 'batch-signed' as const, txs, signer: Buffer.alloc(32), signature: Buffer.alloc(64) };
   try {

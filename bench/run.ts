@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
 import type * as grpc from '@grpc/grpc-js';
 import { TxeClient, clientCredentials, clientOptions, type ClientTls } from '../engine/client.js';
-import { clientFiles, createCa, createClient, createNode, CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../engine/services/security/certs.js';
+import { clientTlsFiles, createCa, createClient, createNode, CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE } from '../engine/services/security/certs.js';
 import { generateKeysFile, readKeysFile, writeKeysFile } from '../engine/keys-file.js';
 import { Result, resultName } from '../engine/core/result.js';
 import { u64ToNumber, type U64 } from '../engine/services/grpc/codec.js';
@@ -90,7 +90,7 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     }
     const address = o.target ?? engine!.address;
     const channelOptions = clientOptions(64 * 1024 * 1024);
-    const tls = o.target ? o.targetTls ?? null : o.tls ? { caFile: path.join(certDir!, CA_CERT_FILE), certFile: path.join(certDir!, clientFiles('bench').cert), keyFile: path.join(certDir!, clientFiles('bench').key) } : null;
+    const tls = o.target ? o.targetTls ?? null : o.tls ? clientTlsFiles(certDir!, 'bench') : null;
     const addresses = address.split(',');
     const clients = addresses.map((a) => new TxeClient(a, channelOptions, clientCredentials(tls)));
     const client = clients[0];

@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ClientTls } from '../client.js';
-import { CA_CERT_FILE, clientFiles } from '../services/security/certs.js';
+import { clientTlsFiles } from '../services/security/certs.js';
 import type { PeerCertificate } from 'node:tls';
 import { ROLE_URI_PREFIX, certificateRoles } from '../services/security/roles.js';
 import { ACCOUNT_URI_PREFIX, ALL_ACCOUNTS, AccountScope } from '../services/security/scope.js';
@@ -46,8 +46,7 @@ export function clusterTlsDir(cluster: ClusterFile, clusterFile: string): string
 export function clusterClientTls(clusterFile: string, name: string): ClientTls | null {
   const dir = clusterTlsDir(readClusterFile(clusterFile), clusterFile);
   if (dir === null) return null;
-  const files = clientFiles(name);
-  const tls = { caFile: path.join(dir, CA_CERT_FILE), certFile: path.join(dir, files.cert), keyFile: path.join(dir, files.key) };
+  const tls = clientTlsFiles(dir, name);
   if (!fs.existsSync(tls.certFile)) throw new Error(`${clusterFile}: no client certificate ${tls.certFile}; make one with txe certs create-client ${name} --dir ${dir} --roles ...`);
   return tls;
 }

@@ -30,6 +30,8 @@ export const CA_KEY_FILE = 'ca.key';
 export const NODE_CERT_FILE = 'node.crt';
 export const NODE_KEY_FILE = 'node.key';
 export const clientFiles = (name: string) => ({ cert: `client.${name}.crt`, key: `client.${name}.key` });
+/** The files a client `name` made in `dir` dials with: the CA to trust, its certificate and key. */
+export const clientTlsFiles = (dir: string, name: string) => ({ caFile: path.join(dir, CA_CERT_FILE), certFile: path.join(dir, clientFiles(name).cert), keyFile: path.join(dir, clientFiles(name).key) });
 
 interface Issuer { cert: x509.X509Certificate; key: CryptoKey }
 

@@ -7,7 +7,6 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
@@ -16,7 +15,8 @@ import { repoRoot } from '../../../engine/paths.js';
 import { Result } from '../../../engine/core/result.js';
 import { readKeysFile, type KeysFile } from '../../../engine/keys-file.js';
 import { clusterStatus, type ValidatorStatusJson } from '../../../cli/cluster.js';
-import { clusterClientTls } from '../../../engine/cluster/cluster-file.js';
+import { clusterClientTls, readClusterFile } from '../../../engine/cluster/cluster-file.js';
+import { getMetrics } from '../../../bench/cluster-hops.js';
 import { clientFiles, createClient } from '../../../engine/services/security/certs.js';
 import { ATTEST_METHOD } from '../../../engine/cluster/front.js';
 import { encodeAttestation } from '../../../engine/cluster/attestation.js';
@@ -78,17 +78,7 @@ const issuerNonce = async (target: string) => BigInt(String((await client(target
 
 /** GET /metrics of validator `index` (0-3) with `files`: the status code and the text. */
 function scrapeMetrics(index: number, files: ClientTls): Promise<{ status: number; text: string }> {
-  const cluster = JSON.parse(fs.readFileSync(clusterFile, 'utf8')) as { validators: { metrics: string }[] };
-  const [host, port] = cluster.validators[index].metrics.split(':');
-  return new Promise((resolve, reject) => {
-    const request = https.get({ host, port: Number(port), path: '/metrics', ca: fs.readFileSync(files.caFile), cert: files.certFile ? fs.readFileSync(files.certFile) : undefined, key: files.keyFile ? fs.readFileSync(files.keyFile) : undefined }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => { text += chunk; });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
-    });
-    request.on('error', reject);
-  });
+  return getMetrics(readClusterFile(clusterFile).validators[index].metrics, files);
 }
 
 const counterValue = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
