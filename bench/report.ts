@@ -49,7 +49,8 @@ const l = r.latency_ms;
 rows('headline', [['mode / ack / sinks', r.mode + ' / ' + r.ack + ' / ' + r.sinks], ['batch, streams, lanes', r.batch_size + ', ' + r.streams + ', ' + r.lanes],
   ['offered TPS', r.offered_tps], ['committed TPS', Number(r.tps).toLocaleString()], ['committed / rejected / errors', r.txs_committed + ' / ' + r.txs_rejected + ' / ' + r.errors],
   ['latency p50 / p90 / p95 / p99 / p99.9 / max (ms)', [l.p50, l.p90, l.p95, l.p99, l.p999, l.max].join(' / ')], ['corrected for coordinated omission', r.latency_corrected_for_coordinated_omission],
-  ['CPU cores: engine / load generator', (r.cpu_cores_used || {}).engine + ' / ' + (r.cpu_cores_used || {}).loadgen],
+  ['CPU cores: engine / load generator / machine', (r.cpu_cores_used || {}).engine + ' / ' + (r.cpu_cores_used || {}).loadgen + ' / ' + (r.cpu_cores_used || {}).machine],
+  ['CPU cores of the targets on this machine', (r.cpu_cores_used || {}).targets ? Object.entries(r.cpu_cores_used.targets).map(([k, v]) => k + ' ' + v).join(', ') + '; Kafka ' + r.cpu_cores_used.kafka + ', etcd ' + r.cpu_cores_used.etcd + ', NGINX ' + r.cpu_cores_used.nginx : 'none measured'],
   ['load generator ceiling TPS', r.load_generator && r.load_generator.ceiling_tps !== null ? Number(r.load_generator.ceiling_tps).toLocaleString() : 'not measured'],
   ['verdict', r.verdict]].concat(r.offered_rate_verdict ? [['offered rate', r.offered_rate_verdict]] : [])
   .concat(r.tls_cost ? [['TLS: extra CPU ms a MB (both ends) / share of the run CPU / expected fraction of plaintext', [r.tls_cost.extra_cpu_ms_per_mb, r.tls_cost.share_of_run_cpu, r.tls_cost.expected_fraction_of_plain].join(' / ')]] : []));

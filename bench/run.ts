@@ -20,7 +20,8 @@ import { measureCeilings, verifyCeilingOf, type Ceilings } from './ceilings.js';
 import { createBenchStores, measureCopyCeiling } from './stores.js';
 import { measureGrpcCeiling, type GrpcCeiling } from './grpc-ceiling.js';
 import { percentilePoints, renderReport } from './report.js';
-import { coresBetween, cpuSnapshot, rssMiB } from './cpu.js';
+import { coresBetween, cpuSnapshot, listeningTargets, rssMiB, type CoresUsed } from './cpu.js';
+import { readClusterFile } from '../engine/cluster/cluster-file.js';
 import { startEngineProcess, type EngineProcess } from './engine-process.js';
 import { buildPlan, type Mode } from './loadgen/plan.js';
 import { drive, type DriveResult } from './loadgen/driver.js';
@@ -101,21 +102,22 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     const bar = o.progress ? new SingleBar({ format: '{bar} {elapsed}s {tps} TPS committed, {errors} errors', hideCursor: true }, Presets.shades_classic) : null;
     bar?.start(Math.ceil(o.warmupS + o.durationS), 0, { tps: 0, errors: 0 });
     const enginePid = engine?.child.pid ?? null;
-    const servers = o.sinks.length > 0;
-    let cpuStart = cpuSnapshot(enginePid, servers);
+    const targetPids = o.target ? listeningTargets(targetLabels(o)) : new Map<string, number>();
+    const servers = o.sinks.length > 0 || targetPids.size > 0;
+    let cpuStart = cpuSnapshot(enginePid, servers, targetPids);
     let statsAtStart: Promise<EngineStats | null> = Promise.resolve(null);
     let hopsAtStart: Promise<HopSnapshot> | null = null;
     const rss = { start: rssMiB(enginePid), max: rssMiB(enginePid), end: null as number | null };
     const result = await drive(clients, plan.lanes, {
       onMeasureStart: () => {
-        cpuStart = cpuSnapshot(enginePid, servers); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client);
+        cpuStart = cpuSnapshot(enginePid, servers, targetPids); rss.start = rssMiB(enginePid); statsAtStart = engineStats(client);
         if (o.clusterFile) hopsAtStart = snapshotHops(o.clusterFile);
       },
       onSample: () => { rss.max = Math.max(rss.max ?? 0, rssMiB(enginePid) ?? 0); },
       streams: o.streams, rateTps: o.rate, durationS: o.durationS, warmupS: o.warmupS, retryBackoffMs: 2,
       onTick: (p) => bar?.update(Math.floor(p.elapsedS), { tps: Math.round(p.committed / Math.max(0.1, p.elapsedS - o.warmupS)), errors: p.errors }),
     });
-    const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid, servers));
+    const cpu = coresBetween(cpuStart, cpuSnapshot(enginePid, servers, targetPids));
     const engineWindow = engineStatsBetween(await statsAtStart, await engineStats(client));
     const hops = hopsAtStart === null ? null : hopsBetween(await hopsAtStart, await snapshotHops(o.clusterFile!));
     rss.end = rssMiB(enginePid);
@@ -142,6 +144,25 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
     await stores?.cleanup();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where the cores went in the measured window: the engine (the child, or a single --target on this
+ * machine), the load generator, the servers of this machine that the run used, each target found
+ * listening here (a cluster's validators, by id), and the whole machine's busy cores.
+ */
+function coresReport(o: BenchOptions, cpu: CoresUsed): Record<string, unknown> {
+  const targets = Object.values(cpu.targets);
+  const engine = cpu.engine ?? (o.target !== undefined && !o.clusterFile && targets.length === 1 ? targets[0] : null);
+  const servers = o.sinks.length > 0 ? { postgres: cpu.postgres, kafka: cpu.kafka } : {};
+  if (targets.length === 0) return { engine, loadgen: cpu.loadgen, ...servers, machine: cpu.machine };
+  return { engine, loadgen: cpu.loadgen, ...servers, targets: cpu.targets, kafka: cpu.kafka, etcd: cpu.etcd, nginx: cpu.nginx, machine: cpu.machine };
+}
+
+/** --target's addresses by label: a cluster's fronts as "validator N", else each address itself. */
+function targetLabels(o: BenchOptions): Map<string, string> {
+  if (o.clusterFile) return new Map(readClusterFile(o.clusterFile).validators.map((v) => [`validator ${v.id}`, v.front]));
+  return new Map(o.target!.split(',').map((a) => [a, a]));
 }
 
 /** A CA, a server certificate for 127.0.0.1 and a bench client (submitter, operator) in `dir`, which it returns. */
@@ -183,7 +204,7 @@ async function prepare(o: BenchOptions, keys: ReturnType<typeof readKeysFile>, c
   return plan;
 }
 
-function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsAfter: Ceilings | null, engineExit: number | null, workers: number, cpu: ReturnType<typeof coresBetween>, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, transport: { plain: GrpcCeiling; tls: GrpcCeiling | null }, loadgen: LoadgenCeiling | null): Record<string, unknown> {
+function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsAfter: Ceilings | null, engineExit: number | null, workers: number, cpu: CoresUsed, rss: { start: number | null; max: number | null; end: number | null }, copyRowsPerS: number | null, transport: { plain: GrpcCeiling; tls: GrpcCeiling | null }, loadgen: LoadgenCeiling | null): Record<string, unknown> {
   const grpcBytesPerS = transport.plain.bytesPerS;
   const bytesPerTx = o.mode === 'per-tx' ? 192 : 128;
   const ms = (p: number) => r.latencyUs.getValueAtPercentile(p) / 1000;
@@ -248,7 +269,7 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsA
     fraction_of_ceiling: o.mode === 'per-tx' ? round(tps / perTxCeiling, 3) : round((tps * 128) / ceilings.sha256BytesPerS, 3),
     fraction_of_all_cores_verify: o.mode === 'per-tx' ? round(tps / verify.perSAllCores, 3) : null,
     engine: { workers, target: o.target ?? 'child process', exit_code: engineExit },
-    cpu_cores_used: { engine: cpu.engine, loadgen: cpu.loadgen, ...(o.sinks.length > 0 ? { postgres: cpu.postgres, kafka: cpu.kafka } : {}) },
+    cpu_cores_used: coresReport(o, cpu),
     engine_rss_mib: { at_measure_start: rss.start, max: rss.max, at_end: rss.end },
     machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.arch()}` },
     command: o.command,

@@ -11,6 +11,7 @@ import { TxeClient, clientCredentials, clientOptions } from '../engine/client.js
 import { clientFiles, createCa, createClient, createNode, CA_DAYS_DEFAULT, LEAF_DAYS_DEFAULT } from '../engine/services/security/certs.js';
 import { ROLES, isRole } from '../engine/services/security/roles.js';
 import { mkdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { runBench } from '../bench/run.js';
 import { COPY_CEILING_ROUNDS, COPY_CEILING_ROWS } from '../bench/stores.js';
@@ -312,7 +313,7 @@ function printSummary(r: Record<string, unknown>): void {
     `mode ${r.mode}, ack ${r.ack}, sinks ${r.sinks}, batch ${r.batch_size}, streams ${r.streams}, lanes ${r.lanes}, offered ${r.offered_tps}`,
     `tps ${Number(r.tps).toLocaleString('en-US')} committed over ${r.duration_s} s (${r.txs_committed} committed, ${r.txs_rejected} rejected, ${r.errors} errors)`,
     `batch latency ms: p50 ${l.p50} p90 ${l.p90} p95 ${l.p95} p99 ${l.p99} p99.9 ${l.p999} max ${l.max}${r.latency_corrected_for_coordinated_omission ? ' (CO-corrected)' : ''}`,
-    `cpu cores used: ${cpuLine(r.cpu_cores_used as Record<string, number | null>)}; engine RSS MiB ${JSON.stringify(r.engine_rss_mib)}`,
+    `cpu cores used: ${cpuLine(r.cpu_cores_used as Record<string, unknown>)}; engine RSS MiB ${JSON.stringify(r.engine_rss_mib)}`,
     ...eventLoopLine(r.engine_event_loop_delay_ms as Record<string, number> | null | undefined),
     `ceilings: Ed25519 verify ${c.ed25519_verify_per_s_core}/s on one core, ${c.ed25519_verify_per_s_all_cores}/s on all cores at once; SHA-256 ${(c.sha256_bytes_per_s / 1e9).toFixed(2)} GB/s`,
     `loopback gRPC ceiling ${(c.grpc_loopback_bytes_per_s / 1e6).toFixed(0)} MB/s; ingress bytes are ${r.fraction_of_grpc_ceiling} of it`,
@@ -359,9 +360,13 @@ function verifyDriftLines(c: Record<string, number | null>): string[] {
 }
 
 /** Cores by process: the engine and the load generator, and with sinks the local servers. */
-function cpuLine(c: Record<string, number | null>): string {
-  const servers = 'postgres' in c ? `, PostgreSQL ${c.postgres ?? 'n/a (not on this machine)'}, Kafka ${c.kafka ?? 'n/a (not on this machine)'}` : '';
-  return `engine ${c.engine ?? 'n/a'}, load generator ${c.loadgen}${servers}`;
+function cpuLine(c: Record<string, unknown>): string {
+  const n = (v: unknown, missing = 'n/a') => (v ?? missing) as string;
+  const servers = 'postgres' in c ? `, PostgreSQL ${n(c.postgres, 'n/a (not on this machine)')}, Kafka ${n(c.kafka, 'n/a (not on this machine)')}` : '';
+  const targets = c.targets as Record<string, number | null> | undefined;
+  const here = targets ? `; ${Object.entries(targets).map(([label, cores]) => `${label} ${n(cores)}`).join(', ')}; Kafka ${n(c.kafka, 'none here')}, etcd ${n(c.etcd, 'none here')}, NGINX ${n(c.nginx, 'none here')}` : '';
+  const machine = c.machine === null || c.machine === undefined ? '' : `; the machine ${c.machine} of ${os.availableParallelism()} cores busy`;
+  return `engine ${n(c.engine)}, load generator ${n(c.loadgen)}${servers}${here}${machine}`;
 }
 
 /** ENGINE_NODE_FLAGS this process was started without (engine.ts says why they matter). */

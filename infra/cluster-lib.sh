@@ -18,7 +18,9 @@ targets() { local t=""; for i in 1 2 3 4; do t="${t:+$t,}127.0.0.1:$(front_port 
 start_validator() { # id
   validator_running "$1" && return 0
   [ -f "$CLUSTER/validator-$1.log" ] && mv -f "$CLUSTER/validator-$1.log" "$CLUSTER/validator-$1.log.prev"
-  (cd "$REPO" && exec setsid nohup node --initial-old-space-size=128 dist/cli/main.js validator --cluster "$CLUSTER/cluster.json" --id "$1" \
+  # TXE_VALIDATOR_NODE_FLAGS: extra node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
+  # shellcheck disable=SC2086
+  (cd "$REPO" && exec setsid nohup node --initial-old-space-size=128 ${TXE_VALIDATOR_NODE_FLAGS:-} dist/cli/main.js validator --cluster "$CLUSTER/cluster.json" --id "$1" \
       >"$CLUSTER/validator-$1.log" 2>&1 </dev/null) &
   echo "$!" > "$CLUSTER/validator-$1.pid"
   log "validator $1 starting (pid $(cat "$CLUSTER/validator-$1.pid")) on 127.0.0.1:$(front_port "$1")"

@@ -311,12 +311,20 @@ describe('a four-validator cluster', () => {
     }
   }, 180_000);
 
-  it("txe bench --cluster reports every validator's finality hops over its measured window", async () => {
+  it("txe bench --cluster reports every validator's finality hops and cores over its measured window", async () => {
     const json = path.join(path.dirname(clusterFile), 'bench-hops.json');
     const out = execFileSync(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), 'bench', '--cluster', clusterFile, '--duration', '2', '--warmup', '1', '--rate', '16000',
       '--batch', '1000', '--loadgen-ceiling-s', '0', '--json', json], { encoding: 'utf8', timeout: 90_000 });
-    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as { errors: number; batches: number; cluster_hops_ms: Record<string, Record<string, { blocks: number; p50_ms_at_most: number | null }>> };
+    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as { errors: number; batches: number; cluster_hops_ms: Record<string, Record<string, { blocks: number; p50_ms_at_most: number | null }>>; cpu_cores_used: { targets: Record<string, number | null>; kafka: number | null; etcd: number | null; machine: number | null } };
     expect(r.errors).toBe(0);
+    // How the cores were spent: each validator found by its front's port, the brokers, etcd, the machine.
+    const cores = r.cpu_cores_used;
+    expect(Object.keys(cores.targets).sort()).toEqual(['validator 1', 'validator 2', 'validator 3', 'validator 4']);
+    for (const c of Object.values(cores.targets)) expect(c).toBeGreaterThan(0);
+    expect(cores.kafka).toBeGreaterThan(0);
+    expect(cores.etcd).not.toBeNull();
+    expect(cores.machine).toBeGreaterThanOrEqual(Object.values(cores.targets).reduce((a, c) => a! + c!, 0)! - 0.05);
+    expect(out).toMatch(/validator 1 [\d.]+, validator 2 [\d.]+, validator 3 [\d.]+, validator 4 [\d.]+; Kafka [\d.]+/);
     expect(Object.keys(r.cluster_hops_ms).sort()).toEqual(['1', '2', '3', '4']);
     for (const [id, row] of Object.entries(r.cluster_hops_ms)) {
       // Only blocks seen in the window: the bench's funding and warm-up before it, and the earlier
