@@ -97,7 +97,9 @@ export function listeningTargets(targets: ReadonlyMap<string, string>): Map<stri
       if (label !== undefined) inodes.set(inode, label);
     }
   }
-  for (const [pid, inode] of socketInodes(new Set(inodes.keys()))) out.set(inodes.get(inode)!, pid);
+  const found = new Map<string, number>(); // label -> pid
+  for (const [pid, inode] of socketInodes(new Set(inodes.keys()))) found.set(inodes.get(inode)!, pid);
+  for (const label of targets.keys()) if (found.has(label)) out.set(label, found.get(label)!); // in the targets' order
   return out;
 }
 

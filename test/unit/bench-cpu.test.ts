@@ -48,16 +48,26 @@ describe('bench CPU accounting', () => {
 
 describe('targets found by the port they listen on', () => {
   const server = net.createServer();
+  const server2 = net.createServer();
   let port = 0;
+  let port2 = 0;
   beforeAll(async () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server2.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
+    port2 = (server2.address() as net.AddressInfo).port;
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => server2.close(() => resolve()));
+  });
 
   it('finds this process listening on a loopback target, and leaves out other hosts and closed ports', () => {
     const pids = listeningTargets(new Map([['mine', `127.0.0.1:${port}`], ['elsewhere', `10.1.2.3:${port}`], ['closed', '127.0.0.1:1']]));
     expect(Object.fromEntries(pids)).toEqual({ mine: process.pid });
+    // In the order the targets were given, whatever order /proc lists their processes in.
+    const both = listeningTargets(new Map([['b', `127.0.0.1:${port2}`], ['a', `127.0.0.1:${port}`]]));
+    expect([...both.keys()]).toEqual(['b', 'a']);
     const before = cpuSnapshot(null, false, pids);
     let spin = 0;
     for (const until = Date.now() + 50; Date.now() < until;) spin++;
