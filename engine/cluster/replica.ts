@@ -67,10 +67,6 @@ export interface ReplicaOptions {
   sequencer: SequencerOptions;
   trustedSigners: () => KeySet; // batch signers trusted now (they rotate)
   checkpointEveryBlocks?: number; // default CHECKPOINT_EVERY_BLOCKS; tests make it small
-  // Blocks are judged before their Kafka transaction is decided (committed-order.ts): each stays
-  // tentative until commitApplied(), and abortUncommitted() undoes the tentative ones. Checkpoints
-  // are taken only where nothing is tentative. Without it every applied block is committed at once.
-  tentative?: boolean;
 }
 
 /** The state at the last checkpoint: its records in a buffer that grows, updated in place. */
@@ -79,7 +75,6 @@ interface Checkpoint { state: Omit<SequencerState, 'accounts'>; records: Uint32A
 export class Replica {
   private sequencer: Sequencer;
   private headValue: AppliedBlock = { height: 0, term: 0, hash: GENESIS_HASH, stateHash: Buffer.alloc(HASH_BYTES), firstSeq: 1, txs: 0 };
-  private committedValue: AppliedBlock = this.headValue; // the last block whose transaction committed (tentative mode)
   private highestTerm = 0;
   private readonly recent = new Map<number, AppliedBlock>();
   private checkpoint: Checkpoint | null = null;
@@ -97,40 +92,14 @@ export class Replica {
     this.takeCheckpoint();
   }
 
-  /** The last block applied, tentative ones included. */
   get head(): AppliedBlock { return this.headValue; }
-  /** The last block applied whose transaction committed: what this validator may attest and answer. */
-  get committedHead(): AppliedBlock { return this.options.tentative ? this.committedValue : this.headValue; }
-  /** Blocks applied whose transaction is not decided yet. */
-  get tentativeBlocks(): number { return this.headValue.height - this.committedHead.height; }
   get term(): number { return this.highestTerm; }
   /** The seq the next accepted transaction takes. */
   get nextSeq(): number { return this.sequencer.nextSeq; }
   /** The block this replica applied at `height`, while it is among the recent ones. */
-  at(height: number): AppliedBlock | undefined { return height <= this.committedHead.height ? this.recent.get(height) : undefined; }
-  /** The state after the head, for a leader's pipeline to start from (a copy); never with tentative blocks in it. */
-  exportState(): SequencerState {
-    if (this.tentativeBlocks > 0) throw new Error(`replica: ${this.tentativeBlocks} tentative blocks past height ${this.committedHead.height}: their transaction is not decided`);
-    return this.sequencer.exportState();
-  }
-
-  /** Every block applied so far is committed (its transaction's COMMIT marker was read). */
-  commitApplied(): void {
-    this.committedValue = this.headValue;
-    if (this.sinceCheckpoint.length >= (this.options.checkpointEveryBlocks ?? CHECKPOINT_EVERY_BLOCKS)) this.takeCheckpoint();
-  }
-
-  /** Undoes the tentative blocks (their transaction aborted); returns how many. */
-  abortUncommitted(): number {
-    const undone = this.tentativeBlocks;
-    if (undone === 0) return 0;
-    const committed = this.committedHead.height;
-    for (let h = committed + 1; h <= this.headValue.height; h++) this.recent.delete(h);
-    this.sinceCheckpoint = this.sinceCheckpoint.filter((record) => record.number <= committed);
-    this.rollback();
-    if (this.headValue.height !== committed) throw new Error(`replica: undoing tentative blocks left height ${this.headValue.height}, not ${committed}`);
-    return undone;
-  }
+  at(height: number): AppliedBlock | undefined { return this.recent.get(height); }
+  /** The state after the head, for a leader's pipeline to start from (a copy). */
+  exportState(): SequencerState { return this.sequencer.exportState(); }
   checkInvariants(): void { this.sequencer.checkInvariants(); }
 
   /** Judges the next record of the log (in log order) and applies it if it is valid. */
@@ -230,7 +199,7 @@ export class Replica {
     this.recent.set(applied.height, applied);
     this.recent.delete(applied.height - RECENT_BLOCKS_KEPT);
     this.sinceCheckpoint.push(record);
-    if (!this.options.tentative && this.sinceCheckpoint.length >= (this.options.checkpointEveryBlocks ?? CHECKPOINT_EVERY_BLOCKS)) this.takeCheckpoint();
+    if (this.sinceCheckpoint.length >= (this.options.checkpointEveryBlocks ?? CHECKPOINT_EVERY_BLOCKS)) this.takeCheckpoint();
   }
 
   private markDirty(account: number): void {

@@ -40,10 +40,7 @@ import { Engine } from '../engine.js';
 import { KafkaSink } from '../stages/commit/kafka/kafka-sink.js';
 import { serialWrites } from '../stages/commit/kafka/open.js';
 import { blockKey, decodeBlockRecord } from '../stages/commit/kafka/block-record.js';
-import { Replica, type AppliedBlock, type Judgement } from './replica.js';
-import { CommittedOrder } from './committed-order.js';
-import { installTransactionMarkers, logEntries } from '../stages/commit/kafka/transaction-markers.js';
-import type { StoredBlock } from '../stages/commit/stored-block.js';
+import { Replica, type AppliedBlock } from './replica.js';
 import { Finality, VALIDATORS } from './finality.js';
 import { SignedHeightFile } from './signed-height.js';
 import { HeightWaiters } from './height-waiters.js';
@@ -88,12 +85,7 @@ export class Validator {
   private readonly key: KeyObject;
   private readonly kafka: KafkaClient;
   private producer!: Producer;
-  private blocksConsumer: Consumer | null = null;
-  // Blocks read before their transaction is decided (committed-order.ts), unless kafkajs cannot show
-  // the markers or TXE_VALIDATOR_READ=committed (the way before, for comparison), or two writers interleaved.
-  private tentativeReads: boolean;
-  private judged: { record: StoredBlock; judgement: Judgement }[] = []; // since the last decision
-  private fetchedAtMs = 0; // when the fetch being judged arrived
+  private blocksConsumer!: Consumer;
   private attestationsConsumer!: Consumer;
   private election!: LeaderElection;
   private front!: ValidatorFront;
@@ -149,8 +141,7 @@ export class Validator {
     collectDefaultMetrics({ register: this.registry, prefix: 'txe_process_', eventLoopMonitoringPrecision: 10 });
     const signers = new KeySet(this.engineConfig.trustedSigners.map((h) => Buffer.from(h, 'hex')));
     this.trustedSigners = () => signers;
-    this.tentativeReads = process.env.TXE_VALIDATOR_READ !== 'committed' && installTransactionMarkers(cluster.blocksTopic) === 'installed';
-    this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: this.trustedSigners, tentative: true });
+    this.replica = new Replica({ sequencer: sequencerOptions(this.engineConfig), trustedSigners: this.trustedSigners });
     fs.mkdirSync(options.dataDir, { recursive: true });
     this.signed = new SignedHeightFile(path.join(options.dataDir, `validator-${options.id}.signed-height`), path.join(options.dataDir, `validator-${options.id}.signed-height.json`));
     this.key = privateKeyFromSeed(Buffer.from(fs.readFileSync(options.seedFile, 'utf8').trim(), 'hex'));
@@ -193,7 +184,7 @@ export class Validator {
   }
 
   status(): object {
-    const head = this.replica.committedHead;
+    const head = this.replica.head;
     return {
       id: this.options.id, role: this.leading ? 'leader' : 'follower', term: Math.max(this.replica.term, this.leading?.term ?? 0, this.leader?.term ?? 0),
       height: head.height, finalHeight: this.finality.finalHeight, stateHash: head.stateHash, blockHash: head.hash, faults: this.faults, leaderId: this.leader?.id ?? 0,
@@ -215,105 +206,41 @@ export class Validator {
 
   // ---- follow, judge, attest ----
 
-  /**
-   * Follows the blocks topic from the start, or from `fromOffset` (committed reads after two
-   * writers interleaved). Reading uncommitted (committed-order.ts), a block is judged as soon as its
-   * records are replicated, and attested when its transaction's COMMIT marker is read; reading
-   * committed, the blocks of each fetch are judged and committed together.
-   */
-  private async followBlocks(fromOffset: string | null = null): Promise<void> {
-    const tentative = this.tentativeReads;
-    const consumer = this.kafka.consumer({ groupId: `txe-validator-${this.options.id}-blocks-${crypto.randomBytes(4).toString('hex')}`, maxWaitTimeInMs: FETCH_WAIT_MS, readUncommitted: tentative, maxBytesPerPartition: 16 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
-    this.blocksConsumer = consumer;
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.cluster.blocksTopic, fromBeginning: true });
-    const order = new CommittedOrder({
-      judge: async (value) => this.judgeRecord(value),
-      commit: async () => this.commitJudged(),
-      abort: async () => this.abortJudged(),
-      interleaved: async (from, why) => this.readCommittedFrom(from, why),
-    });
-    await consumer.run({
+  private async followBlocks(): Promise<void> {
+    this.blocksConsumer = this.kafka.consumer({ groupId: `txe-validator-${this.options.id}-blocks-${crypto.randomBytes(4).toString('hex')}`, maxWaitTimeInMs: FETCH_WAIT_MS, readUncommitted: false, maxBytesPerPartition: 16 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    await this.blocksConsumer.connect();
+    await this.blocksConsumer.subscribe({ topic: this.cluster.blocksTopic, fromBeginning: true });
+    await this.blocksConsumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        if (consumer !== this.blocksConsumer) return; // replaced by a committed reader (readCommittedFrom)
-        this.fetchedAtMs = Date.now();
-        if (!tentative) {
-          if (batch.messages.length > 0) this.nextOffset = Number(batch.lastOffset()) + 1;
-          for (const message of batch.messages) await this.judgeRecord(message.value!);
-          await this.commitJudged();
-          return;
+        const arrivedMs = Date.now();
+        if (batch.messages.length > 0) this.nextOffset = Number(batch.lastOffset()) + 1;
+        const attest: AppliedBlock[] = [];
+        const sequencedAtMs = new Map<number, number>(); // height -> of each block in `attest`: its hop times do not depend on when it became final
+        for (const message of batch.messages) {
+          const record = decodeBlockRecord(message.value!);
+          this.hops.observe({ hop: 'read' }, (arrivedMs - record.sequencedAtMs) / 1000);
+          const judgement = this.replica.judge(record);
+          this.lastJudged = { number: record.number, hash: record.hash };
+          if (judgement.kind === 'applied') {
+            attest.push(judgement.block);
+            sequencedAtMs.set(record.number, record.sequencedAtMs);
+            this.applied.reached(judgement.block.height);
+            this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
+            // Final already (the others' attestations came first): final here now that it is held here too.
+            if (record.number <= this.finality.finalHeight) this.hops.observe({ hop: 'final' }, (Date.now() - record.sequencedAtMs) / 1000);
+            else this.sequencedAt.set(record.number, record.sequencedAtMs);
+            this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
+          }
+          else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
+          // A fetch can bring many blocks (up to 16 MB), and judging one takes ~10-30 ms: judged
+          // back to back they held the event loop for up to ~1 s under load, past a third of the
+          // etcd lease's TTL, so a leader lost its lead. Other work runs between blocks.
+          await setImmediate();
         }
-        const entries = logEntries(batch);
-        if (entries.length > 0) this.nextOffset = Number(entries[entries.length - 1].offset) + 1;
-        for (const entry of entries) if (await order.take(entry) === 'stop') return;
+        await this.attest(attest, sequencedAtMs);
       },
     });
-    if (fromOffset !== null) consumer.seek({ topic: this.cluster.blocksTopic, partition: 0, offset: fromOffset });
-  }
-
-  /** Judges one record of the log with the replica; what it did is acted on once its transaction is decided. */
-  private async judgeRecord(value: Buffer): Promise<void> {
-    const record = decodeBlockRecord(value);
-    this.hops.observe({ hop: 'read' }, (this.fetchedAtMs - record.sequencedAtMs) / 1000);
-    const judgement = this.replica.judge(record);
-    if (judgement.kind === 'applied') this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
-    this.judged.push({ record, judgement });
-    // A fetch can bring many blocks (up to 16 MB), and judging one takes ~10-30 ms: judged back to
-    // back they held the event loop for up to ~1 s under load, past a third of the etcd lease's TTL,
-    // so a leader lost its lead. Other work runs between blocks.
-    await setImmediate();
-  }
-
-  /** The records judged since the last decision are committed: their blocks are held here, attested, and their faults reported. */
-  private async commitJudged(): Promise<void> {
-    const judged = this.judged;
-    this.judged = [];
-    this.replica.commitApplied();
-    const attest: AppliedBlock[] = [];
-    const sequencedAtMs = new Map<number, number>(); // height -> of each block in `attest`: its hop times do not depend on when it became final
-    for (const { record, judgement } of judged) {
-      this.lastJudged = { number: record.number, hash: record.hash };
-      if (judgement.kind === 'applied') {
-        attest.push(judgement.block);
-        sequencedAtMs.set(record.number, record.sequencedAtMs);
-        this.applied.reached(judgement.block.height);
-        // Final already (the others' attestations came first): final here now that it is held here too.
-        if (record.number <= this.finality.finalHeight) this.hops.observe({ hop: 'final' }, (Date.now() - record.sequencedAtMs) / 1000);
-        else this.sequencedAt.set(record.number, record.sequencedAtMs);
-        this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
-      } else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
-    }
-    await this.attest(attest, sequencedAtMs);
-  }
-
-  /** The records judged since the last decision were in a transaction that aborted: undone, and nothing of them counts. */
-  private async abortJudged(): Promise<void> {
-    const judged = this.judged;
-    this.judged = [];
-    const undone = this.replica.abortUncommitted();
-    const faults = judged.filter((j) => j.judgement.kind === 'fault').map((j) => (j.judgement as { why: string }).why);
-    this.log('info', 'a transaction on the blocks topic aborted: what it held was undone here', { records: judged.length, blocksUndone: undone, height: this.replica.head.height, ...(faults.length > 0 ? { faultsNotCounted: faults } : {}) });
-  }
-
-  /**
-   * Two writers' records interleave on the blocks topic (a writer that is not the cluster's leader):
-   * log order is no longer the committed order, so what was judged tentatively is undone and the
-   * topic is read again, committed records only, from the first offset not decided here.
-   */
-  private async readCommittedFrom(fromOffset: string, why: string): Promise<void> {
-    this.judged = [];
-    this.replica.abortUncommitted();
-    this.tentativeReads = false;
-    this.faultsCounter.inc({ kind: 'interleaved_writers' });
-    this.faults++;
-    this.log('warn', 'fault detected', { kind: 'interleaved_writers', evidence: why, term: null, then: `reading committed blocks only, from offset ${fromOffset}` });
-    const old = this.blocksConsumer;
-    this.blocksConsumer = null; // the old consumer's later batches are ignored
-    setTimeout(() => void (async () => {
-      await old?.disconnect().catch(() => undefined);
-      if (!this.closed) await this.followBlocks(fromOffset);
-    })().catch((e: Error) => this.log('error', 'could not follow the blocks topic again', { error: e.message })), 0);
   }
 
   private async attest(blocks: AppliedBlock[], sequencedAtMs: Map<number, number>): Promise<void> {
@@ -435,7 +362,7 @@ export class Validator {
     if (this.leading?.term !== term) { await sink.close(); return; }
     this.leading.sink = sink;
     await this.catchUp(sink.lastPublishedBlock, sink.lastPublishedHash);
-    const head = this.replica.committedHead;
+    const head = this.replica.head;
     if (sink.lastPublishedBlock > head.height) {
       this.log('warn', 'the topic ends with blocks this replica refused; the next block replaces them', { topicEnd: sink.lastPublishedBlock, height: head.height });
       sink.continueAfter(head.height, head.hash);
@@ -469,16 +396,13 @@ export class Validator {
     }
     const started = Date.now();
     while (high > 0 && this.nextOffset < high - 1 && Date.now() - started < STARTUP_CATCH_UP_WAIT_MS_MAX) await new Promise((r) => setTimeout(r, 50));
-    if (high > 0) this.log('info', 'replayed the log', { height: this.replica.committedHead.height, ms: Date.now() - started });
+    if (high > 0) this.log('info', 'replayed the log', { height: this.replica.head.height, ms: Date.now() - started });
   }
 
   /** Waits until the replica has judged the topic's last record (number and hash). */
   private async catchUp(number: number, hash: Buffer): Promise<void> {
     const deadline = Date.now() + CATCH_UP_WAIT_MS_MAX;
-    // Also until nothing judged is undecided: the previous leader's open transaction, which opening
-    // the sink aborted, must be undone here before the engine starts from this state.
-    const reached = () => (number === 0 || this.lastJudged.number === number && this.lastJudged.hash.equals(hash)) && this.judged.length === 0 && this.replica.tentativeBlocks === 0;
-    while (!reached()) {
+    while (number > 0 && !(this.lastJudged.number === number && this.lastJudged.hash.equals(hash))) {
       if (Date.now() > deadline) throw new Error(`replica did not reach the topic's last block ${number} within ${CATCH_UP_WAIT_MS_MAX} ms (at ${this.lastJudged.number})`);
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -496,7 +420,7 @@ export class Validator {
 
   /** TXE_TEST_BYZANTINE=bad-block: a transfer from an account with nothing, under a forged batch signature, recorded as committed. */
   private async publishBadBlock(sink: KafkaSink, term: number): Promise<void> {
-    const head = this.replica.committedHead;
+    const head = this.replica.head;
     const bodies = Buffer.alloc(BODY_BYTES);
     writeBody(bodies, 0, { kind: KIND_TRANSFER, sender: crypto.randomBytes(32), recipient: crypto.randomBytes(32), nonce: 1n, amount: 1_000_000n, timestampMs: BigInt(Date.now()), memo: Buffer.alloc(32) });
     const digest = crypto.createHash('sha256').update(bodies).digest();
@@ -554,7 +478,7 @@ export class Validator {
   private registerGauges(): void {
     const self = this;
     new Gauge({ name: 'txe_cluster_final_height', help: 'every block up to here is final (3 of 4 attested it)', registers: [this.registry], collect() { this.set(self.finality.finalHeight); } });
-    new Gauge({ name: 'txe_cluster_applied_height', help: 'last block this validator verified and applied', registers: [this.registry], collect() { this.set(self.replica.committedHead.height); } });
+    new Gauge({ name: 'txe_cluster_applied_height', help: 'last block this validator verified and applied', registers: [this.registry], collect() { this.set(self.replica.head.height); } });
     new Gauge({ name: 'txe_cluster_leader', help: '1 while this validator leads', registers: [this.registry], collect() { this.set(self.leading ? 1 : 0); } });
     new Gauge({ name: 'txe_cluster_term', help: 'highest term seen', registers: [this.registry], collect() { this.set(self.replica.term); } });
   }

@@ -139,67 +139,6 @@ describe('a validator replica', () => {
   });
 });
 
-describe('a replica judging blocks before their transaction is decided', () => {
-  const tentativeReplica = (checkpointEveryBlocks = 64) => new Replica({ sequencer: options, trustedSigners: () => new KeySet([signer.publicKey]), tentative: true, checkpointEveryBlocks });
-
-  it('holds tentative blocks apart until committed, and undoes them exactly when their transaction aborts', () => {
-    const cut = leader();
-    const carol = user('carol');
-    const committed = [cut([mint(carol.publicKey, 1n, 100n)]), cut([transfer(carol, alice.publicKey, 1n, 30n)])];
-    const r = tentativeReplica(2);
-    for (const b of committed) expect(r.judge(b).kind).toBe('applied');
-    expect(r.tentativeBlocks).toBe(2);
-    expect(r.committedHead.height).toBe(0);
-    expect(r.at(1)).toBeUndefined(); // not answered nor compared before its commit
-    r.commitApplied();
-    const head = r.committedHead;
-    expect(head.height).toBe(2);
-    expect(r.at(2)!.hash.equals(committed[1].hash)).toBe(true);
-
-    // An aborted transaction of two blocks: judged, then undone; the state is the committed one's.
-    const aborted = [cut([transfer(carol, alice.publicKey, 2n, 60n)]), cut([mint(alice.publicKey, 2n, 5n)])];
-    for (const b of aborted) expect(r.judge(b).kind).toBe('applied');
-    expect(r.tentativeBlocks).toBe(2);
-    expect(() => r.exportState()).toThrow(/2 tentative blocks past height 2/);
-    expect(r.abortUncommitted()).toBe(2);
-    expect(r.head).toEqual(head);
-    expect(r.tentativeBlocks).toBe(0);
-    expect(r.abortUncommitted()).toBe(0);
-
-    // The next leader's blocks at those heights are taken as if the aborted ones never were, and
-    // reach the state hash of a replica that only ever saw the committed log.
-    const next = leader();
-    const again = [next([mint(carol.publicKey, 1n, 100n)]), next([transfer(carol, alice.publicKey, 1n, 30n)]), next([transfer(carol, alice.publicKey, 2n, 10n)])];
-    const plain = replica();
-    for (const b of again) expect(plain.judge(b).kind).toBe('applied');
-    const fresh = tentativeReplica(2);
-    for (const b of again.slice(0, 2)) fresh.judge(b);
-    fresh.commitApplied();
-    expect(fresh.judge(again[2]).kind).toBe('applied');
-    expect(fresh.abortUncommitted()).toBe(1); // its transaction aborted; the leader writes it again in the next
-    expect(fresh.judge(again[2]).kind).toBe('applied');
-    fresh.commitApplied();
-    expect(fresh.committedHead.stateHash.equals(plain.head.stateHash)).toBe(true);
-    expect(fresh.exportState().block).toBe(3);
-  });
-
-  it('takes checkpoints only where nothing is tentative, so an abort never rolls back into committed blocks', () => {
-    const cut = leader();
-    const dave = user('dave');
-    const r = tentativeReplica(1); // a checkpoint wanted after every block
-    expect(r.judge(cut([mint(dave.publicKey, 1n, 100n)])).kind).toBe('applied');
-    r.commitApplied(); // checkpoint at height 1
-    expect(r.judge(cut([transfer(dave, alice.publicKey, 1n, 10n)])).kind).toBe('applied');
-    expect(r.judge(cut([transfer(dave, alice.publicKey, 2n, 10n)])).kind).toBe('applied');
-    r.commitApplied(); // height 3, checkpoint
-    const head = r.committedHead;
-    for (let n = 3n; n < 6n; n++) expect(r.judge(cut([transfer(dave, alice.publicKey, n, 10n)])).kind).toBe('applied');
-    expect(r.abortUncommitted()).toBe(3);
-    expect(r.head).toEqual(head);
-    expect(r.committedHead).toEqual(head);
-  });
-});
-
 describe('finality', () => {
   const keys = [1, 2, 3, 4].map(() => generateKeypair());
   const att = (v: number, height: number, block: Buffer, state: Buffer) => signAttestation({ validator: v, height, blockHash: block, stateHash: state, term: 3 }, keys[v - 1].privateKey);
