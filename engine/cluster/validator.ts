@@ -41,6 +41,7 @@ import { KafkaSink } from '../stages/commit/kafka/kafka-sink.js';
 import { serialWrites } from '../stages/commit/kafka/open.js';
 import { blockKey, decodeBlockRecord } from '../stages/commit/kafka/block-record.js';
 import { Replica, type AppliedBlock } from './replica.js';
+import { JudgeQueue } from './judge-queue.js';
 import { Finality, VALIDATORS } from './finality.js';
 import { SignedHeightFile } from './signed-height.js';
 import { HeightWaiters } from './height-waiters.js';
@@ -73,6 +74,7 @@ const KAFKA_CONNECT_TIMEOUT_MS = 5_000;
 const TOPIC_READY_WAIT_MS_MAX = 30_000;
 const STARTUP_CATCH_UP_WAIT_MS_MAX = 120_000; // then it campaigns anyway (an aborted tail can hide the last offsets)
 const SEQUENCED_AT_KEPT = 65_536;
+const JUDGE_QUEUE_BYTES_MAX = 32 * 1024 * 1024; // fetched, not judged yet: ~32 full blocks; then the next fetch waits
 // Fine below 300 ms, where the finality target (p95 < 100 ms) and its tail are read.
 const HOP_BUCKETS_S = [0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1, 2, 5];
 
@@ -86,6 +88,7 @@ export class Validator {
   private readonly kafka: KafkaClient;
   private producer!: Producer;
   private blocksConsumer!: Consumer;
+  private readonly judging = new JudgeQueue(JUDGE_QUEUE_BYTES_MAX, (error) => this.log('error', 'could not judge a block of the blocks topic; this validator stops following it', { error: error.message }));
   private attestationsConsumer!: Consumer;
   private election!: LeaderElection;
   private front!: ValidatorFront;
@@ -212,35 +215,43 @@ export class Validator {
     await this.blocksConsumer.subscribe({ topic: this.cluster.blocksTopic, fromBeginning: true });
     await this.blocksConsumer.run({
       autoCommit: false,
+      // Judged in turn while kafkajs fetches the next (judge-queue.ts).
       eachBatch: async ({ batch }) => {
         const arrivedMs = Date.now();
         if (batch.messages.length > 0) this.nextOffset = Number(batch.lastOffset()) + 1;
-        const attest: AppliedBlock[] = [];
-        const sequencedAtMs = new Map<number, number>(); // height -> of each block in `attest`: its hop times do not depend on when it became final
-        for (const message of batch.messages) {
-          const record = decodeBlockRecord(message.value!);
-          this.hops.observe({ hop: 'read' }, (arrivedMs - record.sequencedAtMs) / 1000);
-          const judgement = this.replica.judge(record);
-          this.lastJudged = { number: record.number, hash: record.hash };
-          if (judgement.kind === 'applied') {
-            attest.push(judgement.block);
-            sequencedAtMs.set(record.number, record.sequencedAtMs);
-            this.applied.reached(judgement.block.height);
-            this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
-            // Final already (the others' attestations came first): final here now that it is held here too.
-            if (record.number <= this.finality.finalHeight) this.hops.observe({ hop: 'final' }, (Date.now() - record.sequencedAtMs) / 1000);
-            else this.sequencedAt.set(record.number, record.sequencedAtMs);
-            this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
-          }
-          else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
-          // A fetch can bring many blocks (up to 16 MB), and judging one takes ~10-30 ms: judged
-          // back to back they held the event loop for up to ~1 s under load, past a third of the
-          // etcd lease's TTL, so a leader lost its lead. Other work runs between blocks.
-          await setImmediate();
-        }
-        await this.attest(attest, sequencedAtMs);
+        const values = batch.messages.map((m) => m.value!);
+        const offset = batch.firstOffset();
+        await this.judging.push(values.reduce((sum, v) => sum + v.length, 0), () => this.judgeFetch(values, arrivedMs).catch((e: Error) => { throw new Error(`the fetch from offset ${offset}: ${e.message}`); }));
       },
     });
+  }
+
+  /** Judges the blocks of one fetch in log order, then attests the ones it applied. */
+  private async judgeFetch(values: Buffer[], arrivedMs: number): Promise<void> {
+    const attest: AppliedBlock[] = [];
+    const sequencedAtMs = new Map<number, number>(); // height -> of each block in `attest`: its hop times do not depend on when it became final
+    for (const value of values) {
+      const record = decodeBlockRecord(value);
+      this.hops.observe({ hop: 'read' }, (arrivedMs - record.sequencedAtMs) / 1000);
+      const judgement = this.replica.judge(record);
+      this.lastJudged = { number: record.number, hash: record.hash };
+      if (judgement.kind === 'applied') {
+        attest.push(judgement.block);
+        sequencedAtMs.set(record.number, record.sequencedAtMs);
+        this.applied.reached(judgement.block.height);
+        this.hops.observe({ hop: 'applied' }, (Date.now() - record.sequencedAtMs) / 1000);
+        // Final already (the others' attestations came first): final here now that it is held here too.
+        if (record.number <= this.finality.finalHeight) this.hops.observe({ hop: 'final' }, (Date.now() - record.sequencedAtMs) / 1000);
+        else this.sequencedAt.set(record.number, record.sequencedAtMs);
+        this.sequencedAt.delete(record.number - SEQUENCED_AT_KEPT); // bounded while finality stalls
+      }
+      else if (judgement.kind === 'fault') await this.fault(judgement.fault, judgement.why, record.epoch);
+      // A fetch can bring many blocks (up to 16 MB), and judging one takes ~10-30 ms: judged back to
+      // back they held the event loop for up to ~1 s under load, past a third of the etcd lease's
+      // TTL, so a leader lost its lead. Other work runs between blocks.
+      await setImmediate();
+    }
+    await this.attest(attest, sequencedAtMs);
   }
 
   private async attest(blocks: AppliedBlock[], sequencedAtMs: Map<number, number>): Promise<void> {
@@ -395,7 +406,7 @@ export class Validator {
       await admin.disconnect();
     }
     const started = Date.now();
-    while (high > 0 && this.nextOffset < high - 1 && Date.now() - started < STARTUP_CATCH_UP_WAIT_MS_MAX) await new Promise((r) => setTimeout(r, 50));
+    while (high > 0 && (this.nextOffset < high - 1 || this.judging.queuedBytes > 0) && Date.now() - started < STARTUP_CATCH_UP_WAIT_MS_MAX) await new Promise((r) => setTimeout(r, 50));
     if (high > 0) this.log('info', 'replayed the log', { height: this.replica.head.height, ms: Date.now() - started });
   }
 
