@@ -2,6 +2,7 @@
 /* The `txe` command: serve, bench, limits, keygen, approvals. */
 
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { dropIpServernameWarning } from './quiet-warnings.js';
 import { pino } from 'pino';
 import { loadConfig } from '../engine/config.js';
 import { ENGINE_NODE_FLAGS, Engine } from '../engine/engine.js';
@@ -45,6 +46,8 @@ const nonNegative = (name: string) => (value: string): number => {
 
 /** `txe serve` exits with this when another engine took its history (engine/stages/commit/writer-term.ts). */
 const FENCED_EXIT_CODE = 3;
+
+dropIpServernameWarning();
 
 const program = new Command('txe').description('txe: a high-throughput transaction engine').showHelpAfterError();
 

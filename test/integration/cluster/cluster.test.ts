@@ -4,7 +4,7 @@
 // and state hash; a validator attesting wrong state hashes is caught while the cluster goes on;
 // kill -9 of the leader under load elects another, and every batch answered is in the history once.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -121,6 +121,17 @@ describe('a four-validator cluster', () => {
       expect(counterValue(text, 'txe_cluster_attestation_pushes_total{result="sent"}')).toBeGreaterThan(0);
     }
   }, 120_000);
+
+  it('txe cluster status prints one JSON line a validator over mTLS, and nothing on stderr', () => {
+    // grpc-js sets the TLS ServerName to the target's IP, and Node warned about it (DEP0123) on
+    // every command that reaches the cluster (cli/quiet-warnings.ts).
+    const run = spawnSync(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), 'cluster', 'status', '--cluster', clusterFile], { encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: number; role: string });
+    expect(lines.map((l) => l.id).sort()).toEqual([1, 2, 3, 4]);
+    expect(lines.filter((l) => l.role === 'leader')).toHaveLength(1);
+  });
 
   it('authorizes every caller at every port by its own certificate: fronts, NGINX and metrics', async () => {
     expect(submitterTls).not.toBeNull();
