@@ -14,6 +14,7 @@
 
 import os from 'node:os';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { isLoopbackHost } from '../engine/config.js';
 
 const CLOCK_TICKS_PER_S = 100; // USER_HZ on Linux
 
@@ -67,7 +68,7 @@ export function coresBetween(a: CpuSnapshot, b: CpuSnapshot): CoresUsed {
     targets[label] = before === null || after === null || after === undefined ? null : cores(after - before);
   }
   const machine = a.machine && b.machine && b.machine.totalTicks > a.machine.totalTicks
-    ? Math.round(((b.machine.busyTicks - a.machine.busyTicks) / (b.machine.totalTicks - a.machine.totalTicks)) * cpuCount() * 100) / 100
+    ? Math.round(((b.machine.busyTicks - a.machine.busyTicks) / (b.machine.totalTicks - a.machine.totalTicks)) * os.availableParallelism() * 100) / 100
     : null;
   return {
     loadgen: cores(b.selfUs - a.selfUs), engine: a.childUs === null || b.childUs === null ? null : cores(b.childUs - a.childUs),
@@ -84,7 +85,7 @@ export function listeningTargets(targets: ReadonlyMap<string, string>): Map<stri
   for (const [label, address] of targets) {
     const i = address.lastIndexOf(':');
     const host = address.slice(0, i).replace(/^\[|\]$/g, '');
-    if (host === 'localhost' || host.startsWith('127.') || host === '::1') ports.set(Number(address.slice(i + 1)), label);
+    if (isLoopbackHost(host)) ports.set(Number(address.slice(i + 1)), label);
   }
   const out = new Map<string, number>();
   if (ports.size === 0) return out;
@@ -148,10 +149,6 @@ function machineTicks(): { busyTicks: number; totalTicks: number } | null {
   } catch {
     return null;
   }
-}
-
-function cpuCount(): number {
-  return os.availableParallelism();
 }
 
 /** CPU microseconds of every local postgres, etcd and NGINX process and of the JVMs running Kafka, by pid. */

@@ -24,7 +24,7 @@ import { CA_CERT_FILE, NODE_CERT_FILE, NODE_KEY_FILE, clientTlsFiles } from '../
 
 const MESSAGE_BODIES = 8190;
 const IN_FLIGHT = 4;
-const BYTES_PER_MB = 1e6;
+export const BYTES_PER_MB = 1e6; // the MB of cpuMsPerMb (tls-cost.ts reads it the same way)
 
 export interface GrpcCeiling {
   bytesPerS: number;

@@ -154,9 +154,12 @@ export async function runBench(o: BenchOptions): Promise<Record<string, unknown>
 function coresReport(o: BenchOptions, cpu: CoresUsed): Record<string, unknown> {
   const targets = Object.values(cpu.targets);
   const engine = cpu.engine ?? (o.target !== undefined && !o.clusterFile && targets.length === 1 ? targets[0] : null);
-  const servers = o.sinks.length > 0 ? { postgres: cpu.postgres, kafka: cpu.kafka } : {};
-  if (targets.length === 0) return { engine, loadgen: cpu.loadgen, ...servers, machine: cpu.machine };
-  return { engine, loadgen: cpu.loadgen, ...servers, targets: cpu.targets, kafka: cpu.kafka, etcd: cpu.etcd, nginx: cpu.nginx, machine: cpu.machine };
+  const sinks = o.sinks.length > 0;
+  const here = targets.length > 0;
+  return {
+    engine, loadgen: cpu.loadgen, ...(sinks ? { postgres: cpu.postgres } : {}), ...(sinks || here ? { kafka: cpu.kafka } : {}),
+    ...(here ? { targets: cpu.targets, etcd: cpu.etcd, nginx: cpu.nginx } : {}), machine: cpu.machine,
+  };
 }
 
 /** --target's addresses by label: a cluster's fronts as "validator N", else each address itself. */
@@ -266,7 +269,7 @@ function reportOf(o: BenchOptions, r: DriveResult, ceilings: Ceilings, ceilingsA
     fraction_of_copy_ceiling: copyRowsPerS === null ? null : round(tps / copyRowsPerS, 3),
     // per-tx: against verifies/s on one core × worker cores (the target's formula), and against all
     // cores verifying at once (what the machine can really do with ingress and load on it too).
-    fraction_of_ceiling: o.mode === 'per-tx' ? round(tps / perTxCeiling, 3) : round((tps * 128) / ceilings.sha256BytesPerS, 3),
+    fraction_of_ceiling: o.mode === 'per-tx' ? round(tps / perTxCeiling, 3) : round((tps * bytesPerTx) / ceilings.sha256BytesPerS, 3),
     fraction_of_all_cores_verify: o.mode === 'per-tx' ? round(tps / verify.perSAllCores, 3) : null,
     engine: { workers, target: o.target ?? 'child process', exit_code: engineExit },
     cpu_cores_used: coresReport(o, cpu),

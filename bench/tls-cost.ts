@@ -8,9 +8,7 @@
  * the ratio issue 12 targets (>= 0.85), bounded here by the machine and Node's TLS, not by the engine.
  */
 
-import type { GrpcCeiling } from './grpc-ceiling.js';
-
-const BYTES_PER_MB = 1e6;
+import { BYTES_PER_MB, type GrpcCeiling } from './grpc-ceiling.js';
 
 export interface TlsCost {
   extra_cpu_ms_per_mb: number; // both ends, TLS less plaintext
